@@ -1,0 +1,150 @@
+//! The decision pipeline for one request: a pure function of rules, state and time.
+//!
+//! Order matters and is cheapest-first for abusers: allow list, active ban, deny list, then the
+//! route's action. The extreme-rate counter sees every request that reaches routing, whatever the
+//! route, so exempting `/api/` from rate limits never exempts it from bans.
+
+use std::time::Duration;
+
+use crate::ban::BanTable;
+use crate::client;
+use crate::decision::{Decision, Reason, Verdict};
+use crate::engine::Active;
+use crate::key::ClientKey;
+use crate::limit::Limiter;
+use crate::request::RequestView;
+use crate::route::{first_match, Action};
+use crate::rules::Mode;
+
+pub(crate) fn decide(
+    active: &Active,
+    bans: &BanTable,
+    req: &RequestView<'_>,
+    now_ns: u64,
+) -> Verdict {
+    let rules = &active.rules;
+    let client_ip = client::resolve(req, &rules.clients.trusted_proxies);
+    let key = ClientKey::new(
+        client_ip,
+        rules.clients.ipv4_prefix_len,
+        rules.clients.ipv6_prefix_len,
+    );
+    let mut verdict = Verdict {
+        decision: Decision::Allow {
+            reason: Reason::Disabled,
+        },
+        client_ip,
+        key,
+        route: None,
+        observed: None,
+    };
+    if rules.mode == Mode::Off {
+        return verdict;
+    }
+    let (decision, route) = judge(active, bans, req, client_ip, &key, now_ns);
+    verdict.route = route.map(|i| rules.routes[i].name.clone());
+    if rules.mode == Mode::Observe && !decision.is_allow() {
+        verdict.decision = Decision::Allow {
+            reason: decision.reason(),
+        };
+        verdict.observed = Some(decision);
+    } else {
+        verdict.decision = decision;
+    }
+    verdict
+}
+
+fn judge(
+    active: &Active,
+    bans: &BanTable,
+    req: &RequestView<'_>,
+    ip: std::net::IpAddr,
+    key: &ClientKey,
+    now_ns: u64,
+) -> (Decision, Option<usize>) {
+    let rules = &active.rules;
+    if rules.allow.contains(ip) {
+        return (
+            Decision::Allow {
+                reason: Reason::AllowList,
+            },
+            None,
+        );
+    }
+    if let Some(ban) = bans.active(key, now_ns) {
+        return (banned(ban.until_unix_secs(), Reason::ActiveBan), None);
+    }
+    if rules.deny.contains(ip) {
+        return (
+            Decision::Deny {
+                status: 403,
+                reason: Reason::DenyList,
+            },
+            None,
+        );
+    }
+    let route = first_match(&rules.routes, req);
+    if let Some(ex) = &active.limiters.extreme {
+        if ex.check(key, now_ns).is_err() {
+            return (ban(bans, active, *key, now_ns, Reason::ExtremeRate), route);
+        }
+    }
+    let (action, limiter) = match route {
+        Some(i) => (rules.routes[i].action, active.limiters.for_route(i)),
+        None => (Action::Limit, active.limiters.default.as_ref()),
+    };
+    let decision = match action {
+        Action::Allow => Decision::Allow {
+            reason: Reason::RouteAllow,
+        },
+        Action::Deny { status } => Decision::Deny {
+            status,
+            reason: Reason::RouteDeny,
+        },
+        Action::Limit | Action::Challenge => match limited(limiter, key, now_ns) {
+            Some(wait) => violation(active, bans, *key, now_ns, wait),
+            None if action == Action::Challenge => Decision::Challenge {
+                reason: Reason::RouteChallenge,
+            },
+            None => Decision::Allow {
+                reason: Reason::WithinLimit,
+            },
+        },
+    };
+    (decision, route)
+}
+
+fn limited(limiter: Option<&Limiter>, key: &ClientKey, now_ns: u64) -> Option<Duration> {
+    limiter.and_then(|l| l.check(key, now_ns).err())
+}
+
+/// A rate-limit violation: counted toward a ban, then answered with the wait.
+fn violation(
+    active: &Active,
+    bans: &BanTable,
+    key: ClientKey,
+    now_ns: u64,
+    wait: Duration,
+) -> Decision {
+    if let Some(v) = &active.limiters.violations {
+        if v.check(&key, now_ns).is_err() {
+            return ban(bans, active, key, now_ns, Reason::RepeatedViolations);
+        }
+    }
+    Decision::RateLimited {
+        retry_after: wait,
+        reason: Reason::RateLimit,
+    }
+}
+
+fn ban(bans: &BanTable, active: &Active, key: ClientKey, now_ns: u64, reason: Reason) -> Decision {
+    let rec = bans.ban(key, now_ns, reason, &active.rules.bans.policy);
+    banned(rec.until_unix_secs(), reason)
+}
+
+fn banned(until_unix_secs: u64, reason: Reason) -> Decision {
+    Decision::Banned {
+        until_unix_secs,
+        reason,
+    }
+}

@@ -1,0 +1,140 @@
+//! What the core decided, as data.
+//!
+//! Every outcome, including "no", is a [`Decision`] with a machine-readable [`Reason`]; `Err` is
+//! kept for real failures. Front ends log the reason, count it in metrics, and render the decision
+//! with [`crate::respond`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::key::ClientKey;
+
+/// Why a decision was made. `as_str` values are stable: they appear in logs and metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Filtering is off (`mode = "off"`).
+    Disabled,
+    /// Client address is in the allow list.
+    AllowList,
+    /// Client address is in the deny list.
+    DenyList,
+    /// A route rule with `action = "allow"` matched: no rate limit applies.
+    RouteAllow,
+    /// A route rule with `action = "deny"` matched.
+    RouteDeny,
+    /// Within the applicable rate limit.
+    WithinLimit,
+    /// Over the applicable rate limit.
+    RateLimit,
+    /// Client is serving a ban.
+    ActiveBan,
+    /// Banned now for crossing the extreme request threshold.
+    ExtremeRate,
+    /// Banned now for too many rate-limit violations.
+    RepeatedViolations,
+    /// Banned by an operator.
+    Manual,
+    /// A route rule with `action = "challenge"` matched.
+    RouteChallenge,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Disabled => "disabled",
+            Reason::AllowList => "allow_list",
+            Reason::DenyList => "deny_list",
+            Reason::RouteAllow => "route_allow",
+            Reason::RouteDeny => "route_deny",
+            Reason::WithinLimit => "within_limit",
+            Reason::RateLimit => "rate_limit",
+            Reason::ActiveBan => "active_ban",
+            Reason::ExtremeRate => "extreme_rate",
+            Reason::RepeatedViolations => "repeated_violations",
+            Reason::Manual => "manual",
+            Reason::RouteChallenge => "route_challenge",
+        }
+    }
+
+    /// Parses `as_str` output back (used when restoring persisted bans).
+    pub fn parse(s: &str) -> Option<Self> {
+        const ALL: [Reason; 12] = [
+            Reason::Disabled,
+            Reason::AllowList,
+            Reason::DenyList,
+            Reason::RouteAllow,
+            Reason::RouteDeny,
+            Reason::WithinLimit,
+            Reason::RateLimit,
+            Reason::ActiveBan,
+            Reason::ExtremeRate,
+            Reason::RepeatedViolations,
+            Reason::Manual,
+            Reason::RouteChallenge,
+        ];
+        ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The outcome for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Pass the request to the upstream.
+    Allow { reason: Reason },
+    /// Refuse with `status`.
+    Deny { status: u16, reason: Reason },
+    /// Refuse for now; the client may retry after `retry_after`.
+    RateLimited {
+        retry_after: Duration,
+        reason: Reason,
+    },
+    /// Refuse cheaply: the client is banned until `until_unix_secs`.
+    Banned {
+        until_unix_secs: u64,
+        reason: Reason,
+    },
+    /// The client must solve a challenge first.
+    Challenge { reason: Reason },
+}
+
+impl Decision {
+    pub fn reason(&self) -> Reason {
+        match self {
+            Decision::Allow { reason }
+            | Decision::Deny { reason, .. }
+            | Decision::RateLimited { reason, .. }
+            | Decision::Banned { reason, .. }
+            | Decision::Challenge { reason } => *reason,
+        }
+    }
+
+    /// Stable name of the variant, for logs, metrics and the scenario table.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Allow { .. } => "allow",
+            Decision::Deny { .. } => "deny",
+            Decision::RateLimited { .. } => "rate_limited",
+            Decision::Banned { .. } => "banned",
+            Decision::Challenge { .. } => "challenge",
+        }
+    }
+
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+}
+
+/// A decision plus what the front end needs to carry it out and log it.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// The client address after trusted-proxy resolution.
+    pub client_ip: IpAddr,
+    /// The key the client was counted under.
+    pub key: ClientKey,
+    /// Name of the route rule that matched, if any.
+    pub route: Option<Arc<str>>,
+    /// In `mode = "observe"`, what would have been decided; `decision` is then Allow.
+    pub observed: Option<Decision>,
+}

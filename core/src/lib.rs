@@ -1,0 +1,38 @@
+//! Tollgate's decision core.
+//!
+//! Everything that decides what happens to a request lives here, and nothing else does: no
+//! sockets, no files, no async runtime, no Pingora or nginx types. A front end turns its request
+//! into a [`RequestView`], calls [`Engine::decide`], and carries out the returned [`Decision`]
+//! (see [`respond`] for the shared HTTP rendering of a decision).
+//!
+//! The pieces, in the order a request meets them:
+//! - [`client`] finds the real client address (trusted proxies only) and its [`ClientKey`];
+//! - [`cidr`] answers allow/deny list membership;
+//! - [`ban`] holds extreme clients for an escalating TTL;
+//! - [`route`] picks the first route rule that matches;
+//! - [`limit`] runs governor's GCRA over the bounded [`store`].
+//!
+//! Rules are parsed and validated in [`rules`], then swapped in atomically by [`Engine::reload`];
+//! state (counters, bans) lives in the engine and survives reloads.
+
+pub mod ban;
+pub mod cidr;
+pub mod client;
+pub mod clock;
+mod decide;
+pub mod decision;
+pub mod engine;
+pub mod key;
+pub mod limit;
+pub mod request;
+pub mod respond;
+pub mod route;
+pub mod rules;
+pub mod store;
+
+pub use clock::CoreClock;
+pub use decision::{Decision, Reason, Verdict};
+pub use engine::{Engine, EngineStats};
+pub use key::ClientKey;
+pub use request::RequestView;
+pub use rules::{load_rules, parse_rules, InvalidRules, Rules, SourceReader};

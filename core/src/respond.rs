@@ -1,0 +1,58 @@
+//! How a refusal looks on the wire, shared by every front end so they answer alike.
+
+use crate::decision::Decision;
+
+/// A complete response for a refused request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: &'static str,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+/// Header naming the reason, so operators (and tests) can see why without reading logs.
+pub const REASON_HEADER: &str = "x-tollgate-reason";
+
+/// The response for `decision`, or `None` when the request should be proxied.
+/// `close_banned` is the rules' `[bans] close_connection`.
+pub fn refusal(decision: &Decision, now_unix_secs: u64, close_banned: bool) -> Option<Refusal> {
+    let reason = (REASON_HEADER, decision.reason().as_str().to_string());
+    let (status, retry, body, close) = match decision {
+        Decision::Allow { .. } => return None,
+        Decision::Deny { status, .. } => (*status, None, "Forbidden.\n", false),
+        Decision::RateLimited { retry_after, .. } => {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            (
+                429,
+                Some(secs.max(1)),
+                "Too many requests: slow down.\n",
+                false,
+            )
+        }
+        Decision::Banned {
+            until_unix_secs, ..
+        } => {
+            let secs = until_unix_secs.saturating_sub(now_unix_secs).max(1);
+            (403, Some(secs), "Banned.\n", close_banned)
+        }
+        Decision::Challenge { .. } => (
+            403,
+            None,
+            "A challenge is required but not available.\n",
+            false,
+        ),
+    };
+    let mut headers = vec![reason, ("cache-control", "no-store".to_string())];
+    headers.push(("content-type", "text/plain; charset=utf-8".to_string()));
+    if let Some(secs) = retry {
+        headers.push(("retry-after", secs.to_string()));
+    }
+    Some(Refusal {
+        status,
+        headers,
+        body,
+        close,
+    })
+}

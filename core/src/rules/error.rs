@@ -1,0 +1,95 @@
+//! Rule-file errors that point at the problem: file, line, column, rule name, what is wrong.
+
+use std::fmt;
+use std::ops::Range;
+
+/// One problem in a rules file (or in a list file it names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The route rule or section the problem is in, when there is one.
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if let Some(rule) = &self.rule {
+            write!(f, "{rule}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in a rules file; the file is not used if there is any.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct InvalidRules {
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for InvalidRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        writeln!(f, "{n} error{} in rules:", if n == 1 { "" } else { "s" })?;
+        for e in &self.errors {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects errors against one source text, turning byte spans into line and column.
+pub struct Errors<'a> {
+    file: &'a str,
+    text: &'a str,
+    pub list: Vec<ConfigError>,
+}
+
+impl<'a> Errors<'a> {
+    pub fn new(file: &'a str, text: &'a str) -> Self {
+        Self {
+            file,
+            text,
+            list: Vec::new(),
+        }
+    }
+
+    /// Records `message` at `span`, in `rule` if given.
+    pub fn at(&mut self, span: Range<usize>, rule: Option<&str>, message: impl Into<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.list.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            rule: rule.map(str::to_string),
+            message: message.into(),
+        });
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_columns_are_one_based() {
+        let t = "a = 1\nbé = x\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, 11), (2, 5));
+        assert_eq!(line_col(t, 999), (3, 1));
+    }
+}

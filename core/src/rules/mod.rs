@@ -1,0 +1,117 @@
+//! The rules file: parse (TOML) → validate (every error, with positions) → compiled [`Rules`].
+//!
+//! Nothing here touches the filesystem directly: list files named in the rules are read through a
+//! [`SourceReader`] the front end supplies, so the core stays I/O-free and tests can feed text.
+
+mod compile;
+mod diff;
+pub mod error;
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use diff::describe_changes;
+pub use error::{ConfigError, InvalidRules};
+
+use crate::ban::BanPolicy;
+use crate::cidr::CidrSet;
+use crate::limit::Quota;
+use crate::route::Route;
+
+/// Reads files named by a rules file (list files). Front ends pass [`FsReader`].
+pub trait SourceReader {
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+}
+
+/// Reads from the local filesystem. The core never calls it by itself.
+pub struct FsReader;
+
+impl SourceReader for FsReader {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// Whether the core enforces its decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Decide and enforce.
+    Enforce,
+    /// Decide and report, but allow everything (for trying new rules on live traffic).
+    Observe,
+    /// Allow everything without deciding.
+    Off,
+}
+
+/// Listener and upstream settings: read by the Pingora front end, ignored by nginx.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    /// Empty: serve the built-in demo backend.
+    pub upstreams: Vec<SocketAddr>,
+    pub state_dir: PathBuf,
+}
+
+/// How client addresses are found and keyed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub trusted_proxies: CidrSet,
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    pub max_tracked_keys: usize,
+}
+
+/// Ban thresholds; `None` disables that trigger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanRules {
+    /// Extreme rate: more than `requests` per `per_secs` (burst = requests) bans.
+    pub extreme: Option<Quota>,
+    /// Too many rate-limit violations per window bans.
+    pub violations: Option<Quota>,
+    pub policy: BanPolicy,
+    /// Close the connection after answering a banned client.
+    pub close_connection: bool,
+}
+
+/// A validated, compiled rules file. Immutable; replaced whole on reload.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    /// Where the rules came from (for logs).
+    pub source: Arc<str>,
+    pub mode: Mode,
+    pub server: ServerSettings,
+    pub clients: ClientSettings,
+    pub allow: CidrSet,
+    pub deny: CidrSet,
+    /// Applies when no route sets its own quota; `None` when `[limit] enabled = false`.
+    pub default_quota: Option<Quota>,
+    pub bans: BanRules,
+    pub routes: Vec<Route>,
+}
+
+/// Parses and validates rules `text` that came from `file` (used in messages and to resolve
+/// relative list-file paths).
+pub fn parse_rules(
+    text: &str,
+    file: &Path,
+    reader: &dyn SourceReader,
+) -> Result<Rules, InvalidRules> {
+    compile::compile(text, file, reader)
+}
+
+/// Reads `path` through `reader`, then [`parse_rules`].
+pub fn load_rules(path: &Path, reader: &dyn SourceReader) -> Result<Rules, InvalidRules> {
+    let text = reader.read(path).map_err(|e| InvalidRules {
+        errors: vec![ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            rule: None,
+            message: format!("cannot read rules file: {e}"),
+        }],
+    })?;
+    parse_rules(&text, path, reader)
+}

@@ -1,0 +1,107 @@
+//! The rules file exactly as written: serde structs with spans, no meaning attached yet.
+//!
+//! Unknown keys are rejected (`deny_unknown_fields`) so a typo never silently does nothing.
+//! Values that need checking beyond their type are `Spanned` so `compile` can point at them.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRules {
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub clients: RawClients,
+    #[serde(default)]
+    pub lists: RawLists,
+    #[serde(default)]
+    pub limit: RawLimitSection,
+    #[serde(default)]
+    pub bans: RawBans,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub admin: Option<Spanned<String>>,
+    #[serde(default)]
+    pub upstreams: Vec<Spanned<String>>,
+    pub state_dir: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawClients {
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+    pub ipv4_prefix_len: Option<Spanned<i64>>,
+    pub ipv6_prefix_len: Option<Spanned<i64>>,
+    pub max_tracked_keys: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLists {
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub deny: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_files: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub deny_files: Vec<Spanned<String>>,
+}
+
+/// A quota as written: `requests` per `per_secs` seconds with `burst`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub requests: Option<Spanned<i64>>,
+    pub per_secs: Option<Spanned<i64>>,
+    pub burst: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimitSection {
+    pub enabled: Option<bool>,
+    pub requests: Option<Spanned<i64>>,
+    pub per_secs: Option<Spanned<i64>>,
+    pub burst: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBans {
+    pub enabled: Option<bool>,
+    pub extreme_requests: Option<Spanned<i64>>,
+    pub extreme_window_secs: Option<Spanned<i64>>,
+    pub violations: Option<Spanned<i64>>,
+    pub violations_window_secs: Option<Spanned<i64>>,
+    pub ttl_secs: Option<Spanned<i64>>,
+    pub max_ttl_secs: Option<Spanned<i64>>,
+    pub escalation_factor: Option<Spanned<i64>>,
+    pub forget_after_secs: Option<Spanned<i64>>,
+    pub max_bans: Option<Spanned<i64>>,
+    pub close_connection: Option<bool>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Spanned<String>,
+    pub action: Spanned<String>,
+    pub path_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub methods: Vec<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub user_agent: Option<Spanned<String>>,
+    pub limit: Option<Spanned<RawQuota>>,
+    pub status: Option<Spanned<i64>>,
+}

@@ -1,0 +1,52 @@
+//! Runs the shared scenario table (`tests/scenarios.toml`) against the core directly.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use tollgate_core::rules::FsReader;
+use tollgate_core::{parse_rules, CoreClock, Engine, RequestView};
+use tollgate_testkit::scenario::{table, Scenario, Step};
+
+fn view(step: &Step) -> RequestView<'_> {
+    RequestView {
+        peer: step.peer.parse::<IpAddr>().expect("peer is an IP"),
+        method: &step.method,
+        host: step.host.as_deref(),
+        path: &step.path,
+        user_agent: step.user_agent.as_deref(),
+        forwarded_for: step.forwarded_for.as_deref(),
+        real_ip: step.real_ip.as_deref(),
+    }
+}
+
+fn run(s: &Scenario) {
+    let rules = parse_rules(&s.rules, Path::new("scenario.toml"), &FsReader)
+        .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    let clock = CoreClock::manual(1_700_000_000_000_000_000);
+    let engine = Engine::new(rules, clock.clone());
+    for (i, step) in s.steps.iter().enumerate() {
+        clock.advance(Duration::from_secs(step.advance_secs));
+        for n in 0..step.repeat {
+            let req = view(step);
+            let v = engine.decide(&req);
+            let what = format!("{} / step {i} / request {n}: {v:?}", s.name);
+            assert_eq!(v.decision.kind(), step.expect, "{what}");
+            if let Some(reason) = &step.reason {
+                assert_eq!(v.decision.reason().as_str(), reason, "{what}");
+            }
+            if let Some(xff) = &step.upstream_forwarded_for {
+                assert_eq!(&engine.forwarded_for(&req), xff, "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_scenario_holds_in_the_core() {
+    let t = table();
+    assert!(t.scenarios.len() >= 8);
+    for s in &t.scenarios {
+        run(s);
+    }
+}

@@ -1,0 +1,13 @@
+//! Tollgate's end-to-end test kit.
+//!
+//! - [`scenario`]: the one behavioural table (request → expected decision) that every layer runs:
+//!   the core directly, the Pingora proxy over loopback, and later the nginx module.
+//! - [`http`]: a small blocking HTTP/1.1 client that binds any 127.0.0.0/8 source address, so one
+//!   machine plays many clients. It writes requests byte for byte, headers exactly as given.
+//! - [`upstream`]: a real upstream server that records what reached it.
+//! - [`process`]: free ports, child processes that die with the test, waiting for readiness.
+
+pub mod http;
+pub mod process;
+pub mod scenario;
+pub mod upstream;

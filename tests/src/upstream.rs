@@ -1,0 +1,99 @@
+//! A real upstream for tests: answers 200 with what it saw, and counts requests.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+/// A running upstream. Its threads end with the test process.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    last_xff: Arc<Mutex<Option<String>>>,
+}
+
+impl Upstream {
+    /// Starts on a free loopback port.
+    pub fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let last_xff = Arc::new(Mutex::new(None));
+        let (h, x) = (hits.clone(), last_xff.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (h, x) = (h.clone(), x.clone());
+                thread::spawn(move || serve(stream, &h, &x));
+            }
+        });
+        Ok(Self {
+            addr,
+            hits,
+            last_xff,
+        })
+    }
+
+    /// Requests that reached the upstream so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The `X-Forwarded-For` of the latest request, if it had one.
+    pub fn last_forwarded_for(&self) -> Option<String> {
+        self.last_xff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Serves keep-alive requests on one connection until the peer closes.
+fn serve(stream: TcpStream, hits: &AtomicUsize, last_xff: &Mutex<Option<String>>) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut xff = None;
+        let mut content_len = 0usize;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("x-forwarded-for") {
+                    xff = Some(v.trim().to_string());
+                } else if k.eq_ignore_ascii_case("content-length") {
+                    content_len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        if content_len > 0 {
+            let mut sink = vec![0u8; content_len];
+            if std::io::Read::read_exact(&mut reader, &mut sink).is_err() {
+                return;
+            }
+        }
+        hits.fetch_add(1, Ordering::SeqCst);
+        *last_xff.lock().unwrap_or_else(PoisonError::into_inner) = xff.clone();
+        let body = format!("upstream saw {path} xff={}\n", xff.unwrap_or_default());
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: test\r\n\r\n{body}",
+            body.len()
+        );
+        if writer.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
