@@ -1,4 +1,5 @@
 //! Runs the shared scenario table (`tests/scenarios.toml`) against the core directly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::net::IpAddr;
 use std::path::Path;

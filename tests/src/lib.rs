@@ -7,6 +7,8 @@
 //! - [`upstream`]: a real upstream server that records what reached it.
 //! - [`process`]: free ports, child processes that die with the test, waiting for readiness.
 
+#![allow(clippy::panic)] // test-only crate: a broken fixture must fail the test loudly
+
 pub mod http;
 pub mod process;
 pub mod scenario;

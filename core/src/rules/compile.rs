@@ -26,7 +26,8 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
     let raw: RawRules = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            errs.at(e.span().unwrap_or(0..0), None, e.message().to_string());
+            let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
+            errs.at(e.span().unwrap_or(0..0), None, msg);
             return Err(InvalidRules { errors: errs.list });
         }
     };
@@ -51,6 +52,8 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
         routes: ctx.routes(&raw.routes),
     };
     errs.list.extend(list_errors);
+    errs.list
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     if errs.list.is_empty() {
         Ok(rules)
     } else {
@@ -364,7 +367,7 @@ impl Ctx<'_, '_> {
                     self.errs.at(
                         ua.span(),
                         Some(label),
-                        format!("invalid user_agent regex: {e}"),
+                        format!("invalid user_agent regex: {}", one_line(&e)),
                     )
                 })
                 .ok()
@@ -427,4 +430,11 @@ impl Ctx<'_, '_> {
         }
         s.to_ascii_uppercase()
     }
+}
+
+/// regex's syntax errors span several lines (pattern, caret, message); keep the message.
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or("").trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
