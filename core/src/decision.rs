@@ -57,23 +57,30 @@ impl Reason {
         }
     }
 
+    /// Every reason, in a fixed order ([`Reason::index`] is the position here).
+    pub const ALL: [Reason; 12] = [
+        Reason::Disabled,
+        Reason::AllowList,
+        Reason::DenyList,
+        Reason::RouteAllow,
+        Reason::RouteDeny,
+        Reason::WithinLimit,
+        Reason::RateLimit,
+        Reason::ActiveBan,
+        Reason::ExtremeRate,
+        Reason::RepeatedViolations,
+        Reason::Manual,
+        Reason::RouteChallenge,
+    ];
+
+    /// Position in [`Reason::ALL`], for per-reason counters without hashing.
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
     /// Parses `as_str` output back (used when restoring persisted bans).
     pub fn parse(s: &str) -> Option<Self> {
-        const ALL: [Reason; 12] = [
-            Reason::Disabled,
-            Reason::AllowList,
-            Reason::DenyList,
-            Reason::RouteAllow,
-            Reason::RouteDeny,
-            Reason::WithinLimit,
-            Reason::RateLimit,
-            Reason::ActiveBan,
-            Reason::ExtremeRate,
-            Reason::RepeatedViolations,
-            Reason::Manual,
-            Reason::RouteChallenge,
-        ];
-        ALL.into_iter().find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -109,15 +116,23 @@ impl Decision {
         }
     }
 
+    /// Every kind name, in [`Decision::kind_index`] order.
+    pub const KINDS: [&'static str; 5] = ["allow", "deny", "rate_limited", "banned", "challenge"];
+
+    /// Position of [`Decision::kind`] in [`Decision::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Decision::Allow { .. } => 0,
+            Decision::Deny { .. } => 1,
+            Decision::RateLimited { .. } => 2,
+            Decision::Banned { .. } => 3,
+            Decision::Challenge { .. } => 4,
+        }
+    }
+
     /// Stable name of the variant, for logs, metrics and the scenario table.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Decision::Allow { .. } => "allow",
-            Decision::Deny { .. } => "deny",
-            Decision::RateLimited { .. } => "rate_limited",
-            Decision::Banned { .. } => "banned",
-            Decision::Challenge { .. } => "challenge",
-        }
+        Self::KINDS[self.kind_index()]
     }
 
     pub fn is_allow(&self) -> bool {

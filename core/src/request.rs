@@ -10,7 +10,7 @@ pub struct RequestView<'a> {
     pub method: &'a str,
     /// `Host` header or HTTP/2 `:authority`, possibly with a port.
     pub host: Option<&'a str>,
-    /// Path and query as sent.
+    /// Path as sent, without the query.
     pub path: &'a str,
     pub user_agent: Option<&'a str>,
     /// `X-Forwarded-For`, all occurrences joined with `,` in order.

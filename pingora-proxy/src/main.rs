@@ -1,1 +1,33 @@
-fn main() {}
+//! `tollgate`: the edge filter as a Pingora reverse proxy.
+//!
+//! `tollgate run --rules rules/default.toml` starts the proxy (with a built-in demo backend when
+//! the rules name no upstream); `tollgate check FILE` validates rules files. See `--help`.
+
+mod admin;
+mod app;
+mod check;
+mod cli;
+mod demo;
+mod logging;
+mod metrics;
+mod persist;
+mod proxy;
+mod reload;
+mod view;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Run(args) => app::run(args),
+        cli::Command::Check(args) => check::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tollgate: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -12,4 +12,5 @@
 pub mod http;
 pub mod process;
 pub mod scenario;
+pub mod tollgate;
 pub mod upstream;

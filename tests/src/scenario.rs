@@ -91,3 +91,59 @@ pub fn table() -> Table {
 fn panic_table(e: toml::de::Error) -> Table {
     panic!("tests/scenarios.toml is invalid: {e}")
 }
+
+/// Runs `s` over real HTTP against a front end listening on `to`, whose upstream is `upstream`.
+/// Panics with the scenario, step and request on the first mismatch.
+pub fn run_over_http(s: &Scenario, to: std::net::SocketAddr, upstream: &crate::upstream::Upstream) {
+    for (i, step) in s.steps.iter().enumerate() {
+        for n in 0..step.repeat {
+            let mut headers: Vec<(&str, &str)> = Vec::new();
+            if let Some(h) = &step.host {
+                headers.push(("Host", h));
+            }
+            if let Some(ua) = &step.user_agent {
+                headers.push(("User-Agent", ua));
+            }
+            if let Some(x) = &step.forwarded_for {
+                headers.push(("X-Forwarded-For", x));
+            }
+            if let Some(x) = &step.real_ip {
+                headers.push(("X-Real-IP", x));
+            }
+            let from: std::net::IpAddr = step
+                .peer
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: peer: {e}", s.name));
+            let hits_before = upstream.hits();
+            let resp = crate::http::request(from, to, &step.method, &step.path, &headers)
+                .unwrap_or_else(|e| panic!("{} / step {i} / request {n}: {e}", s.name));
+            let what = format!("{} / step {i} / request {n}: {resp:?}", s.name);
+            assert_eq!(resp.status, step.expected_status(), "{what}");
+            let reason = resp.header("x-tollgate-reason");
+            if step.expect == "allow" {
+                assert_eq!(
+                    upstream.hits(),
+                    hits_before + 1,
+                    "allowed request must reach the upstream: {what}"
+                );
+                assert_eq!(reason, None, "{what}");
+                if let Some(xff) = &step.upstream_forwarded_for {
+                    assert_eq!(
+                        upstream.last_forwarded_for().as_deref(),
+                        Some(xff.as_str()),
+                        "{what}"
+                    );
+                }
+            } else {
+                assert_eq!(
+                    upstream.hits(),
+                    hits_before,
+                    "refused request reached the upstream: {what}"
+                );
+                if let Some(want) = &step.reason {
+                    assert_eq!(reason, Some(want.as_str()), "{what}");
+                }
+            }
+        }
+    }
+}

@@ -50,6 +50,7 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
         default_quota: ctx.default_quota(&raw),
         bans: ctx.bans(&raw.bans),
         routes: ctx.routes(&raw.routes),
+        list_files: ctx.list_paths(&raw.lists),
     };
     errs.list.extend(list_errors);
     errs.list
@@ -218,6 +219,11 @@ impl Ctx<'_, '_> {
                 }),
             }
         }
+    }
+
+    fn list_paths(&self, raw: &RawLists) -> Vec<PathBuf> {
+        let files = raw.allow_files.iter().chain(&raw.deny_files);
+        files.map(|f| self.base_dir.join(f.get_ref())).collect()
     }
 
     fn default_quota(&mut self, raw: &RawRules) -> Option<Quota> {

@@ -90,6 +90,8 @@ pub struct Rules {
     pub default_quota: Option<Quota>,
     pub bans: BanRules,
     pub routes: Vec<Route>,
+    /// List files the rules read, so a front end can reload when one changes.
+    pub list_files: Vec<PathBuf>,
 }
 
 /// Parses and validates rules `text` that came from `file` (used in messages and to resolve

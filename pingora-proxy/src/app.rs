@@ -1,0 +1,147 @@
+//! `tollgate run`: wire the engine, the Pingora services and the housekeeping threads together.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use pingora::prelude::Opt;
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs as PingoraRunArgs, Server};
+use pingora::services::listening::Service;
+use tollgate_core::rules::FsReader;
+use tollgate_core::{load_rules, CoreClock, Engine};
+
+use crate::admin::Admin;
+use crate::cli::RunArgs;
+use crate::demo::Demo;
+use crate::logging::{self, LogBudget};
+use crate::metrics::Metrics;
+use crate::persist;
+use crate::proxy::{Gate, Shared};
+use crate::reload::{self, Reloader};
+
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+const PERSIST_EVERY: Duration = Duration::from_secs(5);
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    logging::init(args.log_format);
+    let rules = load_rules(&args.rules, &FsReader).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = args.listen.unwrap_or(rules.server.listen);
+    let admin_addr = args.admin.unwrap_or(rules.server.admin);
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| rules.server.state_dir.clone());
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+    let demo = rules.server.upstreams.is_empty() && args.upstreams.is_empty();
+
+    let engine = Engine::new(rules, CoreClock::system());
+    match persist::load(&engine, &state_dir) {
+        Ok(n) => {
+            tracing::info!(bans = n, file = %persist::path(&state_dir).display(), "ban state loaded")
+        }
+        Err(e) => tracing::warn!(error = %e, "ban state not loaded"),
+    }
+    let metrics = Metrics::new().context("registering metrics")?;
+    let budget = LogBudget::new(args.log_refusals_per_sec);
+    let shared = Arc::new(Shared::new(
+        engine,
+        metrics,
+        budget,
+        args.upstreams.clone(),
+        args.demo_backend,
+    ));
+    let reloader = Arc::new(Reloader::new(args.rules.clone(), shared.clone()));
+    reload::spawn_sighup(reloader.clone()).context("installing SIGHUP handler")?;
+    reload::spawn_watcher(reloader.clone()).context("starting file watcher")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let housekeeping = spawn_housekeeping(shared.clone(), state_dir.clone(), stop.clone())?;
+
+    let mut server = Server::new_with_opt_and_conf(Opt::default(), server_conf(&args, &state_dir));
+    server.bootstrap();
+    let conf = server.configuration.clone();
+    let mut proxy = http_proxy_service(
+        &conf,
+        Gate {
+            shared: shared.clone(),
+        },
+    );
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
+    let mut admin = Service::new(
+        "tollgate admin".into(),
+        Admin {
+            shared: shared.clone(),
+            reloader,
+        },
+    );
+    admin.add_tcp(&admin_addr.to_string());
+    admin.threads = Some(1);
+    server.add_service(admin);
+    if demo {
+        let mut backend = Service::new("tollgate demo backend".into(), Demo);
+        backend.add_tcp(&args.demo_backend.to_string());
+        backend.threads = Some(1);
+        server.add_service(backend);
+    }
+    tracing::info!(%listen, admin = %admin_addr, demo_backend = demo, rules = %args.rules.display(), "tollgate running");
+    server.run(PingoraRunArgs::default());
+
+    stop.store(true, Ordering::SeqCst);
+    let _ = housekeeping.join();
+    match persist::save(&shared.engine, &state_dir) {
+        Ok(n) => tracing::info!(bans = n, "ban state saved; stopped"),
+        Err(e) => tracing::error!(error = %e, "ban state not saved"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn server_conf(args: &RunArgs, state_dir: &Path) -> ServerConf {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+    ServerConf {
+        threads,
+        pid_file: state_dir.join("tollgate.pid").display().to_string(),
+        upgrade_sock: state_dir.join("upgrade.sock").display().to_string(),
+        grace_period_seconds: Some(args.grace_secs),
+        graceful_shutdown_timeout_seconds: Some(args.grace_secs),
+        ..ServerConf::default()
+    }
+}
+
+/// Sweeps expired state every second and persists bans every few seconds, until `stop`.
+fn spawn_housekeeping(
+    shared: Arc<Shared>,
+    state_dir: PathBuf,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("tollgate-housekeeping".into())
+        .spawn(move || {
+            let mut last_persist = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                thread::sleep(SWEEP_EVERY);
+                shared.engine.sweep();
+                let suppressed = shared.log_budget.drain_suppressed();
+                if suppressed > 0 {
+                    tracing::warn!(
+                        suppressed,
+                        "refusal log lines suppressed by the log budget in the last second"
+                    );
+                }
+                if last_persist.elapsed() >= PERSIST_EVERY {
+                    last_persist = Instant::now();
+                    if let Err(e) = persist::save(&shared.engine, &state_dir) {
+                        tracing::warn!(error = %e, "ban state not saved");
+                    }
+                }
+            }
+        })
+}

@@ -1,0 +1,33 @@
+//! `tollgate check`: validate rules files without running anything.
+
+use std::process::ExitCode;
+
+use tollgate_core::load_rules;
+use tollgate_core::rules::FsReader;
+
+use crate::cli::CheckArgs;
+
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for file in &args.files {
+        match load_rules(file, &FsReader) {
+            Ok(rules) => println!(
+                "{}: ok ({} routes, {} allow ranges, {} deny ranges, mode {:?})",
+                file.display(),
+                rules.routes.len(),
+                rules.allow.ranges(),
+                rules.deny.ranges(),
+                rules.mode
+            ),
+            Err(e) => {
+                failed = true;
+                eprint!("{e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

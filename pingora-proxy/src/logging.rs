@@ -1,0 +1,91 @@
+//! Structured logs, and a budget so a flood cannot turn into a log flood.
+//!
+//! Each refusal is logged with its decision, reason, client and route, up to N lines per second;
+//! lines over budget are counted (metric and a once-a-second summary line), never silently lost.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// Installs the global subscriber. `RUST_LOG` overrides the default level (info).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Allows `per_sec` lines in each wall-clock second.
+pub struct LogBudget {
+    per_sec: u64,
+    /// High 32 bits: the second; low 32 bits: lines used in it.
+    window: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogBudget {
+    pub fn new(per_sec: u64) -> Self {
+        Self {
+            per_sec,
+            window: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether one more line fits this second.
+    pub fn take(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            & 0xFFFF_FFFF;
+        let mut cur = self.window.load(Ordering::Relaxed);
+        loop {
+            let (sec, used) = (cur >> 32, cur & 0xFFFF_FFFF);
+            let next = if sec == now {
+                (now << 32) | (used + 1)
+            } else {
+                (now << 32) | 1
+            };
+            if sec == now && used >= self.per_sec {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            match self
+                .window
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Lines suppressed since the last call.
+    pub fn drain_suppressed(&self) -> u64 {
+        self.suppressed.swap(0, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_caps_lines_per_second() {
+        let b = LogBudget::new(3);
+        let taken = (0..10).filter(|_| b.take()).count();
+        // Ten calls straddle at most one second boundary.
+        assert!((3..=6).contains(&taken), "{taken}");
+        assert_eq!(b.drain_suppressed(), 10 - taken as u64);
+        assert_eq!(b.drain_suppressed(), 0);
+    }
+}

@@ -1,0 +1,126 @@
+//! Prometheus metrics, served on the admin listener.
+//!
+//! Per-request counters sit in a table indexed by decision kind and reason, each resolved on first
+//! use, so counting a request is an array index and an atomic add, not a label hash, and only
+//! pairs that occurred are exported.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use tollgate_core::{Decision, Engine, Reason};
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    by_decision: Vec<OnceLock<IntCounter>>,
+    decision_seconds: Histogram,
+    reloads_ok: IntCounter,
+    reloads_failed: IntCounter,
+    pub log_suppressed: IntCounter,
+    active_bans: IntGauge,
+    ban_records: IntGauge,
+    tracked_keys: IntGauge,
+    evicted_keys: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "tollgate_requests_total",
+                "Requests by decision and reason.",
+            ),
+            &["decision", "reason"],
+        )?;
+        let by_decision = (0..Decision::KINDS.len() * Reason::ALL.len())
+            .map(|_| OnceLock::new())
+            .collect();
+        let buckets = vec![
+            1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3,
+        ];
+        let decision_seconds = Histogram::with_opts(
+            HistogramOpts::new("tollgate_decision_seconds", "Time the core took to decide.")
+                .buckets(buckets),
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new("tollgate_reloads_total", "Rules reloads by result."),
+            &["result"],
+        )?;
+        let m = Self {
+            reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
+            reloads_failed: reloads.get_metric_with_label_values(&["failed"])?,
+            log_suppressed: IntCounter::new(
+                "tollgate_log_lines_suppressed_total",
+                "Refusal log lines dropped by the log budget.",
+            )?,
+            active_bans: IntGauge::new("tollgate_active_bans", "Bans in force.")?,
+            ban_records: IntGauge::new(
+                "tollgate_ban_records",
+                "Ban records kept (active or remembered offences).",
+            )?,
+            tracked_keys: IntGauge::new(
+                "tollgate_tracked_keys",
+                "Client keys held by rate counters.",
+            )?,
+            evicted_keys: IntGauge::new(
+                "tollgate_evicted_keys",
+                "Client keys evicted from full counters since start.",
+            )?,
+            registry,
+            requests,
+            by_decision,
+            decision_seconds,
+        };
+        m.registry.register(Box::new(m.requests.clone()))?;
+        m.registry.register(Box::new(reloads))?;
+        m.registry.register(Box::new(m.decision_seconds.clone()))?;
+        for g in [
+            &m.active_bans,
+            &m.ban_records,
+            &m.tracked_keys,
+            &m.evicted_keys,
+        ] {
+            m.registry.register(Box::new(g.clone()))?;
+        }
+        m.registry.register(Box::new(m.log_suppressed.clone()))?;
+        Ok(m)
+    }
+
+    pub fn count(&self, decision: &Decision, took: Duration) {
+        let idx = decision.kind_index() * Reason::ALL.len() + decision.reason().index();
+        if let Some(slot) = self.by_decision.get(idx) {
+            let labels = [decision.kind(), decision.reason().as_str()];
+            slot.get_or_init(|| self.requests.with_label_values(&labels))
+                .inc();
+        }
+        self.decision_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn reload(&self, ok: bool) {
+        if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        }
+        .inc();
+    }
+
+    /// The text exposition, with gauges read from the engine now.
+    pub fn render(&self, engine: &Engine) -> Vec<u8> {
+        let s = engine.stats();
+        self.active_bans.set(s.active_bans as i64);
+        self.ban_records.set(s.ban_records as i64);
+        self.tracked_keys.set(s.tracked_keys as i64);
+        self.evicted_keys.set(s.evicted_keys as i64);
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}

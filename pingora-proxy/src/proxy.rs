@@ -1,0 +1,182 @@
+//! The Pingora phases: ask the core in `request_filter`, carry out its decision, proxy the rest.
+//!
+//! No policy here: the core decides and [`tollgate_core::respond::refusal`] says what a refusal
+//! looks like; this file only moves bytes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::Result;
+use tollgate_core::respond::{refusal, Refusal};
+use tollgate_core::{Engine, Verdict};
+
+use crate::logging::LogBudget;
+use crate::metrics::Metrics;
+use crate::view;
+
+/// What every request handler shares.
+pub struct Shared {
+    pub engine: Engine,
+    pub metrics: Metrics,
+    pub log_budget: LogBudget,
+    /// Upstreams from the command line; when empty, the rules' upstreams apply.
+    pub upstreams_override: Vec<SocketAddr>,
+    /// Used when neither names an upstream.
+    pub demo_backend: SocketAddr,
+    next_upstream: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(
+        engine: Engine,
+        metrics: Metrics,
+        log_budget: LogBudget,
+        upstreams_override: Vec<SocketAddr>,
+        demo_backend: SocketAddr,
+    ) -> Self {
+        Self {
+            engine,
+            metrics,
+            log_budget,
+            upstreams_override,
+            demo_backend,
+            next_upstream: AtomicUsize::new(0),
+        }
+    }
+
+    /// Round-robin over the configured upstreams.
+    fn pick_upstream(&self) -> SocketAddr {
+        let rules = self.engine.rules();
+        let list = if self.upstreams_override.is_empty() {
+            &rules.server.upstreams
+        } else {
+            &self.upstreams_override
+        };
+        if list.is_empty() {
+            return self.demo_backend;
+        }
+        list[self.next_upstream.fetch_add(1, Ordering::Relaxed) % list.len()]
+    }
+}
+
+pub struct Gate {
+    pub shared: Arc<Shared>,
+}
+
+/// Per-request state between phases.
+#[derive(Default)]
+pub struct Ctx {
+    forwarded_for: Option<String>,
+    client_ip: Option<IpAddr>,
+}
+
+#[async_trait]
+impl ProxyHttp for Gate {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let shared = &self.shared;
+        let (verdict, forwarded_for) = {
+            let owned = view::headers(session);
+            let req = view::view(session, &owned);
+            let start = Instant::now();
+            let verdict = shared.engine.decide(&req);
+            shared.metrics.count(&verdict.decision, start.elapsed());
+            let xff = verdict
+                .decision
+                .is_allow()
+                .then(|| shared.engine.forwarded_for(&req));
+            log_verdict(shared, &verdict, req.method, req.path);
+            (verdict, xff)
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let close_banned = shared.engine.rules().bans.close_connection;
+        match refusal(&verdict.decision, now, close_banned) {
+            None => {
+                ctx.forwarded_for = forwarded_for;
+                ctx.client_ip = Some(verdict.client_ip);
+                Ok(false)
+            }
+            Some(r) => {
+                write_refusal(session, r).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(
+            self.shared.pick_upstream(),
+            false,
+            String::new(),
+        )))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(xff) = ctx.forwarded_for.take() {
+            upstream.insert_header("x-forwarded-for", xff)?;
+        }
+        if let Some(ip) = ctx.client_ip {
+            upstream.insert_header("x-real-ip", ip.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+async fn write_refusal(session: &mut Session, r: Refusal) -> Result<()> {
+    let mut resp = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
+    for (name, value) in r.headers {
+        resp.insert_header(name, value)?;
+    }
+    resp.insert_header("content-length", r.body.len().to_string())?;
+    if r.close {
+        resp.insert_header("connection", "close")?;
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(r.body.as_bytes())), true)
+        .await
+}
+
+/// One structured line per refusal (or observed refusal), within the log budget.
+fn log_verdict(shared: &Shared, v: &Verdict, method: &str, path: &str) {
+    let (shown, observed) = match &v.observed {
+        Some(d) => (d, true),
+        None if v.decision.is_allow() => return,
+        None => (&v.decision, false),
+    };
+    if !shared.log_budget.take() {
+        shared.metrics.log_suppressed.inc();
+        return;
+    }
+    tracing::info!(
+        decision = shown.kind(),
+        reason = shown.reason().as_str(),
+        client = %v.client_ip,
+        key = %shared.engine.network(&v.key),
+        route = v.route.as_deref().unwrap_or("-"),
+        method,
+        path,
+        observed,
+        "refused"
+    );
+}

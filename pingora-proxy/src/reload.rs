@@ -1,0 +1,153 @@
+//! Hot reload: on file change (inotify via `notify`), on SIGHUP, and on `POST /reload`.
+//!
+//! Parse and validate the whole file first; only a valid file is swapped in, atomically. An invalid
+//! file is logged with every error (file:line:column) and the old rules keep serving. Counters and
+//! bans live in the engine, not in the rules, so they survive.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use signal_hook::consts::SIGHUP;
+use signal_hook::iterator::Signals;
+use tollgate_core::load_rules;
+use tollgate_core::rules::FsReader;
+
+use crate::proxy::Shared;
+
+/// Quiet time after the last file event before reloading (editors write in several steps).
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+pub struct Reloader {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    /// One reload at a time, whatever triggered it.
+    lock: Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(path: PathBuf, shared: Arc<Shared>) -> Self {
+        Self {
+            path,
+            shared,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Reloads now. `Ok` lists what changed; `Err` lists every error, and nothing changed.
+    pub fn reload(&self, trigger: &str) -> Result<Vec<String>, Vec<String>> {
+        let _one = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        match load_rules(&self.path, &FsReader) {
+            Ok(rules) => {
+                let changes = self.shared.engine.reload(rules);
+                self.shared.metrics.reload(true);
+                let summary = if changes.is_empty() {
+                    "no changes".to_string()
+                } else {
+                    changes.join("; ")
+                };
+                tracing::info!(trigger, file = %self.path.display(), changes = %summary, "rules reloaded");
+                Ok(changes)
+            }
+            Err(invalid) => {
+                self.shared.metrics.reload(false);
+                let errors: Vec<String> = invalid.errors.iter().map(ToString::to_string).collect();
+                tracing::error!(trigger, file = %self.path.display(), errors = %errors.join(" | "), "rules rejected; previous rules keep serving");
+                Err(errors)
+            }
+        }
+    }
+
+    /// Files whose change should trigger a reload: the rules file and its list files.
+    fn watched_files(&self) -> BTreeSet<PathBuf> {
+        let mut files: BTreeSet<PathBuf> = self
+            .shared
+            .engine
+            .rules()
+            .list_files
+            .iter()
+            .map(|p| absolute(p))
+            .collect();
+        files.insert(absolute(&self.path));
+        files
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Reloads on SIGHUP, from a plain thread (installed before the server starts, so an early HUP
+/// reloads instead of killing the process).
+pub fn spawn_sighup(reloader: Arc<Reloader>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGHUP])?;
+    thread::Builder::new()
+        .name("tollgate-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let _ = reloader.reload("SIGHUP");
+            }
+        })?;
+    Ok(())
+}
+
+/// Watches the directories of the rules file and its list files; reloads after changes settle.
+pub fn spawn_watcher(reloader: Arc<Reloader>) -> std::io::Result<()> {
+    thread::Builder::new().name("tollgate-watch".into()).spawn(move || {
+        if let Err(e) = watch(&reloader) {
+            tracing::warn!(error = %e, "file watching stopped; reload with SIGHUP or POST /reload");
+        }
+    })?;
+    Ok(())
+}
+
+fn watch(reloader: &Reloader) -> notify::Result<()> {
+    let (tx, rx) = channel();
+    let mut watcher = notify::recommended_watcher(tx)?;
+    let mut dirs = BTreeSet::new();
+    let mut files = reloader.watched_files();
+    watch_dirs(&mut watcher, &files, &mut dirs);
+    loop {
+        let event = match rx.recv() {
+            Ok(Ok(ev)) => ev,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "file watch error");
+                continue;
+            }
+            Err(_) => return Ok(()),
+        };
+        if !event.paths.iter().any(|p| files.contains(&absolute(p))) {
+            continue;
+        }
+        // Let the burst of events from one save settle.
+        loop {
+            match rx.recv_timeout(DEBOUNCE) {
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
+        let _ = reloader.reload("file change");
+        files = reloader.watched_files();
+        watch_dirs(&mut watcher, &files, &mut dirs);
+    }
+}
+
+fn watch_dirs(watcher: &mut impl Watcher, files: &BTreeSet<PathBuf>, dirs: &mut BTreeSet<PathBuf>) {
+    for f in files {
+        let Some(dir) = f.parent() else { continue };
+        if dirs.contains(dir) {
+            continue;
+        }
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                dirs.insert(dir.to_path_buf());
+            }
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory"),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Translating a Pingora request into the core's [`RequestView`].
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use pingora::proxy::Session;
+use tollgate_core::key::UNKNOWN_PEER;
+use tollgate_core::RequestView;
+
+/// Header values the view borrows; joined only when a header repeats.
+pub struct Headers<'a> {
+    pub forwarded_for: Option<Cow<'a, str>>,
+}
+
+/// The TCP peer's address.
+pub fn peer(session: &Session) -> IpAddr {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or(UNKNOWN_PEER, |a| a.ip())
+}
+
+pub fn headers(session: &Session) -> Headers<'_> {
+    Headers {
+        forwarded_for: joined(&session.req_header().headers, "x-forwarded-for"),
+    }
+}
+
+/// Builds the view; `owned` must come from [`headers`] on the same session.
+pub fn view<'a>(session: &'a Session, owned: &'a Headers<'a>) -> RequestView<'a> {
+    let req = session.req_header();
+    let host = req
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header(&req.headers, "host"));
+    RequestView {
+        peer: peer(session),
+        method: req.method.as_str(),
+        host,
+        path: req.uri.path(),
+        user_agent: header(&req.headers, "user-agent"),
+        forwarded_for: owned.forwarded_for.as_deref(),
+        real_ip: header(&req.headers, "x-real-ip"),
+    }
+}
+
+/// First value of `name` as text; a non-UTF-8 value counts as absent.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// All values of `name` joined with ", " (RFC 9110 list semantics), borrowed when there is one.
+fn joined<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    match values.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let mut all = format!("{first}, {second}");
+            for v in values {
+                all.push_str(", ");
+                all.push_str(v);
+            }
+            Some(Cow::Owned(all))
+        }
+    }
+}
