@@ -1,0 +1,209 @@
+//! The proxy as operators live with it: hot reload, rejected reloads, bans across reload and
+//! restart, the admin API, and the state bound under an address spray. Real processes only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tollgate_testkit::process::eventually;
+use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::upstream::Upstream;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+fn limit_rules(burst: u32) -> String {
+    format!("[limit]\nrequests = 1\nper_secs = 60\nburst = {burst}\n[bans]\nextreme_requests = 0\nviolations = 0\n")
+}
+
+/// Statuses of `n` requests from `ip`.
+fn statuses(t: &Tollgate, ip: &str, n: usize) -> Vec<u16> {
+    (0..n).map(|_| t.get(ip, "/").status).collect()
+}
+
+#[test]
+fn a_saved_limit_change_takes_effect_within_two_seconds() {
+    let dir = TempDir::new("reload");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &limit_rules(5), up.addr);
+    assert_eq!(statuses(&t, "127.0.1.1", 5), [200; 5]);
+
+    fs::write(&t.rules_path, limit_rules(2)).unwrap();
+    let saved = Instant::now();
+    let mut client = 2;
+    let applied = eventually(Duration::from_secs(5), || {
+        client += 1;
+        statuses(&t, &format!("127.0.1.{client}"), 3) == [200, 200, 429]
+    });
+    let took = saved.elapsed();
+    assert!(applied, "new limit never applied; log:\n{}", t.log());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(t.log().contains("rules reloaded"), "{}", t.log());
+    assert!(t.metric("tollgate_reloads_total{result=\"ok\"}") >= 1.0);
+}
+
+#[test]
+fn an_invalid_file_is_rejected_and_the_old_rules_keep_serving() {
+    let dir = TempDir::new("invalid");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &limit_rules(2), up.addr);
+
+    fs::write(
+        &t.rules_path,
+        "[limit]\nrequests = 1\nburst = 0\n[lists]\ndeny = [\"10.0.0/8\"]\n",
+    )
+    .unwrap();
+    let rejected = eventually(Duration::from_secs(3), || {
+        t.metric("tollgate_reloads_total{result=\"failed\"}") >= 1.0
+    });
+    assert!(rejected, "log:\n{}", t.log());
+    let log = t.log();
+    assert!(
+        log.contains("rules.toml:3:9: [limit]: burst = 0 is out of range"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rules.toml:5:9: [lists] deny: invalid CIDR or address \"10.0.0/8\""),
+        "{log}"
+    );
+    assert!(log.contains("previous rules keep serving"), "{log}");
+    // Old rules (burst 2) still apply, and traffic flows.
+    assert_eq!(statuses(&t, "127.0.2.1", 3), [200, 200, 429]);
+
+    // SIGHUP with the same bad file: rejected again, process alive.
+    assert!(t.proc.signal("HUP"));
+    let again = eventually(Duration::from_secs(3), || {
+        t.metric("tollgate_reloads_total{result=\"failed\"}") >= 2.0
+    });
+    assert!(again, "log:\n{}", t.log());
+    assert_eq!(statuses(&t, "127.0.2.2", 3), [200, 200, 429]);
+}
+
+#[test]
+fn bans_survive_reload_and_restart_and_operators_can_lift_them() {
+    let dir = TempDir::new("bans");
+    let up = Upstream::start().unwrap();
+    let rules = "[limit]\nenabled = false\n[bans]\nextreme_requests = 5\nextreme_window_secs = 60\nttl_secs = 600\n";
+    let mut t = Tollgate::start(bin(), &dir.0, rules, up.addr);
+    assert_eq!(statuses(&t, "127.0.3.1", 6), [200, 200, 200, 200, 200, 403]);
+    assert_eq!(
+        t.get("127.0.3.1", "/").header("x-tollgate-reason"),
+        Some("active_ban")
+    );
+
+    // Reload (a changed file, by SIGHUP): still banned.
+    fs::write(&t.rules_path, format!("{rules}# edited\n")).unwrap();
+    assert!(t.proc.signal("HUP"));
+    assert!(eventually(Duration::from_secs(3), || t
+        .metric("tollgate_reloads_total{result=\"ok\"}")
+        >= 1.0));
+    assert_eq!(t.get("127.0.3.1", "/").status, 403);
+    assert_eq!(
+        t.metric("tollgate_requests_total{decision=\"banned\",reason=\"extreme_rate\"}"),
+        1.0
+    );
+    assert_eq!(t.metric("tollgate_active_bans"), 1.0);
+    let listed = t.admin("GET", "/bans").body;
+    assert!(listed.contains("\"network\": \"127.0.3.1/32\""), "{listed}");
+
+    // Graceful stop writes the state file; a new process on the same state dir keeps the ban.
+    assert!(t.proc.signal("TERM"));
+    assert_eq!(
+        t.proc.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "log:\n{}",
+        t.log()
+    );
+    let saved = fs::read_to_string(dir.0.join("state/bans.json")).unwrap();
+    assert!(saved.contains("127.0.3.1"), "{saved}");
+    let rules_path = t.rules_path.clone();
+    drop(t);
+    let t = Tollgate::start_with(bin(), &dir.0, &rules_path, up.addr);
+    let r = t.get("127.0.3.1", "/");
+    assert_eq!(
+        (r.status, r.header("x-tollgate-reason")),
+        (403, Some("active_ban"))
+    );
+    assert_eq!(t.get("127.0.3.2", "/").status, 200);
+
+    // Operator lifts it.
+    assert_eq!(t.admin("DELETE", "/bans/127.0.3.1").status, 200);
+    assert_eq!(t.admin("DELETE", "/bans/127.0.3.1").status, 404);
+    assert_eq!(t.admin("DELETE", "/bans/not-an-ip").status, 400);
+    assert_eq!(t.get("127.0.3.1", "/").status, 200);
+}
+
+#[test]
+fn an_address_spray_stays_within_the_key_bound() {
+    let dir = TempDir::new("spray");
+    let up = Upstream::start().unwrap();
+    let rules = "[clients]\nmax_tracked_keys = 1000\n[limit]\nrequests = 1\nper_secs = 600\nburst = 1\n[bans]\nextreme_requests = 1000\nextreme_window_secs = 600\nviolations = 0\n";
+    let t = Tollgate::start(bin(), &dir.0, rules, up.addr);
+    let mut sent = 0;
+    for a in 1..=12u8 {
+        for b in 1..=250u8 {
+            assert_eq!(t.get(&format!("127.9.{a}.{b}"), "/").status, 200);
+            sent += 1;
+        }
+    }
+    // Two counters (default limit and extreme threshold), each capped at 1000 keys rounded up to
+    // a multiple of its 64 shards (1024).
+    let tracked = t.metric("tollgate_tracked_keys");
+    assert!(
+        tracked <= 2.0 * 1024.0,
+        "{tracked} keys tracked after {sent} addresses"
+    );
+    assert!(t.metric("tollgate_evicted_keys") >= (sent - 2 * 1024) as f64);
+    // The bound forgets the least-indebted keys, not the flooding one: a heavy client stays limited.
+    assert_eq!(statuses(&t, "127.8.0.1", 2), [200, 429]);
+    for b in 1..=250u8 {
+        t.get(&format!("127.8.1.{b}"), "/");
+    }
+    assert_eq!(t.get("127.8.0.1", "/").status, 429);
+}
+
+#[test]
+fn check_reports_every_error_and_exits_non_zero() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ok = std::process::Command::new(bin())
+        .arg("check")
+        .arg(root.join("rules/default.toml"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("default.toml: ok"));
+
+    let bad = std::process::Command::new(bin())
+        .arg("check")
+        .arg(root.join("rules/testdata/bad/many-errors.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("7 errors in rules"), "{err}");
+    assert!(
+        err.contains("many-errors.toml:12:8: route \"a\": duplicate route name"),
+        "{err}"
+    );
+
+    // `run` refuses to start on an invalid file, with the same messages.
+    let run = std::process::Command::new(bin())
+        .args(["run", "--rules"])
+        .arg(root.join("rules/testdata/bad/unknown-key.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr)
+        .contains("unknown-key.toml:3:1: unknown field `bursts`"));
+
+    for args in [&["--help"][..], &["run", "--help"], &["check", "--help"]] {
+        assert!(std::process::Command::new(bin())
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success());
+    }
+}
