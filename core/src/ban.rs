@@ -37,6 +37,13 @@ impl BanRecord {
     pub fn until_unix_secs(&self) -> u64 {
         self.until_ns.div_ceil(NS_PER_SEC)
     }
+
+    /// When this client last mattered: the end of its ban, or its last offence if later.
+    /// Offences are forgotten `forget_after_secs` after this, so a long ban does not expire
+    /// straight into a clean record.
+    pub fn last_seen_ns(&self) -> u64 {
+        self.until_ns.max(self.last_offence_ns)
+    }
 }
 
 /// Concurrent, bounded table of bans keyed by client.
@@ -88,7 +95,7 @@ impl BanTable {
         if rec.until_ns > now_ns {
             return rec.clone(); // racing threads banned it already: one offence, not two
         }
-        if now_ns.saturating_sub(rec.last_offence_ns) > forget_ns {
+        if now_ns.saturating_sub(rec.last_seen_ns()) > forget_ns {
             rec.offences = 0;
         }
         rec.offences = rec.offences.saturating_add(1);
@@ -113,9 +120,8 @@ impl BanTable {
     pub fn sweep(&self, now_ns: u64, policy: &BanPolicy) -> usize {
         let before = self.map.len();
         let forget_ns = policy.forget_after_secs.saturating_mul(NS_PER_SEC);
-        self.map.retain(|_, rec| {
-            rec.until_ns > now_ns || now_ns.saturating_sub(rec.last_offence_ns) <= forget_ns
-        });
+        self.map
+            .retain(|_, rec| now_ns.saturating_sub(rec.last_seen_ns()) <= forget_ns);
         before.saturating_sub(self.map.len())
     }
 
@@ -136,9 +142,15 @@ impl BanTable {
         self.map.iter().map(|r| r.clone()).collect()
     }
 
-    /// Loads persisted records; a record already present keeps the later expiry.
+    /// Loads persisted records (up to the table's bound); a record already present keeps the
+    /// later expiry.
     pub fn restore(&self, records: impl IntoIterator<Item = BanRecord>) {
         for rec in records {
+            if self.map.len() >= self.max.load(Ordering::Relaxed)
+                && !self.map.contains_key(&rec.key)
+            {
+                continue;
+            }
             let mut entry = self.map.entry(rec.key).or_insert(rec.clone());
             if rec.until_ns > entry.until_ns {
                 *entry = rec;
@@ -212,6 +224,31 @@ mod tests {
         now += 3_601 * NS_PER_SEC;
         let rec = t.ban(k, now, Reason::ExtremeRate, &policy());
         assert_eq!(rec.offences, 1);
+    }
+
+    #[test]
+    fn a_ban_longer_than_the_forget_window_still_escalates() {
+        // forget_after (3600 s) shorter than the ban (7200 s): counting from the ban's end, the
+        // next offence soon after expiry is the second, not a fresh first.
+        let p = BanPolicy {
+            ttl_secs: 7_200,
+            max_ttl_secs: 100_000,
+            ..policy()
+        };
+        let t = BanTable::new(10);
+        let k = key("192.0.2.9");
+        let first = t.ban(k, 0, Reason::ExtremeRate, &p);
+        assert_eq!(
+            t.sweep(first.until_ns + NS_PER_SEC, &p),
+            0,
+            "record swept at expiry"
+        );
+        let second = t.ban(k, first.until_ns + 10 * NS_PER_SEC, Reason::ExtremeRate, &p);
+        assert_eq!(second.offences, 2);
+        assert_eq!(
+            (second.until_ns - second.last_offence_ns) / NS_PER_SEC,
+            14_400
+        );
     }
 
     #[test]

@@ -95,12 +95,26 @@ mod num {
 /// Parses one list entry: a network (`10.0.0.0/8`) or a bare address (`192.0.2.1`).
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Ok(net.trunc());
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net.trunc(),
+        Err(_) => s
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("invalid CIDR or address {s:?}"))?,
+    };
+    Ok(unmap(net))
+}
+
+/// `::ffff:10.0.0.0/104` is the IPv4 network `10.0.0.0/8`: lookups see IPv4-mapped clients as
+/// IPv4, so such entries must be stored as IPv4 to ever match.
+fn unmap(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
     }
-    s.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("invalid CIDR or address {s:?}"))
 }
 
 #[cfg(test)]
@@ -144,5 +158,10 @@ mod tests {
         assert_eq!(parse_net("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
         assert!(parse_net("10.0.0/8").is_err());
         assert!(parse_net("banana").is_err());
+        assert_eq!(
+            parse_net("::ffff:10.0.0.0/104").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert!(set(&["::ffff:10.0.0.0/104"]).contains("10.9.9.9".parse().unwrap()));
     }
 }

@@ -42,6 +42,39 @@ pub fn forwarded_for(req: &RequestView<'_>, trusted: &CidrSet) -> String {
     }
 }
 
+/// Headers to set on and remove from a request before it goes upstream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forwarding {
+    pub set: Vec<(&'static str, String)>,
+    pub remove: &'static [&'static str],
+}
+
+/// Client-identity headers a client could forge; removed unless the peer is a trusted proxy.
+const SPOOFABLE: &[&str] = &[
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+];
+
+/// What the upstream should be told about the client: `X-Forwarded-For` (the believed chain plus
+/// the peer), `X-Real-IP` (the resolved client) and, from untrusted peers, no forged identity
+/// headers at all.
+pub fn forwarding(req: &RequestView<'_>, trusted: &CidrSet, client_ip: IpAddr) -> Forwarding {
+    let peer_trusted = trusted.contains(canonical(req.peer));
+    Forwarding {
+        set: vec![
+            ("x-forwarded-for", forwarded_for(req, trusted)),
+            ("x-real-ip", client_ip.to_string()),
+        ],
+        remove: if peer_trusted { &[] } else { SPOOFABLE },
+    }
+}
+
 /// One `X-Forwarded-For` element: an address, possibly `[v6]` or with a port.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
@@ -92,6 +125,33 @@ mod tests {
             forwarded_for(&r, &trusted()),
             "6.6.6.6, 203.0.113.9, 10.1.1.1, 10.0.0.2"
         );
+    }
+
+    #[test]
+    fn garbled_header_from_a_trusted_proxy_is_a_malformed_hop() {
+        // A non-UTF-8 value reaches the core as U+FFFD; the hop the trusted proxy appended wins.
+        let r = RequestView {
+            real_ip: Some("6.6.6.6"),
+            ..req("10.0.0.2", Some("\u{fffd}, 203.0.113.9"))
+        };
+        assert_eq!(resolve(&r, &trusted()).to_string(), "203.0.113.9");
+        let r = RequestView {
+            real_ip: Some("6.6.6.6"),
+            ..req("10.0.0.2", Some("\u{fffd}"))
+        };
+        assert_eq!(resolve(&r, &trusted()).to_string(), "10.0.0.2");
+    }
+
+    #[test]
+    fn forged_identity_headers_are_removed_from_untrusted_peers_only() {
+        let ip = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            forwarding(&req("198.51.100.7", None), &trusted(), ip).remove,
+            SPOOFABLE
+        );
+        assert!(forwarding(&req("10.0.0.2", None), &trusted(), ip)
+            .remove
+            .is_empty());
     }
 
     #[test]

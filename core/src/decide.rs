@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::ban::BanTable;
 use crate::client;
+use crate::clock::NS_PER_SEC;
 use crate::decision::{Decision, Reason, Verdict};
 use crate::engine::Active;
 use crate::key::ClientKey;
@@ -72,7 +73,10 @@ fn judge(
         );
     }
     if let Some(ban) = bans.active(key, now_ns) {
-        return (banned(ban.until_unix_secs(), Reason::ActiveBan), None);
+        return (
+            banned(active, ban.until_unix_secs(), Reason::ActiveBan),
+            None,
+        );
     }
     if rules.deny.contains(ip) {
         return (
@@ -137,14 +141,23 @@ fn violation(
     }
 }
 
+/// Bans `key` in enforce mode. Observe mode only reports what would happen: recording the ban
+/// would start enforcing it the moment the mode changes.
 fn ban(bans: &BanTable, active: &Active, key: ClientKey, now_ns: u64, reason: Reason) -> Decision {
-    let rec = bans.ban(key, now_ns, reason, &active.rules.bans.policy);
-    banned(rec.until_unix_secs(), reason)
+    let policy = &active.rules.bans.policy;
+    let until_ns = if active.rules.mode == Mode::Enforce {
+        bans.ban(key, now_ns, reason, policy).until_ns
+    } else {
+        now_ns.saturating_add(policy.ttl_secs.saturating_mul(NS_PER_SEC))
+    };
+    banned(active, until_ns.div_ceil(NS_PER_SEC), reason)
 }
 
-fn banned(until_unix_secs: u64, reason: Reason) -> Decision {
+fn banned(active: &Active, until_unix_secs: u64, reason: Reason) -> Decision {
+    let close = active.rules.bans.close_connection;
     Decision::Banned {
         until_unix_secs,
         reason,
+        close,
     }
 }

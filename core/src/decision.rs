@@ -96,10 +96,11 @@ pub enum Decision {
         retry_after: Duration,
         reason: Reason,
     },
-    /// Refuse cheaply: the client is banned until `until_unix_secs`.
+    /// Refuse cheaply: the client is banned until `until_unix_secs`; `close` the connection after.
     Banned {
         until_unix_secs: u64,
         reason: Reason,
+        close: bool,
     },
     /// The client must solve a challenge first.
     Challenge { reason: Reason },

@@ -12,12 +12,13 @@ use arc_swap::ArcSwap;
 
 use crate::ban::{BanRecord, BanTable};
 use crate::client;
-use crate::clock::CoreClock;
+use crate::clock::{CoreClock, NS_PER_SEC};
 use crate::decide;
 use crate::decision::Verdict;
 use crate::key::ClientKey;
 use crate::limit::{Limiter, Quota};
 use crate::request::RequestView;
+use crate::respond::{refusal, Refusal};
 use crate::route::Action;
 use crate::rules::{describe_changes, Rules};
 use crate::store::KeyStore;
@@ -193,6 +194,20 @@ impl Engine {
     /// The `X-Forwarded-For` to send upstream for `req`.
     pub fn forwarded_for(&self, req: &RequestView<'_>) -> String {
         client::forwarded_for(req, &self.active.load().rules.clients.trusted_proxies)
+    }
+
+    /// Headers to set and remove before proxying `req`, whose verdict was `verdict`.
+    pub fn forwarding(&self, req: &RequestView<'_>, verdict: &Verdict) -> client::Forwarding {
+        client::forwarding(
+            req,
+            &self.active.load().rules.clients.trusted_proxies,
+            verdict.client_ip,
+        )
+    }
+
+    /// The response for a refused verdict (`None`: proxy it), timed by the engine's clock.
+    pub fn refusal(&self, verdict: &Verdict) -> Option<Refusal> {
+        refusal(&verdict.decision, self.clock.now_ns() / NS_PER_SEC)
     }
 
     pub fn clock(&self) -> &CoreClock {

@@ -24,6 +24,7 @@ pub mod decision;
 pub mod engine;
 pub mod key;
 pub mod limit;
+pub mod path;
 pub mod request;
 pub mod respond;
 pub mod route;

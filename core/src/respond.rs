@@ -15,9 +15,8 @@ pub struct Refusal {
 /// Header naming the reason, so operators (and tests) can see why without reading logs.
 pub const REASON_HEADER: &str = "x-tollgate-reason";
 
-/// The response for `decision`, or `None` when the request should be proxied.
-/// `close_banned` is the rules' `[bans] close_connection`.
-pub fn refusal(decision: &Decision, now_unix_secs: u64, close_banned: bool) -> Option<Refusal> {
+/// The response for `decision` at `now_unix_secs`, or `None` when the request should be proxied.
+pub fn refusal(decision: &Decision, now_unix_secs: u64) -> Option<Refusal> {
     let reason = (REASON_HEADER, decision.reason().as_str().to_string());
     let (status, retry, body, close) = match decision {
         Decision::Allow { .. } => return None,
@@ -32,10 +31,12 @@ pub fn refusal(decision: &Decision, now_unix_secs: u64, close_banned: bool) -> O
             )
         }
         Decision::Banned {
-            until_unix_secs, ..
+            until_unix_secs,
+            close,
+            ..
         } => {
             let secs = until_unix_secs.saturating_sub(now_unix_secs).max(1);
-            (403, Some(secs), "Banned.\n", close_banned)
+            (403, Some(secs), "Banned.\n", *close)
         }
         Decision::Challenge { .. } => (
             403,

@@ -39,9 +39,10 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn matches(&self, req: &RequestView<'_>) -> bool {
+    /// Whether the rule matches `req`, whose normalized path (see [`crate::path`]) is `path`.
+    pub fn matches(&self, req: &RequestView<'_>, path: &str) -> bool {
         if let Some(prefix) = &self.path_prefix {
-            if !req.path.starts_with(prefix.as_str()) {
+            if !path.starts_with(prefix.as_str()) {
                 return false;
             }
         }
@@ -64,11 +65,17 @@ impl Route {
 
 /// Index of the first route matching `req`.
 pub fn first_match(routes: &[Route], req: &RequestView<'_>) -> Option<usize> {
-    routes.iter().position(|r| r.matches(req))
+    if routes.is_empty() {
+        return None;
+    }
+    let path = crate::path::normalize(req.path);
+    routes.iter().position(|r| r.matches(req, &path))
 }
 
 fn host_matches(want: &str, host: &str) -> bool {
+    // `example.com.` is the same name as `example.com`.
     let host = strip_port(host);
+    let host = host.strip_suffix('.').unwrap_or(host);
     match want.strip_prefix("*.") {
         Some(suffix) => {
             // Byte slices: a non-ASCII Host header must not split a character and panic.
@@ -105,6 +112,7 @@ mod tests {
         assert!(!host_matches("*.example.com", "evilexample.com"));
         assert!(host_matches("[::1]", "[::1]:80"));
         assert!(!host_matches("a.com", ""));
+        assert!(host_matches("admin.example.com", "admin.example.com."));
         assert!(!host_matches("*.a.com", "ééééééé.a.co"));
     }
 }

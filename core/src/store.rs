@@ -122,7 +122,9 @@ fn make_room(shard: &mut Shard, now_ns: u64, cap: usize) -> usize {
     shard.retain(|_, tat| *tat > now_ns);
     if shard.len() >= cap {
         let mut tats: Vec<u64> = shard.values().copied().collect();
-        let cut = (tats.len() / 16).max(1) + (shard.len() - cap);
+        // Remove what is over the cap plus a sixteenth of the cap, keeping the heaviest. Sized by
+        // the cap, not the length, so shrinking the cap on reload keeps the heaviest `cap` keys.
+        let cut = (shard.len() - cap) + (cap / 16).max(1);
         let cut = cut.min(tats.len() - 1);
         let (_, threshold, _) = tats.select_nth_unstable(cut);
         let threshold = *threshold;
@@ -208,6 +210,29 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, Some(u64::MAX / 2));
+    }
+
+    #[test]
+    fn shrinking_the_cap_keeps_the_heaviest_keys() {
+        let store = KeyStore::new(64 * 1_000);
+        for i in 0..20_000u32 {
+            store
+                .update::<(), ()>(&key(i), 0, |_| Ok(((), 1_000 + u64::from(i))))
+                .unwrap();
+        }
+        store.set_max_keys(64 * 16);
+        store
+            .update::<(), ()>(&key(999_999), 0, |_| Ok(((), 1)))
+            .unwrap();
+        let heaviest = key(19_999);
+        let mut seen = None;
+        store
+            .update::<(), ()>(&heaviest, 0, |p| {
+                seen = p;
+                Ok(((), 1))
+            })
+            .unwrap();
+        assert!(seen.is_some(), "heaviest key was evicted");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating state dir {}", state_dir.display()))?;
     let demo = rules.server.upstreams.is_empty() && args.upstreams.is_empty();
+    if !admin_addr.ip().is_loopback() {
+        tracing::warn!(admin = %admin_addr, "admin listener is not on loopback and has no authentication: firewall it");
+    }
 
     let engine = Engine::new(rules, CoreClock::system());
     match persist::load(&engine, &state_dir) {

@@ -3,10 +3,10 @@
 //! No policy here: the core decides and [`tollgate_core::respond::refusal`] says what a refusal
 //! looks like; this file only moves bytes.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,7 +14,8 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::Result;
-use tollgate_core::respond::{refusal, Refusal};
+use tollgate_core::client::Forwarding;
+use tollgate_core::respond::Refusal;
 use tollgate_core::{Engine, Verdict};
 
 use crate::logging::LogBudget;
@@ -70,11 +71,10 @@ pub struct Gate {
     pub shared: Arc<Shared>,
 }
 
-/// Per-request state between phases.
+/// Per-request state between phases: the headers the core wants changed upstream.
 #[derive(Default)]
 pub struct Ctx {
-    forwarded_for: Option<String>,
-    client_ip: Option<IpAddr>,
+    forwarding: Option<Forwarding>,
 }
 
 #[async_trait]
@@ -87,27 +87,22 @@ impl ProxyHttp for Gate {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let shared = &self.shared;
-        let (verdict, forwarded_for) = {
+        let (verdict, forwarding) = {
             let owned = view::headers(session);
             let req = view::view(session, &owned);
             let start = Instant::now();
             let verdict = shared.engine.decide(&req);
             shared.metrics.count(&verdict.decision, start.elapsed());
-            let xff = verdict
+            let fwd = verdict
                 .decision
                 .is_allow()
-                .then(|| shared.engine.forwarded_for(&req));
+                .then(|| shared.engine.forwarding(&req, &verdict));
             log_verdict(shared, &verdict, req.method, req.path);
-            (verdict, xff)
+            (verdict, fwd)
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let close_banned = shared.engine.rules().bans.close_connection;
-        match refusal(&verdict.decision, now, close_banned) {
+        match shared.engine.refusal(&verdict) {
             None => {
-                ctx.forwarded_for = forwarded_for;
-                ctx.client_ip = Some(verdict.client_ip);
+                ctx.forwarding = forwarding;
                 Ok(false)
             }
             Some(r) => {
@@ -131,11 +126,13 @@ impl ProxyHttp for Gate {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let Some(xff) = ctx.forwarded_for.take() {
-            upstream.insert_header("x-forwarded-for", xff)?;
-        }
-        if let Some(ip) = ctx.client_ip {
-            upstream.insert_header("x-real-ip", ip.to_string())?;
+        if let Some(fwd) = ctx.forwarding.take() {
+            for name in fwd.remove {
+                upstream.remove_header(*name);
+            }
+            for (name, value) in fwd.set {
+                upstream.insert_header(name, value)?;
+            }
         }
         Ok(())
     }

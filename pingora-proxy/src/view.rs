@@ -52,16 +52,22 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// All values of `name` joined with ", " (RFC 9110 list semantics), borrowed when there is one.
+/// Non-UTF-8 bytes become U+FFFD rather than dropping the value: a present-but-garbled
+/// `X-Forwarded-For` must read as a malformed hop, never as "no header" (which would let a client
+/// behind a trusted proxy fall back to a forged `X-Real-IP`).
 fn joined<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
-    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let mut values = headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
     let first = values.next()?;
     match values.next() {
-        None => Some(Cow::Borrowed(first)),
+        None => Some(first),
         Some(second) => {
             let mut all = format!("{first}, {second}");
             for v in values {
                 all.push_str(", ");
-                all.push_str(v);
+                all.push_str(&v);
             }
             Some(Cow::Owned(all))
         }

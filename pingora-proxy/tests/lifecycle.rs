@@ -207,3 +207,45 @@ fn check_reports_every_error_and_exits_non_zero() {
             .success());
     }
 }
+
+/// Sends raw request bytes from `from` and returns (status, body).
+fn raw_request(t: &Tollgate, from: &str, bytes: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = tollgate_testkit::http::connect(from.parse().unwrap(), t.listen).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn a_garbled_forwarded_for_cannot_pick_an_identity_and_forged_headers_are_stripped() {
+    let dir = TempDir::new("xff");
+    let up = Upstream::start().unwrap();
+    let rules = "[clients]\ntrusted_proxies = [\"127.0.4.1/32\"]\n[lists]\nallow = [\"6.6.6.6/32\"]\n[limit]\nrequests = 1\nper_secs = 60\nburst = 1\n";
+    let t = Tollgate::start(bin(), &dir.0, rules, up.addr);
+    // Through the trusted proxy, a non-UTF-8 hop plus a forged X-Real-IP of an allow-listed
+    // address: the client is the hop the proxy appended, so it is limited, not allow-listed.
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: \xff, 203.0.113.9\r\nX-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_request(&t, "127.0.4.1", req).0, 200);
+    assert_eq!(
+        up.last_forwarded_for().as_deref(),
+        Some("\u{fffd}, 203.0.113.9, 127.0.4.1")
+    );
+    assert_eq!(raw_request(&t, "127.0.4.1", req).0, 429);
+
+    // From an untrusted client, forged identity headers never reach the upstream.
+    let forged = b"GET /echo HTTP/1.1\r\nHost: x\r\nForwarded: for=6.6.6.6\r\nTrue-Client-IP: 6.6.6.6\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n";
+    let (status, body) = raw_request(&t, "127.0.4.2", forged);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(up.last_forwarded_for().as_deref(), Some("127.0.4.2"));
+    assert_eq!(up.last_header("forwarded"), None);
+    assert_eq!(up.last_header("true-client-ip"), None);
+    assert_eq!(up.last_header("x-real-ip").as_deref(), Some("127.0.4.2"));
+}

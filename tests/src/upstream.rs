@@ -11,6 +11,7 @@ pub struct Upstream {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     last_xff: Arc<Mutex<Option<String>>>,
+    last_headers: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Upstream {
@@ -20,18 +21,36 @@ impl Upstream {
         let addr = listener.local_addr()?;
         let hits = Arc::new(AtomicUsize::new(0));
         let last_xff = Arc::new(Mutex::new(None));
-        let (h, x) = (hits.clone(), last_xff.clone());
+        let last_headers = Arc::new(Mutex::new(Vec::new()));
+        let seen = Seen {
+            hits: hits.clone(),
+            xff: last_xff.clone(),
+            headers: last_headers.clone(),
+        };
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (h, x) = (h.clone(), x.clone());
-                thread::spawn(move || serve(stream, &h, &x));
+                let seen = seen.clone();
+                thread::spawn(move || serve(stream, &seen));
             }
         });
         Ok(Self {
             addr,
             hits,
             last_xff,
+            last_headers,
         })
+    }
+
+    /// Header `name` (lower-case) of the latest request, if it had one.
+    pub fn last_header(&self, name: &str) -> Option<String> {
+        let headers = self
+            .last_headers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 
     /// Requests that reached the upstream so far.
@@ -48,8 +67,15 @@ impl Upstream {
     }
 }
 
+#[derive(Clone)]
+struct Seen {
+    hits: Arc<AtomicUsize>,
+    xff: Arc<Mutex<Option<String>>>,
+    headers: Arc<Mutex<Vec<(String, String)>>>,
+}
+
 /// Serves keep-alive requests on one connection until the peer closes.
-fn serve(stream: TcpStream, hits: &AtomicUsize, last_xff: &Mutex<Option<String>>) {
+fn serve(stream: TcpStream, seen: &Seen) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -62,6 +88,7 @@ fn serve(stream: TcpStream, hits: &AtomicUsize, last_xff: &Mutex<Option<String>>
         let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
         let mut xff = None;
         let mut content_len = 0usize;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -72,6 +99,7 @@ fn serve(stream: TcpStream, hits: &AtomicUsize, last_xff: &Mutex<Option<String>>
                 break;
             }
             if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
                 if k.eq_ignore_ascii_case("x-forwarded-for") {
                     xff = Some(v.trim().to_string());
                 } else if k.eq_ignore_ascii_case("content-length") {
@@ -85,8 +113,9 @@ fn serve(stream: TcpStream, hits: &AtomicUsize, last_xff: &Mutex<Option<String>>
                 return;
             }
         }
-        hits.fetch_add(1, Ordering::SeqCst);
-        *last_xff.lock().unwrap_or_else(PoisonError::into_inner) = xff.clone();
+        *seen.xff.lock().unwrap_or_else(PoisonError::into_inner) = xff.clone();
+        *seen.headers.lock().unwrap_or_else(PoisonError::into_inner) = headers;
+        seen.hits.fetch_add(1, Ordering::SeqCst);
         let body = format!("upstream saw {path} xff={}\n", xff.unwrap_or_default());
         let resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: test\r\n\r\n{body}",

@@ -14,11 +14,15 @@ use super::raw::{RawBans, RawClients, RawLists, RawQuota, RawRoute, RawRules, Ra
 use super::{BanRules, ClientSettings, Mode, Rules, ServerSettings, SourceReader};
 use crate::ban::BanPolicy;
 use crate::cidr::{parse_net, CidrSet};
+use crate::clock::NS_PER_SEC;
 use crate::limit::Quota;
 use crate::route::{Action, Route};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9180";
+
+/// Longest time a full burst may take to refill (10 years).
+const MAX_QUOTA_SPAN_NS: u64 = 10 * 365 * 86_400 * NS_PER_SEC;
 
 pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rules, InvalidRules> {
     let name = file.display().to_string();
@@ -253,6 +257,15 @@ impl Ctx<'_, '_> {
             defaults.2.max(i64::from(requests.get())),
             "burst",
         );
+        // governor multiplies the emission interval by the burst; keep the product far from u64.
+        let period_ns = u64::from(per_secs.get()) * NS_PER_SEC / u64::from(requests.get());
+        if period_ns.saturating_mul(u64::from(burst.get())) > MAX_QUOTA_SPAN_NS {
+            let spans = [&q.burst, &q.per_secs, &q.requests];
+            let span = spans.into_iter().flatten().next().map(Spanned::span);
+            let msg = format!("burst = {burst} at one request per {period_ns} ns spans more than 10 years; lower burst or per_secs");
+            self.errs
+                .at(span.unwrap_or(0..0), self.rule.as_deref(), msg);
+        }
         Quota {
             requests,
             per_secs,
