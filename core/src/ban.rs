@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
+use hashbrown::DefaultHashBuilder;
 
 use crate::clock::NS_PER_SEC;
 use crate::decision::Reason;
@@ -46,18 +47,22 @@ impl BanRecord {
     }
 }
 
-/// Concurrent, bounded table of bans keyed by client.
+/// Concurrent, bounded table of bans keyed by client. Hashing is foldhash with a random seed
+/// (fast, and not predictable by clients choosing addresses).
 #[derive(Debug, Default)]
 pub struct BanTable {
-    map: DashMap<ClientKey, BanRecord>,
+    map: DashMap<ClientKey, BanRecord, DefaultHashBuilder>,
     max: AtomicUsize,
+    /// Records held; lets the common case (no bans at all) skip the map on every request.
+    records: AtomicUsize,
 }
 
 impl BanTable {
     pub fn new(max_bans: usize) -> Self {
         Self {
-            map: DashMap::new(),
+            map: DashMap::default(),
             max: AtomicUsize::new(max_bans.max(1)),
+            records: AtomicUsize::new(0),
         }
     }
 
@@ -67,6 +72,9 @@ impl BanTable {
 
     /// The ban in force for `key` at `now_ns`, if any.
     pub fn active(&self, key: &ClientKey, now_ns: u64) -> Option<BanRecord> {
+        if self.records.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         let rec = self.map.get(key)?;
         (rec.until_ns > now_ns).then(|| rec.clone())
     }
@@ -102,7 +110,15 @@ impl BanTable {
         rec.last_offence_ns = now_ns;
         rec.reason = reason;
         rec.until_ns = now_ns.saturating_add(ttl_ns(policy, rec.offences));
-        rec.clone()
+        let out = rec.clone();
+        drop(entry);
+        self.recount();
+        out
+    }
+
+    /// Refreshes the record count after a change (bans change rarely; reads are per request).
+    fn recount(&self) {
+        self.records.store(self.map.len(), Ordering::Relaxed);
     }
 
     /// Lifts the ban on `key` (its offence count is kept). Returns whether a ban was in force.
@@ -156,6 +172,7 @@ impl BanTable {
                 *entry = rec;
             }
         }
+        self.recount();
     }
 
     pub fn len(&self) -> usize {

@@ -64,17 +64,24 @@ impl KeyStore {
 
     /// Reads and replaces one key's TAT under its shard lock. `f` gets the old TAT (if any) and
     /// returns the value to hand back plus the new TAT, or an error to leave the state untouched.
+    /// `now_ns` is read only when a full shard must make room.
     pub fn update<T, E>(
         &self,
         key: &ClientKey,
-        now_ns: u64,
+        now_ns: impl FnOnce() -> u64,
         f: impl FnOnce(Option<u64>) -> Result<(T, u64), E>,
     ) -> Result<T, E> {
         let mut shard = self.shard(key);
-        let prev = shard.get(key).copied();
-        let (out, tat) = f(prev)?;
-        if prev.is_none() && shard.len() >= self.shard_cap.load(Ordering::Relaxed) {
-            let freed = make_room(&mut shard, now_ns, self.shard_cap.load(Ordering::Relaxed));
+        // One hash lookup on the common path: update in place.
+        if let Some(tat) = shard.get_mut(key) {
+            let (out, new_tat) = f(Some(*tat))?;
+            *tat = new_tat;
+            return Ok(out);
+        }
+        let (out, tat) = f(None)?;
+        let cap = self.shard_cap.load(Ordering::Relaxed);
+        if shard.len() >= cap {
+            let freed = make_room(&mut shard, now_ns(), cap);
             self.evicted.fetch_add(freed, Ordering::Relaxed);
         }
         shard.insert(*key, tat);
@@ -161,11 +168,15 @@ impl StateStore for StoreView {
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         let origin = self.origin_ns;
-        self.store.update(key, self.clock.now_ns(), |prev| {
-            let rel = prev.map(|abs| Nanos::from(abs.saturating_sub(origin)));
-            let (out, tat) = f(rel)?;
-            Ok((out, tat.as_u64().saturating_add(origin)))
-        })
+        self.store.update(
+            key,
+            || self.clock.now_ns(),
+            |prev| {
+                let rel = prev.map(|abs| Nanos::from(abs.saturating_sub(origin)));
+                let (out, tat) = f(rel)?;
+                Ok((out, tat.as_u64().saturating_add(origin)))
+            },
+        )
     }
 }
 
@@ -183,7 +194,7 @@ mod tests {
         let store = KeyStore::new(6_400);
         for i in 0..200_000u32 {
             store
-                .update::<(), ()>(&key(i), 0, |_| Ok(((), 1_000 + u64::from(i))))
+                .update::<(), ()>(&key(i), || 0, |_| Ok(((), 1_000 + u64::from(i))))
                 .unwrap();
         }
         assert!(store.len() <= 6_400, "len {}", store.len());
@@ -195,19 +206,23 @@ mod tests {
         let store = KeyStore::new(640);
         let heavy = key(7);
         store
-            .update::<(), ()>(&heavy, 0, |_| Ok(((), u64::MAX / 2)))
+            .update::<(), ()>(&heavy, || 0, |_| Ok(((), u64::MAX / 2)))
             .unwrap();
         for i in 1_000..100_000u32 {
             store
-                .update::<(), ()>(&key(i), 0, |_| Ok(((), 10)))
+                .update::<(), ()>(&key(i), || 0, |_| Ok(((), 10)))
                 .unwrap();
         }
         let mut seen = None;
         store
-            .update::<(), ()>(&heavy, 0, |p| {
-                seen = p;
-                Ok(((), u64::MAX / 2))
-            })
+            .update::<(), ()>(
+                &heavy,
+                || 0,
+                |p| {
+                    seen = p;
+                    Ok(((), u64::MAX / 2))
+                },
+            )
             .unwrap();
         assert_eq!(seen, Some(u64::MAX / 2));
     }
@@ -217,20 +232,24 @@ mod tests {
         let store = KeyStore::new(64 * 1_000);
         for i in 0..20_000u32 {
             store
-                .update::<(), ()>(&key(i), 0, |_| Ok(((), 1_000 + u64::from(i))))
+                .update::<(), ()>(&key(i), || 0, |_| Ok(((), 1_000 + u64::from(i))))
                 .unwrap();
         }
         store.set_max_keys(64 * 16);
         store
-            .update::<(), ()>(&key(999_999), 0, |_| Ok(((), 1)))
+            .update::<(), ()>(&key(999_999), || 0, |_| Ok(((), 1)))
             .unwrap();
         let heaviest = key(19_999);
         let mut seen = None;
         store
-            .update::<(), ()>(&heaviest, 0, |p| {
-                seen = p;
-                Ok(((), 1))
-            })
+            .update::<(), ()>(
+                &heaviest,
+                || 0,
+                |p| {
+                    seen = p;
+                    Ok(((), 1))
+                },
+            )
             .unwrap();
         assert!(seen.is_some(), "heaviest key was evicted");
     }
@@ -239,10 +258,10 @@ mod tests {
     fn sweep_drops_only_rested_keys() {
         let store = KeyStore::new(1_000);
         store
-            .update::<(), ()>(&key(1), 0, |_| Ok(((), 100)))
+            .update::<(), ()>(&key(1), || 0, |_| Ok(((), 100)))
             .unwrap();
         store
-            .update::<(), ()>(&key(2), 0, |_| Ok(((), 300)))
+            .update::<(), ()>(&key(2), || 0, |_| Ok(((), 300)))
             .unwrap();
         assert_eq!(store.sweep(200), 1);
         assert_eq!(store.len(), 1);
@@ -251,7 +270,7 @@ mod tests {
     #[test]
     fn a_refused_update_leaves_state_alone() {
         let store = KeyStore::new(1_000);
-        let r: Result<(), &str> = store.update(&key(1), 0, |_| Err("no"));
+        let r: Result<(), &str> = store.update(&key(1), || 0, |_| Err("no"));
         assert!(r.is_err());
         assert!(store.is_empty());
     }
