@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of tollgate against baselines measured in the same run, with wrk on loopback.
 #
-#   bash benches/wrk/run.sh            # 3 rounds of 5 s per target; prints medians and ratios
+#   bash benches/wrk/run.sh            # 5 interleaved rounds of 5 s per target; medians, ratios
 #   ROUNDS=5 DURATION=10s bash benches/wrk/run.sh
 #
 # Servers get CPU 0 and one worker thread; wrk gets CPU 1 (-t1 -c50). Targets:
@@ -13,7 +13,7 @@
 # Needs: wrk, nginx (Debian's nginx-light is enough), a release build (made here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (apt-get install -y wrk nginx-light)" >&2; exit 1; }
 cargo build --release -q -p tollgate-proxy
@@ -23,7 +23,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-UP=18081; NGX=18082; TG=18083; ADMIN=18084
+UP=18081; NGX=18082
 mkdir -p "$WORK/nginx/tmp"
 sed -e "s|PREFIX|$WORK/nginx|g" -e "s|UPSTREAM_PORT|$UP|g" -e "s|NGINX_PROXY_PORT|$NGX|g" benches/wrk/upstream-nginx.conf > "$WORK/nginx/nginx.conf"
 taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
@@ -31,14 +31,13 @@ taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 wait_port $UP; wait_port $NGX
 
-start_tollgate() { # rules-file
-  rm -rf "$WORK/state"
-  taskset -c 0 "$BIN" run --rules "$1" --listen 127.0.0.1:$TG --admin 127.0.0.1:$ADMIN \
-    --upstream 127.0.0.1:$UP --state-dir "$WORK/state" --threads 1 --log-refusals-per-sec 1 2>>"$WORK/tollgate.log" &
-  TG_PID=$!
-  wait_port $TG
+start_tollgate() { # name port admin-port rules-file
+  mkdir -p "$WORK/$1"
+  taskset -c 0 "$BIN" run --rules "$4" --listen 127.0.0.1:$2 --admin 127.0.0.1:$3 \
+    --upstream 127.0.0.1:$UP --state-dir "$WORK/$1" --threads 1 --log-refusals-per-sec 1 2>>"$WORK/$1/log" &
+  PIDS+=($!)
+  wait_port "$2"
 }
-stop_tollgate() { kill -INT "$TG_PID" 2>/dev/null || true; wait "$TG_PID" 2>/dev/null || true; }
 
 # One wrk run: prints "req/s p50_ms p99_ms".
 measure() { # port path
@@ -51,28 +50,32 @@ measure() { # port path
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A RPS P50 P99
-run_target() { # name port path
-  local out=()
-  for _ in $(seq "$ROUNDS"); do out+=("$(measure "$2" "$3")"); done
-  RPS[$1]=$(printf '%s\n' "${out[@]}" | awk '{print $1}' | median)
-  P50[$1]=$(printf '%s\n' "${out[@]}" | awk '{print $2}' | median)
-  P99[$1]=$(printf '%s\n' "${out[@]}" | awk '{print $3}' | median)
-  printf '%-22s %10s req/s  p50 %7s ms  p99 %7s ms   (rounds: %s)\n' "$1" "${RPS[$1]}" "${P50[$1]}" "${P99[$1]}" "$(printf '%s ' "${out[@]}" | awk '{for(i=1;i<=NF;i+=3) printf "%s ", $i}')"
-}
-
-echo "wrk -t1 -c50 -d$DURATION, $ROUNDS rounds, medians; servers on CPU 0, wrk on CPU 1"
-run_target upstream $UP /robots.txt
-run_target nginx-proxy $NGX /robots.txt
-start_tollgate benches/wrk/rules-off.toml;     run_target tg-off $TG /robots.txt;     stop_tollgate
-start_tollgate benches/wrk/rules-allowed.toml; run_target tg-allowed $TG /robots.txt; stop_tollgate
+# All servers run for the whole benchmark; each round measures every target once, in turn, so
+# drift in the machine's speed hits every target alike.
+start_tollgate tg-off 18083 18093 benches/wrk/rules-off.toml
+start_tollgate tg-allowed 18084 18094 benches/wrk/rules-allowed.toml
 for close in true false; do
-  sed "s/CLOSE/$close/" benches/wrk/rules-banned.toml > "$WORK/banned.toml"
-  start_tollgate "$WORK/banned.toml"
-  curl -s -o /dev/null http://127.0.0.1:$TG/; curl -s -o /dev/null http://127.0.0.1:$TG/
-  [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$TG/)" = 403 ] || { echo "client not banned" >&2; exit 1; }
   name=tg-banned-$([ $close = true ] && echo close || echo keepalive)
-  run_target "$name" $TG /; stop_tollgate
+  port=$([ $close = true ] && echo 18085 || echo 18086)
+  sed "s/CLOSE/$close/" benches/wrk/rules-banned.toml > "$WORK/$name.toml"
+  start_tollgate "$name" $port $((port + 10)) "$WORK/$name.toml"
+  curl -s -o /dev/null http://127.0.0.1:$port/; curl -s -o /dev/null http://127.0.0.1:$port/
+  [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/)" = 403 ] || { echo "$name: client not banned" >&2; exit 1; }
+done
+
+TARGETS=(upstream nginx-proxy tg-off tg-allowed tg-banned-close tg-banned-keepalive)
+declare -A PORT=([upstream]=$UP [nginx-proxy]=$NGX [tg-off]=18083 [tg-allowed]=18084 [tg-banned-close]=18085 [tg-banned-keepalive]=18086)
+declare -A PATHOF=([upstream]=/robots.txt [nginx-proxy]=/robots.txt [tg-off]=/robots.txt [tg-allowed]=/robots.txt [tg-banned-close]=/ [tg-banned-keepalive]=/)
+declare -A OUT RPS P50 P99
+echo "wrk -t1 -c50 -d$DURATION, $ROUNDS interleaved rounds, medians; servers on CPU 0 (one worker each), wrk on CPU 1"
+for r in $(seq "$ROUNDS"); do
+  for t in "${TARGETS[@]}"; do OUT[$t]+="$(measure "${PORT[$t]}" "${PATHOF[$t]}")"$'\n'; done
+done
+for t in "${TARGETS[@]}"; do
+  RPS[$t]=$(printf '%s' "${OUT[$t]}" | awk 'NF {print $1}' | median)
+  P50[$t]=$(printf '%s' "${OUT[$t]}" | awk 'NF {print $2}' | median)
+  P99[$t]=$(printf '%s' "${OUT[$t]}" | awk 'NF {print $3}' | median)
+  printf '%-22s %8s req/s  p50 %6s ms  p99 %6s ms   rounds: %s\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "$(printf '%s' "${OUT[$t]}" | awk 'NF {printf "%s ", $1}')"
 done
 
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[$2]}" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }

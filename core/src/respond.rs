@@ -1,12 +1,15 @@
 //! How a refusal looks on the wire, shared by every front end so they answer alike.
 
+use std::borrow::Cow;
+
 use crate::decision::Decision;
 
 /// A complete response for a refused request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Names and values; most values are static, so rendering a refusal allocates little.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: &'static str,
     /// Close the connection after this response.
     pub close: bool,
@@ -17,7 +20,7 @@ pub const REASON_HEADER: &str = "x-tollgate-reason";
 
 /// The response for `decision` at `now_unix_secs`, or `None` when the request should be proxied.
 pub fn refusal(decision: &Decision, now_unix_secs: u64) -> Option<Refusal> {
-    let reason = (REASON_HEADER, decision.reason().as_str().to_string());
+    let reason = (REASON_HEADER, Cow::Borrowed(decision.reason().as_str()));
     let (status, retry, body, close) = match decision {
         Decision::Allow { .. } => return None,
         Decision::Deny { status, .. } => (*status, None, "Forbidden.\n", false),
@@ -45,10 +48,12 @@ pub fn refusal(decision: &Decision, now_unix_secs: u64) -> Option<Refusal> {
             false,
         ),
     };
-    let mut headers = vec![reason, ("cache-control", "no-store".to_string())];
-    headers.push(("content-type", "text/plain; charset=utf-8".to_string()));
+    let mut headers = Vec::with_capacity(4);
+    headers.push(reason);
+    headers.push(("cache-control", Cow::Borrowed("no-store")));
+    headers.push(("content-type", Cow::Borrowed("text/plain; charset=utf-8")));
     if let Some(secs) = retry {
-        headers.push(("retry-after", secs.to_string()));
+        headers.push(("retry-after", Cow::Owned(secs.to_string())));
     }
     Some(Refusal {
         status,

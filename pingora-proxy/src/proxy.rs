@@ -3,6 +3,7 @@
 //! No policy here: the core decides and [`tollgate_core::respond::refusal`] says what a refusal
 //! looks like; this file only moves bytes.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
@@ -141,11 +143,14 @@ impl ProxyHttp for Gate {
 async fn write_refusal(session: &mut Session, r: Refusal) -> Result<()> {
     let mut resp = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
     for (name, value) in r.headers {
-        resp.insert_header(name, value)?;
+        match value {
+            Cow::Borrowed(v) => resp.insert_header(name, HeaderValue::from_static(v))?,
+            Cow::Owned(v) => resp.insert_header(name, v)?,
+        }
     }
-    resp.insert_header("content-length", r.body.len().to_string())?;
+    resp.insert_header("content-length", r.body.len())?;
     if r.close {
-        resp.insert_header("connection", "close")?;
+        resp.insert_header("connection", HeaderValue::from_static("close"))?;
         session.set_keepalive(None);
     }
     session.write_response_header(Box::new(resp), false).await?;
