@@ -75,7 +75,8 @@ impl Reason {
 
     /// Position in [`Reason::ALL`], for per-reason counters without hashing.
     pub fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        // Declaration order is `ALL`'s order (checked by a test), so the discriminant is the index.
+        self as usize
     }
 
     /// Parses `as_str` output back (used when restoring persisted bans).
@@ -153,4 +154,17 @@ pub struct Verdict {
     pub route: Option<Arc<str>>,
     /// In `mode = "observe"`, what would have been decided; `decision` is then Allow.
     pub observed: Option<Decision>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_index_is_position_in_all_and_names_round_trip() {
+        for (i, r) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+    }
 }

@@ -88,9 +88,15 @@ impl Engine {
         decide::decide(&active, &self.bans, req, self.clock.now_ns())
     }
 
-    /// The current rules.
+    /// The current rules (a counted reference: for keeping; use [`Engine::with_rules`] per request).
     pub fn rules(&self) -> Arc<Rules> {
         self.active.load().rules.clone()
+    }
+
+    /// Runs `f` on the current rules without bumping a shared reference count, so per-request
+    /// readers on several threads do not contend on one cache line.
+    pub fn with_rules<R>(&self, f: impl FnOnce(&Rules) -> R) -> R {
+        f(&self.active.load().rules)
     }
 
     /// Installs already-validated rules; returns what changed, one line per difference.
@@ -181,14 +187,14 @@ impl Engine {
     }
 
     pub fn client_key(&self, ip: IpAddr) -> ClientKey {
-        let c = &self.rules().clients;
-        ClientKey::new(ip, c.ipv4_prefix_len, c.ipv6_prefix_len)
+        self.with_rules(|r| {
+            ClientKey::new(ip, r.clients.ipv4_prefix_len, r.clients.ipv6_prefix_len)
+        })
     }
 
     /// The network a key stands for under the current prefix lengths.
     pub fn network(&self, key: &ClientKey) -> String {
-        let c = &self.rules().clients;
-        key.network(c.ipv4_prefix_len, c.ipv6_prefix_len)
+        self.with_rules(|r| key.network(r.clients.ipv4_prefix_len, r.clients.ipv6_prefix_len))
     }
 
     /// The `X-Forwarded-For` to send upstream for `req`.

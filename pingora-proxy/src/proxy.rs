@@ -56,16 +56,15 @@ impl Shared {
 
     /// Round-robin over the configured upstreams.
     fn pick_upstream(&self) -> SocketAddr {
-        let rules = self.engine.rules();
-        let list = if self.upstreams_override.is_empty() {
-            &rules.server.upstreams
-        } else {
-            &self.upstreams_override
+        let pick = |list: &[SocketAddr]| match list.len() {
+            0 => self.demo_backend,
+            n => list[self.next_upstream.fetch_add(1, Ordering::Relaxed) % n],
         };
-        if list.is_empty() {
-            return self.demo_backend;
+        if self.upstreams_override.is_empty() {
+            self.engine.with_rules(|r| pick(&r.server.upstreams))
+        } else {
+            pick(&self.upstreams_override)
         }
-        list[self.next_upstream.fetch_add(1, Ordering::Relaxed) % list.len()]
     }
 }
 
