@@ -14,7 +14,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tollgate_core::rules::FsReader;
-use tollgate_core::{parse_rules, CoreClock, Engine, RequestView};
+use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
 
 const KEYS: u32 = 1_000_000;
 
@@ -43,7 +43,8 @@ limit = { requests = 5, per_secs = 60, burst = 5 }
 fn engine(rules: &str) -> Engine {
     let rules =
         parse_rules(rules, Path::new("bench.toml"), &FsReader).unwrap_or_else(|e| panic!("{e}"));
-    Engine::new(rules, CoreClock::system())
+    let keys = Keyring::from_bytes(&[1; 32]).unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(rules, keys, CoreClock::system())
 }
 
 fn client(i: u32) -> IpAddr {

@@ -2,7 +2,10 @@
 //!
 //! Order matters and is cheapest-first for abusers: allow list, active ban, deny list, then the
 //! route's action. The extreme-rate counter sees every request that reaches routing, whatever the
-//! route, so exempting `/api/` from rate limits never exempts it from bans.
+//! route, so exempting `/api/` from rate limits never exempts it from bans. Tollgate's own
+//! endpoints (under `/.tollgate/`) come after the extreme counter and under the default limit, so
+//! hammering `verify` is a flood like any other. A challenge route checks the clearance only after
+//! its rate limit: a cleared client is still rate limited.
 
 use std::time::Duration;
 
@@ -10,16 +13,19 @@ use crate::ban::BanTable;
 use crate::client;
 use crate::clock::NS_PER_SEC;
 use crate::decision::{Decision, Reason, Verdict};
-use crate::engine::Active;
+use crate::engine::{Active, State};
 use crate::key::ClientKey;
 use crate::limit::Limiter;
+use crate::page;
+use crate::path;
 use crate::request::RequestView;
-use crate::route::{first_match, Action};
+use crate::route::{match_normalized, Action};
 use crate::rules::Mode;
+use crate::toll::Ask;
 
 pub(crate) fn decide(
     active: &Active,
-    bans: &BanTable,
+    state: &State,
     req: &RequestView<'_>,
     now_ns: u64,
 ) -> Verdict {
@@ -42,9 +48,9 @@ pub(crate) fn decide(
     if rules.mode == Mode::Off {
         return verdict;
     }
-    let (decision, route) = judge(active, bans, req, client_ip, &key, now_ns);
+    let (decision, route) = judge(active, state, req, client_ip, &key, now_ns);
     verdict.route = route.map(|i| rules.routes[i].name.clone());
-    if rules.mode == Mode::Observe && !decision.is_allow() {
+    if rules.mode == Mode::Observe && decision.is_refusal() {
         verdict.decision = Decision::Allow {
             reason: decision.reason(),
         };
@@ -57,13 +63,14 @@ pub(crate) fn decide(
 
 fn judge(
     active: &Active,
-    bans: &BanTable,
+    state: &State,
     req: &RequestView<'_>,
     ip: std::net::IpAddr,
     key: &ClientKey,
     now_ns: u64,
 ) -> (Decision, Option<usize>) {
     let rules = &active.rules;
+    let bans = &state.bans;
     if rules.allow.contains(ip) {
         return (
             Decision::Allow {
@@ -87,11 +94,25 @@ fn judge(
             None,
         );
     }
-    let route = first_match(&rules.routes, req);
+    let path = path::normalize(req.path);
+    let route = match_normalized(&rules.routes, req, &path);
     if let Some(ex) = &active.limiters.extreme {
         if ex.check(key, now_ns).is_err() {
             return (ban(bans, active, *key, now_ns, Reason::ExtremeRate), route);
         }
+    }
+    let ask = Ask {
+        active,
+        req,
+        key,
+        now_ns,
+    };
+    if path.starts_with(page::PREFIX) {
+        let decision = match limited(active.limiters.default.as_ref(), key, now_ns) {
+            Some(wait) => violation(active, bans, *key, now_ns, wait),
+            None => state.tolls.endpoint(&ask, &path),
+        };
+        return (decision, None);
     }
     let (action, limiter) = match route {
         Some(i) => (rules.routes[i].action, active.limiters.for_route(i)),
@@ -105,12 +126,10 @@ fn judge(
             status,
             reason: Reason::RouteDeny,
         },
-        Action::Limit | Action::Challenge => match limited(limiter, key, now_ns) {
-            Some(wait) => violation(active, bans, *key, now_ns, wait),
-            None if action == Action::Challenge => Decision::Challenge {
-                reason: Reason::RouteChallenge,
-            },
-            None => Decision::Allow {
+        Action::Limit | Action::Challenge => match (limited(limiter, key, now_ns), route) {
+            (Some(wait), _) => violation(active, bans, *key, now_ns, wait),
+            (None, Some(i)) if action == Action::Challenge => state.tolls.admit(&ask, i),
+            (None, _) => Decision::Allow {
                 reason: Reason::WithinLimit,
             },
         },

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::key::ClientKey;
+use crate::page::Lang;
+use crate::pow::Offer;
 
 /// Why a decision was made. `as_str` values are stable: they appear in logs and metric labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,8 +37,32 @@ pub enum Reason {
     RepeatedViolations,
     /// Banned by an operator.
     Manual,
-    /// A route rule with `action = "challenge"` matched.
+    /// A route rule with `action = "challenge"` matched and the client has no clearance.
     RouteChallenge,
+    /// A challenge route passed with a valid clearance cookie.
+    Cleared,
+    /// The clearance cookie is forged, malformed, or bound to another client.
+    ClearanceInvalid,
+    /// The clearance cookie has expired.
+    ClearanceExpired,
+    /// The clearance's request budget or rate is used up.
+    ClearanceSpent,
+    /// A correct, first-time answer: clearance granted.
+    ChallengePassed,
+    /// The challenge token is malformed, forged, or issued to another client.
+    ChallengeInvalid,
+    /// The challenge expired before it was answered.
+    ChallengeExpired,
+    /// The answer is wrong.
+    ChallengeFailed,
+    /// The answer was already used.
+    ChallengeReplayed,
+    /// Too many live solved challenges to remember another: try again later.
+    ChallengeBusy,
+    /// A tollgate endpoint (solver script, challenge offer) was served.
+    Endpoint,
+    /// A path under the reserved prefix that is no endpoint.
+    UnknownEndpoint,
 }
 
 impl Reason {
@@ -54,11 +80,23 @@ impl Reason {
             Reason::RepeatedViolations => "repeated_violations",
             Reason::Manual => "manual",
             Reason::RouteChallenge => "route_challenge",
+            Reason::Cleared => "cleared",
+            Reason::ClearanceInvalid => "clearance_invalid",
+            Reason::ClearanceExpired => "clearance_expired",
+            Reason::ClearanceSpent => "clearance_spent",
+            Reason::ChallengePassed => "challenge_passed",
+            Reason::ChallengeInvalid => "challenge_invalid",
+            Reason::ChallengeExpired => "challenge_expired",
+            Reason::ChallengeFailed => "challenge_failed",
+            Reason::ChallengeReplayed => "challenge_replayed",
+            Reason::ChallengeBusy => "challenge_busy",
+            Reason::Endpoint => "endpoint",
+            Reason::UnknownEndpoint => "unknown_endpoint",
         }
     }
 
     /// Every reason, in a fixed order ([`Reason::index`] is the position here).
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Disabled,
         Reason::AllowList,
         Reason::DenyList,
@@ -71,6 +109,18 @@ impl Reason {
         Reason::RepeatedViolations,
         Reason::Manual,
         Reason::RouteChallenge,
+        Reason::Cleared,
+        Reason::ClearanceInvalid,
+        Reason::ClearanceExpired,
+        Reason::ClearanceSpent,
+        Reason::ChallengePassed,
+        Reason::ChallengeInvalid,
+        Reason::ChallengeExpired,
+        Reason::ChallengeFailed,
+        Reason::ChallengeReplayed,
+        Reason::ChallengeBusy,
+        Reason::Endpoint,
+        Reason::UnknownEndpoint,
     ];
 
     /// Position in [`Reason::ALL`], for per-reason counters without hashing.
@@ -103,8 +153,45 @@ pub enum Decision {
         reason: Reason,
         close: bool,
     },
-    /// The client must solve a challenge first.
-    Challenge { reason: Reason },
+    /// The client must solve a challenge first: show it one.
+    Challenge {
+        reason: Reason,
+        page: Box<ChallengePage>,
+    },
+    /// A challenge was solved: set the clearance cookie and send the client back.
+    Pass { reason: Reason, grant: Box<Grant> },
+    /// Answer with one of tollgate's own files.
+    Serve { reason: Reason, asset: Asset },
+}
+
+/// A challenge to present, and where to send the client once it is solved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengePage {
+    pub offer: Offer,
+    /// Local path (and query) the client asked for; validated, never another site.
+    pub return_to: String,
+    pub lang: Lang,
+    /// JSON for API clients (the offer endpoint) instead of the HTML page.
+    pub json: bool,
+}
+
+/// A clearance cookie and the local URL to go back to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub cookie: String,
+    pub max_age_secs: u64,
+    /// Add `Secure` to the cookie: the request came over TLS.
+    pub secure: bool,
+    pub location: String,
+}
+
+/// Tollgate's own static files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asset {
+    /// The challenge page's script.
+    ChallengeScript,
+    /// The Web Worker that hashes.
+    WorkerScript,
 }
 
 impl Decision {
@@ -114,12 +201,22 @@ impl Decision {
             | Decision::Deny { reason, .. }
             | Decision::RateLimited { reason, .. }
             | Decision::Banned { reason, .. }
-            | Decision::Challenge { reason } => *reason,
+            | Decision::Challenge { reason, .. }
+            | Decision::Pass { reason, .. }
+            | Decision::Serve { reason, .. } => *reason,
         }
     }
 
     /// Every kind name, in [`Decision::kind_index`] order.
-    pub const KINDS: [&'static str; 5] = ["allow", "deny", "rate_limited", "banned", "challenge"];
+    pub const KINDS: [&'static str; 7] = [
+        "allow",
+        "deny",
+        "rate_limited",
+        "banned",
+        "challenge",
+        "pass",
+        "serve",
+    ];
 
     /// Position of [`Decision::kind`] in [`Decision::KINDS`].
     pub fn kind_index(&self) -> usize {
@@ -129,6 +226,8 @@ impl Decision {
             Decision::RateLimited { .. } => 2,
             Decision::Banned { .. } => 3,
             Decision::Challenge { .. } => 4,
+            Decision::Pass { .. } => 5,
+            Decision::Serve { .. } => 6,
         }
     }
 
@@ -139,6 +238,15 @@ impl Decision {
 
     pub fn is_allow(&self) -> bool {
         matches!(self, Decision::Allow { .. })
+    }
+
+    /// Whether this keeps the client from what it asked for (what observe mode lets through).
+    /// Tollgate's own answers (a granted clearance, a served file) are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            Decision::Allow { .. } | Decision::Pass { .. } | Decision::Serve { .. }
+        )
     }
 }
 

@@ -11,17 +11,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::ban::{BanRecord, BanTable};
+use crate::clearance::Usage;
 use crate::client;
 use crate::clock::{CoreClock, NS_PER_SEC};
 use crate::decide;
 use crate::decision::Verdict;
 use crate::key::ClientKey;
 use crate::limit::{Limiter, Quota};
+use crate::penalty::Penalties;
+use crate::replay::ReplayCache;
 use crate::request::RequestView;
-use crate::respond::{refusal, Refusal};
+use crate::respond::{respond, Reply};
 use crate::route::Action;
-use crate::rules::{describe_changes, Rules};
+use crate::rules::{describe_changes, Rules, MAX_CHALLENGE_TTL_SECS};
+use crate::secret::Keyring;
 use crate::store::KeyStore;
+use crate::toll::Tolls;
 
 /// Rules plus the limiters compiled for them. Swapped as one.
 #[derive(Debug)]
@@ -37,6 +42,8 @@ pub(crate) struct Limiters {
     routes: Vec<Option<Limiter>>,
     pub extreme: Option<Limiter>,
     pub violations: Option<Limiter>,
+    /// Per clearance cookie (keyed by its serial).
+    pub clearance: Option<Limiter>,
 }
 
 impl Limiters {
@@ -56,6 +63,17 @@ pub struct EngineStats {
     pub evicted_keys: usize,
     pub active_bans: usize,
     pub ban_records: usize,
+    /// Solved challenges remembered against replay.
+    pub solved_challenges: usize,
+}
+
+/// State that outlives rules: bans and the toll's memory.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub bans: BanTable,
+    pub tolls: Tolls,
+    /// Stores that are not behind a limiter (penalties, clearance spending), capped like the rest.
+    fixed_stores: [Arc<KeyStore>; 2],
 }
 
 /// The decision core's entry point: one per front-end process (or per nginx worker).
@@ -63,19 +81,34 @@ pub struct EngineStats {
 pub struct Engine {
     active: ArcSwap<Active>,
     stores: Mutex<HashMap<String, Arc<KeyStore>>>,
-    bans: BanTable,
+    state: State,
     clock: CoreClock,
 }
 
 impl Engine {
-    pub fn new(rules: Rules, clock: CoreClock) -> Self {
+    /// An engine deciding by `rules`, signing with `keys`, reading time from `clock`.
+    pub fn new(rules: Rules, keys: Keyring, clock: CoreClock) -> Self {
+        let cap = rules.clients.max_tracked_keys;
+        let penalties = Arc::new(KeyStore::new(cap));
+        let usage = Arc::new(KeyStore::new(cap));
+        let tolls = Tolls::new(
+            keys,
+            ReplayCache::new(MAX_CHALLENGE_TTL_SECS, rules.challenge.max_solved),
+            Penalties::new(penalties.clone()),
+            Usage::new(usage.clone()),
+            clock.now_ns(),
+        );
         let engine = Self {
             active: ArcSwap::from_pointee(Active {
                 rules: Arc::new(rules.clone()),
                 limiters: Limiters::default(),
             }),
             stores: Mutex::new(HashMap::new()),
-            bans: BanTable::new(rules.bans.policy.max_bans),
+            state: State {
+                bans: BanTable::new(rules.bans.policy.max_bans),
+                tolls,
+                fixed_stores: [penalties, usage],
+            },
             clock,
         };
         engine.install(rules);
@@ -85,7 +118,7 @@ impl Engine {
     /// Decides one request.
     pub fn decide(&self, req: &RequestView<'_>) -> Verdict {
         let active = self.active.load();
-        decide::decide(&active, &self.bans, req, self.clock.now_ns())
+        decide::decide(&active, &self.state, req, self.clock.now_ns())
     }
 
     /// The current rules (a counted reference: for keeping; use [`Engine::with_rules`] per request).
@@ -133,9 +166,14 @@ impl Engine {
                 .collect(),
             extreme: limiter("extreme".into(), rules.bans.extreme),
             violations: limiter("violations".into(), rules.bans.violations),
+            clearance: limiter("clearance".into(), rules.clearance.rate),
         };
         stores.retain(|id, _| used.contains(id));
-        self.bans.set_max(rules.bans.policy.max_bans);
+        for s in &self.state.fixed_stores {
+            s.set_max_keys(cap);
+        }
+        self.state.bans.set_max(rules.bans.policy.max_bans);
+        self.state.tolls.replay.set_max(rules.challenge.max_solved);
         self.active.store(Arc::new(Active {
             rules: Arc::new(rules),
             limiters,
@@ -151,10 +189,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
+            .chain(&self.state.fixed_stores)
             .cloned()
             .collect();
         let keys: usize = stores.iter().map(|s| s.sweep(now)).sum();
-        keys + self.bans.sweep(now, &rules.bans.policy)
+        keys + self.state.bans.sweep(now, &rules.bans.policy)
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -162,28 +201,31 @@ impl Engine {
         EngineStats {
             tracked_keys: stores.values().map(|s| s.len()).sum(),
             evicted_keys: stores.values().map(|s| s.evicted()).sum(),
-            active_bans: self.bans.active_list(self.clock.now_ns()).len(),
-            ban_records: self.bans.len(),
+            active_bans: self.state.bans.active_list(self.clock.now_ns()).len(),
+            ban_records: self.state.bans.len(),
+            solved_challenges: self.state.tolls.replay.len(),
         }
     }
 
     /// Bans in force, longest first.
     pub fn active_bans(&self) -> Vec<BanRecord> {
-        self.bans.active_list(self.clock.now_ns())
+        self.state.bans.active_list(self.clock.now_ns())
     }
 
     /// Every ban record, for persistence.
     pub fn ban_snapshot(&self) -> Vec<BanRecord> {
-        self.bans.snapshot()
+        self.state.bans.snapshot()
     }
 
     pub fn restore_bans(&self, records: impl IntoIterator<Item = BanRecord>) {
-        self.bans.restore(records);
+        self.state.bans.restore(records);
     }
 
     /// Lifts the ban on the client key of `ip` under the current prefix lengths.
     pub fn unban(&self, ip: IpAddr) -> bool {
-        self.bans.unban(&self.client_key(ip), self.clock.now_ns())
+        self.state
+            .bans
+            .unban(&self.client_key(ip), self.clock.now_ns())
     }
 
     pub fn client_key(&self, ip: IpAddr) -> ClientKey {
@@ -211,9 +253,21 @@ impl Engine {
         )
     }
 
-    /// The response for a refused verdict (`None`: proxy it), timed by the engine's clock.
-    pub fn refusal(&self, verdict: &Verdict) -> Option<Refusal> {
-        refusal(&verdict.decision, self.clock.now_ns() / NS_PER_SEC)
+    /// The response tollgate gives itself (`None`: proxy the request), timed by the engine's
+    /// clock.
+    pub fn respond(&self, verdict: &Verdict) -> Option<Reply> {
+        respond(&verdict.decision, self.clock.now_ns() / NS_PER_SEC)
+    }
+
+    /// Replaces the signing keys (e.g. after a rotation). Tokens signed with a key the new
+    /// keyring does not know stop working.
+    pub fn set_keys(&self, keys: Keyring) {
+        self.state.tolls.keys.store(Arc::new(keys));
+    }
+
+    /// The current signing keys, for tools that mint tokens.
+    pub fn keys(&self) -> Arc<Keyring> {
+        self.state.tolls.keys.load_full()
     }
 
     pub fn clock(&self) -> &CoreClock {

@@ -57,6 +57,20 @@ impl ClientKey {
         (u128::from(self.hi) << 64) | u128::from(self.lo)
     }
 
+    /// The masked address as 16 bytes: what tokens are bound to.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        self.bits().to_be_bytes()
+    }
+
+    /// A key standing for 16 arbitrary bytes (e.g. a token's serial) in a [`crate::store::KeyStore`].
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        let bits = u128::from_be_bytes(bytes);
+        Self {
+            hi: (bits >> 64) as u64,
+            lo: bits as u64,
+        }
+    }
+
     /// Used to spread keys over store shards without hashing twice.
     pub(crate) fn mix(&self) -> u64 {
         (self.hi ^ self.lo.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)

@@ -10,13 +10,17 @@
 //! - [`cidr`] answers allow/deny list membership;
 //! - [`ban`] holds extreme clients for an escalating TTL;
 //! - [`route`] picks the first route rule that matches;
-//! - [`limit`] runs governor's GCRA over the bounded [`store`].
+//! - [`limit`] runs governor's GCRA over the bounded [`store`];
+//! - [`toll`] asks challenge routes for a clearance ([`clearance`]) or a solved proof-of-work
+//!   ([`pow`]), answers tollgate's own endpoints, and remembers used answers ([`replay`]) and
+//!   misbehaving clients ([`penalty`]). Keys come from [`secret`].
 //!
 //! Rules are parsed and validated in [`rules`], then swapped in atomically by [`Engine::reload`];
 //! state (counters, bans) lives in the engine and survives reloads.
 
 pub mod ban;
 pub mod cidr;
+pub mod clearance;
 pub mod client;
 pub mod clock;
 mod decide;
@@ -24,12 +28,20 @@ pub mod decision;
 pub mod engine;
 pub mod key;
 pub mod limit;
+pub mod page;
 pub mod path;
+pub mod penalty;
+pub mod pow;
+pub mod replay;
 pub mod request;
 pub mod respond;
 pub mod route;
 pub mod rules;
+pub mod secret;
+pub mod solve;
 pub mod store;
+pub mod toll;
+mod wire;
 
 pub use clock::CoreClock;
 pub use decision::{Decision, Reason, Verdict};
@@ -37,3 +49,4 @@ pub use engine::{Engine, EngineStats};
 pub use key::ClientKey;
 pub use request::RequestView;
 pub use rules::{load_rules, parse_rules, InvalidRules, Rules, SourceReader};
+pub use secret::Keyring;

@@ -17,6 +17,14 @@ pub struct RequestView<'a> {
     pub forwarded_for: Option<&'a str>,
     /// `X-Real-IP`.
     pub real_ip: Option<&'a str>,
+    /// The query string, without `?`.
+    pub query: Option<&'a str>,
+    /// `Cookie`, all occurrences joined with "; ".
+    pub cookie: Option<&'a str>,
+    /// `Accept-Language`, for the challenge page's language.
+    pub accept_language: Option<&'a str>,
+    /// The request arrived over TLS.
+    pub tls: bool,
 }
 
 impl<'a> RequestView<'a> {
@@ -30,6 +38,10 @@ impl<'a> RequestView<'a> {
             user_agent: None,
             forwarded_for: None,
             real_ip: None,
+            query: None,
+            cookie: None,
+            accept_language: None,
+            tls: false,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use regex::Regex;
 
 use crate::limit::Quota;
+use crate::pow::Puzzle;
 use crate::request::RequestView;
 
 /// What a matched route does.
@@ -36,6 +37,8 @@ pub struct Route {
     pub action: Action,
     /// A quota of this route's own (`None`: the default quota).
     pub quota: Option<Quota>,
+    /// For `challenge` routes, the puzzle to pay (before any penalty).
+    pub puzzle: Option<Puzzle>,
 }
 
 impl Route {
@@ -69,7 +72,12 @@ pub fn first_match(routes: &[Route], req: &RequestView<'_>) -> Option<usize> {
         return None;
     }
     let path = crate::path::normalize(req.path);
-    routes.iter().position(|r| r.matches(req, &path))
+    match_normalized(routes, req, &path)
+}
+
+/// Index of the first route matching `req`, whose path normalized is `path`.
+pub fn match_normalized(routes: &[Route], req: &RequestView<'_>, path: &str) -> Option<usize> {
+    routes.iter().position(|r| r.matches(req, path))
 }
 
 fn host_matches(want: &str, host: &str) -> bool {

@@ -88,6 +88,11 @@ impl KeyStore {
         Ok(out)
     }
 
+    /// The stored value for `key`, if any.
+    pub fn get(&self, key: &ClientKey) -> Option<u64> {
+        self.shard(key).get(key).copied()
+    }
+
     /// Drops every key whose TAT has passed: such a key would start with a full burst anyway.
     pub fn sweep(&self, now_ns: u64) -> usize {
         let mut removed = 0;

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use tollgate_core::rules::FsReader;
-use tollgate_core::{parse_rules, CoreClock, Engine, RequestView};
+use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
 use tollgate_testkit::scenario::{table, Scenario, Step};
+use tollgate_testkit::TEST_SECRET_HEX;
 
-fn view(step: &Step) -> RequestView<'_> {
+fn view<'a>(step: &'a Step, cookie: Option<&'a str>) -> RequestView<'a> {
     RequestView {
         peer: step.peer.parse::<IpAddr>().expect("peer is an IP"),
         method: &step.method,
@@ -18,6 +19,10 @@ fn view(step: &Step) -> RequestView<'_> {
         user_agent: step.user_agent.as_deref(),
         forwarded_for: step.forwarded_for.as_deref(),
         real_ip: step.real_ip.as_deref(),
+        query: None,
+        cookie,
+        accept_language: None,
+        tls: false,
     }
 }
 
@@ -25,11 +30,19 @@ fn run(s: &Scenario) {
     let rules = parse_rules(&s.rules, Path::new("scenario.toml"), &FsReader)
         .unwrap_or_else(|e| panic!("{}: {e}", s.name));
     let clock = CoreClock::manual(1_700_000_000_000_000_000);
-    let engine = Engine::new(rules, clock.clone());
+    let keys = Keyring::from_hex(TEST_SECRET_HEX).unwrap();
+    let engine = Engine::new(rules, keys, clock.clone());
     for (i, step) in s.steps.iter().enumerate() {
         clock.advance(Duration::from_secs(step.advance_secs));
+        let cookie = s.cookie(step, clock.now_ns() / 1_000_000_000);
         for n in 0..step.repeat {
-            let req = view(step);
+            let (path, query) = match step.path.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (step.path.as_str(), None),
+            };
+            let mut req = view(step, cookie.as_deref());
+            req.path = path;
+            req.query = query;
             let v = engine.decide(&req);
             let what = format!("{} / step {i} / request {n}: {v:?}", s.name);
             assert_eq!(v.decision.kind(), step.expect, "{what}");

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::persist;
 use crate::proxy::{Gate, Shared};
 use crate::reload::{self, Reloader};
+use crate::secrets;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const PERSIST_EVERY: Duration = Duration::from_secs(5);
@@ -44,7 +45,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(admin = %admin_addr, "admin listener is not on loopback and has no authentication: firewall it");
     }
 
-    let engine = Engine::new(rules, CoreClock::system());
+    let (keys, key_source) = secrets::load(args.key.secret_file.as_deref(), &state_dir)?;
+    let engine = Engine::new(rules, keys, CoreClock::system());
     match persist::load(&engine, &state_dir) {
         Ok(n) => {
             tracing::info!(bans = n, file = %persist::path(&state_dir).display(), "ban state loaded")
@@ -60,7 +62,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.upstreams.clone(),
         args.demo_backend,
     ));
-    let reloader = Arc::new(Reloader::new(args.rules.clone(), shared.clone()));
+    let reloader = Arc::new(Reloader::new(
+        args.rules.clone(),
+        key_source,
+        shared.clone(),
+    ));
     reload::spawn_sighup(reloader.clone()).context("installing SIGHUP handler")?;
     reload::spawn_watcher(reloader.clone()).context("starting file watcher")?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -19,6 +19,15 @@ pub enum Command {
     Run(RunArgs),
     /// Validate rules files: print every error with file:line:column, exit 1 if any.
     Check(CheckArgs),
+    /// Solve a site's challenge on all cores and print the clearance cookie (for API clients,
+    /// monitoring and tests): `curl -b "$(tollgate solve URL)" URL`.
+    Solve(SolveArgs),
+    /// Mint a clearance cookie from the signing key for a given client address and user agent,
+    /// e.g. to load-test cleared traffic with wrk.
+    Token(TokenArgs),
+    /// Replace the signing key in a key file, keeping the old key valid for a grace period.
+    /// Then reload the proxy (SIGHUP or POST /reload) to start signing with the new key.
+    RotateSecret(RotateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +67,74 @@ pub struct RunArgs {
     pub log_refusals_per_sec: u64,
     /// Seconds to keep serving in-flight requests after SIGTERM.
     #[arg(long, default_value_t = 5)]
+    pub grace_secs: u64,
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
+/// Where the signing key is: this file, else $TOLLGATE_SECRET (hex), else STATE_DIR/secret.key
+/// (created with mode 0600 on first run).
+#[derive(Args, Debug, Clone)]
+pub struct KeyArgs {
+    /// Key file (TOML: current = "hex", and during a rotation previous/previous_until).
+    #[arg(long, env = "TOLLGATE_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SolveArgs {
+    /// The protected URL, e.g. http://127.0.0.1:8080/login.
+    pub url: String,
+    /// User agent to send; the clearance is bound to it (and to this machine's address).
+    #[arg(long, default_value = concat!("tollgate-solve/", env!("CARGO_PKG_VERSION")))]
+    pub user_agent: String,
+    /// Solver threads (default: number of CPUs).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Print only the cookie's value, without `tollgate_clearance=`.
+    #[arg(long)]
+    pub value_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Client address the cookie is bound to (its prefix under the rules' prefix lengths).
+    #[arg(long)]
+    pub ip: std::net::IpAddr,
+    /// User agent the cookie is bound to, exactly as the client will send it.
+    #[arg(long)]
+    pub user_agent: String,
+    /// Rules file: prefix lengths, clearance lifetime and budget.
+    #[arg(
+        long,
+        short,
+        default_value = "rules/default.toml",
+        env = "TOLLGATE_RULES"
+    )]
+    pub rules: PathBuf,
+    /// State directory holding secret.key (overrides [server] state_dir).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Lifetime (default: [clearance] ttl_secs).
+    #[arg(long)]
+    pub ttl_secs: Option<u64>,
+    /// Request budget (default: [clearance] requests). Load tests want a large one.
+    #[arg(long)]
+    pub requests: Option<u32>,
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// Key file to rotate (default: STATE_DIR/secret.key).
+    #[arg(long, env = "TOLLGATE_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// State directory holding secret.key.
+    #[arg(long, default_value = "tollgate-state")]
+    pub state_dir: PathBuf,
+    /// How long the old key keeps verifying: at least the clearance lifetime.
+    #[arg(long, default_value_t = 3600)]
     pub grace_secs: u64,
 }
 

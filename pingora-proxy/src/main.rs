@@ -1,7 +1,9 @@
 //! `tollgate`: the edge filter as a Pingora reverse proxy.
 //!
 //! `tollgate run --rules rules/default.toml` starts the proxy (with a built-in demo backend when
-//! the rules name no upstream); `tollgate check FILE` validates rules files. See `--help`.
+//! the rules name no upstream); `tollgate check FILE` validates rules files; `tollgate solve URL`
+//! pays a site's toll from the command line; `tollgate token` mints a clearance cookie;
+//! `tollgate rotate-secret` rotates the signing key. See `--help`.
 
 mod admin;
 mod app;
@@ -13,6 +15,8 @@ mod metrics;
 mod persist;
 mod proxy;
 mod reload;
+mod secrets;
+mod solve;
 mod view;
 
 use clap::Parser;
@@ -22,6 +26,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Run(args) => app::run(args),
         cli::Command::Check(args) => check::run(&args),
+        cli::Command::Solve(args) => solve::solve(&args),
+        cli::Command::Token(args) => solve::token(&args),
+        cli::Command::RotateSecret(args) => solve::rotate(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,8 @@
 //! The Pingora phases: ask the core in `request_filter`, carry out its decision, proxy the rest.
 //!
-//! No policy here: the core decides and [`tollgate_core::respond::refusal`] says what a refusal
-//! looks like; this file only moves bytes.
+//! No policy here: the core decides and [`tollgate_core::respond::respond`] says what tollgate's
+//! own answers look like (refusals, challenge pages, clearance redirects); this file only moves
+//! bytes.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::client::Forwarding;
-use tollgate_core::respond::Refusal;
+use tollgate_core::respond::Reply;
 use tollgate_core::{Engine, Verdict};
 
 use crate::logging::LogBudget;
@@ -101,13 +102,13 @@ impl ProxyHttp for Gate {
             log_verdict(shared, &verdict, req.method, req.path);
             (verdict, fwd)
         };
-        match shared.engine.refusal(&verdict) {
+        match shared.engine.respond(&verdict) {
             None => {
                 ctx.forwarding = forwarding;
                 Ok(false)
             }
             Some(r) => {
-                write_refusal(session, r).await?;
+                write_reply(session, r).await?;
                 Ok(true)
             }
         }
@@ -139,7 +140,7 @@ impl ProxyHttp for Gate {
     }
 }
 
-async fn write_refusal(session: &mut Session, r: Refusal) -> Result<()> {
+async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
     let mut resp = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
     for (name, value) in r.headers {
         match value {
@@ -153,16 +154,18 @@ async fn write_refusal(session: &mut Session, r: Refusal) -> Result<()> {
         session.set_keepalive(None);
     }
     session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::from_static(r.body.as_bytes())), true)
-        .await
+    let body = match r.body {
+        Cow::Borrowed(b) => Bytes::from_static(b.as_bytes()),
+        Cow::Owned(b) => Bytes::from(b),
+    };
+    session.write_response_body(Some(body), true).await
 }
 
 /// One structured line per refusal (or observed refusal), within the log budget.
 fn log_verdict(shared: &Shared, v: &Verdict, method: &str, path: &str) {
     let (shown, observed) = match &v.observed {
         Some(d) => (d, true),
-        None if v.decision.is_allow() => return,
+        None if !v.decision.is_refusal() => return,
         None => (&v.decision, false),
     };
     if !shared.log_budget.take() {

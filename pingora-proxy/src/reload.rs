@@ -18,21 +18,24 @@ use tollgate_core::load_rules;
 use tollgate_core::rules::FsReader;
 
 use crate::proxy::Shared;
+use crate::secrets::{self, KeySource};
 
 /// Quiet time after the last file event before reloading (editors write in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
 pub struct Reloader {
     path: PathBuf,
+    keys: KeySource,
     shared: Arc<Shared>,
     /// One reload at a time, whatever triggered it.
     lock: Mutex<()>,
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, shared: Arc<Shared>) -> Self {
+    pub fn new(path: PathBuf, keys: KeySource, shared: Arc<Shared>) -> Self {
         Self {
             path,
+            keys,
             shared,
             lock: Mutex::new(()),
         }
@@ -41,6 +44,7 @@ impl Reloader {
     /// Reloads now. `Ok` lists what changed; `Err` lists every error, and nothing changed.
     pub fn reload(&self, trigger: &str) -> Result<Vec<String>, Vec<String>> {
         let _one = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.reload_keys(trigger);
         match load_rules(&self.path, &FsReader) {
             Ok(rules) => {
                 let changes = self.shared.engine.reload(rules);
@@ -58,6 +62,19 @@ impl Reloader {
                 let errors: Vec<String> = invalid.errors.iter().map(ToString::to_string).collect();
                 tracing::error!(trigger, file = %self.path.display(), errors = %errors.join(" | "), "rules rejected; previous rules keep serving");
                 Err(errors)
+            }
+        }
+    }
+
+    /// Re-reads the key file (a rotation); a bad file keeps the current keys.
+    fn reload_keys(&self, trigger: &str) {
+        let KeySource::File(file) = &self.keys else {
+            return;
+        };
+        match secrets::read(file) {
+            Ok(keys) => self.shared.engine.set_keys(keys),
+            Err(e) => {
+                tracing::error!(trigger, error = %format!("{e:#}"), "key file rejected; current keys keep signing")
             }
         }
     }

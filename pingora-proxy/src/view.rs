@@ -11,6 +11,7 @@ use tollgate_core::RequestView;
 /// Header values the view borrows; joined only when a header repeats.
 pub struct Headers<'a> {
     pub forwarded_for: Option<Cow<'a, str>>,
+    pub cookie: Option<Cow<'a, str>>,
 }
 
 /// The TCP peer's address.
@@ -22,8 +23,10 @@ pub fn peer(session: &Session) -> IpAddr {
 }
 
 pub fn headers(session: &Session) -> Headers<'_> {
+    let headers = &session.req_header().headers;
     Headers {
-        forwarded_for: joined(&session.req_header().headers, "x-forwarded-for"),
+        forwarded_for: joined(headers, "x-forwarded-for", ", "),
+        cookie: joined(headers, "cookie", "; "),
     }
 }
 
@@ -43,6 +46,10 @@ pub fn view<'a>(session: &'a Session, owned: &'a Headers<'a>) -> RequestView<'a>
         user_agent: header(&req.headers, "user-agent"),
         forwarded_for: owned.forwarded_for.as_deref(),
         real_ip: header(&req.headers, "x-real-ip"),
+        query: req.uri.query(),
+        cookie: owned.cookie.as_deref(),
+        accept_language: header(&req.headers, "accept-language"),
+        tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
     }
 }
 
@@ -51,11 +58,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// All values of `name` joined with ", " (RFC 9110 list semantics), borrowed when there is one.
+/// All values of `name` joined with `sep` (", " for RFC 9110 lists, "; " for cookies, which
+/// HTTP/2 clients may split over several fields), borrowed when there is one.
 /// Non-UTF-8 bytes become U+FFFD rather than dropping the value: a present-but-garbled
 /// `X-Forwarded-For` must read as a malformed hop, never as "no header" (which would let a client
 /// behind a trusted proxy fall back to a forged `X-Real-IP`).
-fn joined<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+fn joined<'a>(headers: &'a HeaderMap, name: &str, sep: &str) -> Option<Cow<'a, str>> {
     let mut values = headers
         .get_all(name)
         .iter()
@@ -64,9 +72,9 @@ fn joined<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
     match values.next() {
         None => Some(first),
         Some(second) => {
-            let mut all = format!("{first}, {second}");
+            let mut all = format!("{first}{sep}{second}");
             for v in values {
-                all.push_str(", ");
+                all.push_str(sep);
                 all.push_str(&v);
             }
             Some(Cow::Owned(all))

@@ -14,3 +14,7 @@ pub mod process;
 pub mod scenario;
 pub mod tollgate;
 pub mod upstream;
+
+/// The signing key every test front end runs with (`TOLLGATE_SECRET`), so tests can mint tokens.
+pub const TEST_SECRET_HEX: &str =
+    "746f6c6c676174652d746573742d7365637265742d6e6f742d666f722d70726f64";

@@ -1,6 +1,15 @@
 //! The scenario table (`tests/scenarios.toml`), shared by every front end's tests.
 
+use std::net::IpAddr;
+use std::path::Path;
+
 use serde::Deserialize;
+use tollgate_core::clearance::Clearance;
+use tollgate_core::rules::FsReader;
+use tollgate_core::toll::mint_clearance;
+use tollgate_core::{parse_rules, Keyring};
+
+use crate::TEST_SECRET_HEX;
 
 const TABLE: &str = include_str!("../scenarios.toml");
 
@@ -48,6 +57,9 @@ pub struct Step {
     pub upstream_forwarded_for: Option<String>,
     /// The HTTP status front ends must answer with, when not the kind's usual one.
     pub status: Option<u16>,
+    /// Send a clearance cookie: "valid" (minted for this peer and user agent), "forged" (signed
+    /// with another key), "stolen" (minted for another address), "expired".
+    pub clearance: Option<String>,
     /// Core only: move the clock forward before this step.
     #[serde(default)]
     pub advance_secs: u64,
@@ -72,11 +84,55 @@ impl Step {
             return status;
         }
         match self.expect.as_str() {
-            "allow" => 200,
+            "allow" | "serve" => 200,
+            "pass" => 303,
             "rate_limited" => 429,
             _ => 403,
         }
     }
+}
+
+impl Scenario {
+    /// The `Cookie` header for `step` at `now_secs`, minted with [`TEST_SECRET_HEX`] under this
+    /// scenario's rules. Every step of a scenario shares one clearance serial, so budgets carry.
+    pub fn cookie(&self, step: &Step, now_secs: u64) -> Option<String> {
+        let kind = step.clearance.as_deref()?;
+        let rules = parse_rules(&self.rules, Path::new("scenario.toml"), &FsReader)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        let ours = Keyring::from_hex(TEST_SECRET_HEX).unwrap_or_else(|e| panic!("{e}"));
+        let theirs = Keyring::from_bytes(&[0x42; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let mut peer: IpAddr = step.peer.parse().unwrap_or_else(|e| panic!("peer: {e}"));
+        let (mut issued, mut keys) = (now_secs, &ours);
+        match kind {
+            "valid" => {}
+            "forged" => keys = &theirs,
+            "stolen" => peer = [127, 0, 0, 254].into(),
+            "expired" => issued = now_secs.saturating_sub(2 * rules.clearance.ttl_secs),
+            other => panic!("{}: unknown clearance {other:?}", self.name),
+        }
+        let grant = Clearance {
+            issued_unix_secs: issued,
+            expires_unix_secs: issued + rules.clearance.ttl_secs,
+            budget: rules.clearance.budget,
+            serial: serial_of(&self.name),
+        };
+        let value = mint_clearance(keys, &rules, peer, step.user_agent.as_deref(), &grant);
+        Some(format!("{}={value}", tollgate_core::clearance::COOKIE))
+    }
+}
+
+/// A serial that is the same for every step of a scenario and differs between scenarios and runs.
+fn serial_of(name: &str) -> [u8; 16] {
+    let mut s = [0u8; 16];
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    s[..8].copy_from_slice(&h.to_be_bytes());
+    s[8..].copy_from_slice(&(nanos / 60_000_000_000).to_be_bytes());
+    s
 }
 
 /// Parses the table; a malformed table fails the test that asked for it.
@@ -90,6 +146,12 @@ pub fn table() -> Table {
 #[allow(clippy::panic)] // test-only crate: a broken table must stop every test loudly
 fn panic_table(e: toml::de::Error) -> Table {
     panic!("tests/scenarios.toml is invalid: {e}")
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Runs `s` over real HTTP against a front end listening on `to`, whose upstream is `upstream`.
@@ -109,6 +171,10 @@ pub fn run_over_http(s: &Scenario, to: std::net::SocketAddr, upstream: &crate::u
             }
             if let Some(x) = &step.real_ip {
                 headers.push(("X-Real-IP", x));
+            }
+            let cookie = s.cookie(step, now_secs());
+            if let Some(c) = &cookie {
+                headers.push(("Cookie", c));
             }
             let from: std::net::IpAddr = step
                 .peer

@@ -73,6 +73,8 @@ impl Tollgate {
             .arg("1")
             .arg("--log-refusals-per-sec")
             .arg("1000")
+            .env("TOLLGATE_SECRET", crate::TEST_SECRET_HEX)
+            .env_remove("TOLLGATE_SECRET_FILE")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         let proc =

@@ -10,16 +10,29 @@ use regex::RegexBuilder;
 use toml::Spanned;
 
 use super::error::{Errors, InvalidRules};
-use super::raw::{RawBans, RawClients, RawLists, RawQuota, RawRoute, RawRules, RawServer};
-use super::{BanRules, ClientSettings, Mode, Rules, ServerSettings, SourceReader};
+use super::raw::{
+    RawBans, RawChallenge, RawClearance, RawClients, RawLists, RawQuota, RawRoute, RawRules,
+    RawServer,
+};
+use super::{
+    BanRules, ChallengeRules, ClearanceRules, ClientSettings, Mode, Rules, ServerSettings,
+    SourceReader,
+};
 use crate::ban::BanPolicy;
 use crate::cidr::{parse_net, CidrSet};
 use crate::clock::NS_PER_SEC;
 use crate::limit::Quota;
+use crate::pow::{Puzzle, HASHCASH_BITS, RANGE_SIZE};
 use crate::route::{Action, Route};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9180";
+
+/// Longest a challenge may stay valid; the replay cache is sized for it.
+pub const MAX_CHALLENGE_TTL_SECS: u64 = 3_600;
+/// Default puzzles: about half a second of a browser's time on a 2-core laptop (BENCHMARKS.md).
+const DEFAULT_BITS: i64 = 21;
+const DEFAULT_RANGE: i64 = 1 << 22;
 
 /// Longest time a full burst may take to refill (10 years).
 const MAX_QUOTA_SPAN_NS: u64 = 10 * 365 * 86_400 * NS_PER_SEC;
@@ -44,6 +57,7 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
         list_errors: &mut list_errors,
         rule: None,
     };
+    let (challenge, defaults) = ctx.challenge(&raw.challenge);
     let rules = Rules {
         source: Arc::from(name.as_str()),
         mode: ctx.mode(raw.mode.as_ref()),
@@ -53,7 +67,9 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
         deny: ctx.list(&raw.lists, false),
         default_quota: ctx.default_quota(&raw),
         bans: ctx.bans(&raw.bans),
-        routes: ctx.routes(&raw.routes),
+        clearance: ctx.clearance(&raw.clearance),
+        routes: ctx.routes(&raw.routes, &defaults),
+        challenge,
         list_files: ctx.list_paths(&raw.lists),
     };
     errs.list.extend(list_errors);
@@ -64,6 +80,21 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
     } else {
         Err(InvalidRules { errors: errs.list })
     }
+}
+
+/// The `[challenge]` section's puzzle settings, which routes inherit.
+struct PuzzleDefaults {
+    kind: Option<Spanned<String>>,
+    bits: i64,
+    size: i64,
+}
+
+fn bits_range() -> Range<i64> {
+    i64::from(*HASHCASH_BITS.start())..i64::from(*HASHCASH_BITS.end()) + 1
+}
+
+fn size_range() -> Range<i64> {
+    *RANGE_SIZE.start() as i64..*RANGE_SIZE.end() as i64 + 1
 }
 
 struct Ctx<'e, 'a> {
@@ -345,7 +376,91 @@ impl Ctx<'_, '_> {
         })
     }
 
-    fn routes(&mut self, raw: &[RawRoute]) -> Vec<Route> {
+    /// The section, and the defaults routes inherit from it.
+    fn challenge(&mut self, raw: &RawChallenge) -> (ChallengeRules, PuzzleDefaults) {
+        self.rule = Some("[challenge]".into());
+        let (bits, size) = (bits_range(), size_range());
+        let defaults = PuzzleDefaults {
+            kind: raw.puzzle.clone(),
+            bits: self.int(raw.difficulty.as_ref(), DEFAULT_BITS, bits, "difficulty"),
+            size: self.int(raw.range.as_ref(), DEFAULT_RANGE, size, "range"),
+        };
+        let puzzle = self.puzzle(None, &defaults, None, None);
+        let max_ttl = MAX_CHALLENGE_TTL_SECS as i64;
+        let rules = ChallengeRules {
+            puzzle,
+            ttl_secs: self.int(raw.ttl_secs.as_ref(), 300, 10..max_ttl + 1, "ttl_secs") as u64,
+            max_extra_steps: self.int(
+                raw.max_extra_difficulty.as_ref(),
+                6,
+                0..17,
+                "max_extra_difficulty",
+            ) as u32,
+            penalty_decay_secs: self.int(
+                raw.penalty_decay_secs.as_ref(),
+                600,
+                1..86_401,
+                "penalty_decay_secs",
+            ) as u64,
+            max_solved: self.int(
+                raw.max_solved.as_ref(),
+                1_000_000,
+                1_000..100_000_001,
+                "max_solved",
+            ) as usize,
+        };
+        (rules, defaults)
+    }
+
+    /// The puzzle of kind `kind` (else the section's), with a route's own `bits` or `size` over
+    /// the section's defaults. A route may only set the field its puzzle uses.
+    fn puzzle(
+        &mut self,
+        kind: Option<&Spanned<String>>,
+        defaults: &PuzzleDefaults,
+        bits: Option<&Spanned<i64>>,
+        size: Option<&Spanned<i64>>,
+    ) -> Puzzle {
+        let kind = kind.or(defaults.kind.as_ref());
+        let name = kind.map_or("hashcash", |k| k.get_ref().as_str());
+        let rule = self.rule.clone();
+        match name {
+            "range" => {
+                if let Some(b) = bits {
+                    let msg = "difficulty is only used with puzzle = \"hashcash\"";
+                    self.errs.at(b.span(), rule.as_deref(), msg);
+                }
+                let size = self.int(size, defaults.size, size_range(), "range");
+                Puzzle::Range { size: size as u64 }
+            }
+            _ => {
+                if let (Some(k), false) = (kind, name == "hashcash") {
+                    let msg = format!("puzzle {name:?} is not one of \"hashcash\", \"range\"");
+                    self.errs.at(k.span(), rule.as_deref(), msg);
+                }
+                if let Some(s) = size {
+                    let msg = "range is only used with puzzle = \"range\"";
+                    self.errs.at(s.span(), rule.as_deref(), msg);
+                }
+                let bits = self.int(bits, defaults.bits, bits_range(), "difficulty");
+                Puzzle::Hashcash { bits: bits as u32 }
+            }
+        }
+    }
+
+    fn clearance(&mut self, raw: &RawClearance) -> ClearanceRules {
+        self.rule = Some("[clearance]".into());
+        ClearanceRules {
+            ttl_secs: self.int(raw.ttl_secs.as_ref(), 3_600, 10..2_592_001, "ttl_secs") as u64,
+            budget: self.int(raw.requests.as_ref(), 2_000, 1..1_000_001, "requests") as u32,
+            rate: raw
+                .rate
+                .as_ref()
+                .map(|q| self.quota(q.get_ref(), (20, 1, 60))),
+        }
+    }
+
+    fn routes(&mut self, raw: &[RawRoute], challenge: &PuzzleDefaults) -> Vec<Route> {
         let mut seen: Vec<&str> = Vec::new();
         let mut out = Vec::new();
         for r in raw {
@@ -359,7 +474,7 @@ impl Ctx<'_, '_> {
             }
             seen.push(name);
             self.rule = Some(label.clone());
-            if let Some(route) = self.route(r, &label) {
+            if let Some(route) = self.route(r, &label, challenge) {
                 out.push(route);
             }
         }
@@ -367,8 +482,26 @@ impl Ctx<'_, '_> {
         out
     }
 
-    fn route(&mut self, r: &RawRoute, label: &str) -> Option<Route> {
+    fn route(&mut self, r: &RawRoute, label: &str, defaults: &PuzzleDefaults) -> Option<Route> {
         let action = self.action(r, label)?;
+        let puzzle = if action == Action::Challenge {
+            let (bits, size) = (r.difficulty.as_ref(), r.range.as_ref());
+            Some(self.puzzle(r.puzzle.as_ref(), defaults, bits, size))
+        } else {
+            let fields = [
+                &r.puzzle.as_ref().map(Spanned::span),
+                &r.difficulty.as_ref().map(Spanned::span),
+                &r.range.as_ref().map(Spanned::span),
+            ];
+            if let Some(span) = fields.into_iter().flatten().next() {
+                self.errs.at(
+                    span.clone(),
+                    Some(label),
+                    "puzzle, difficulty and range are only used with action = \"challenge\"",
+                );
+            }
+            None
+        };
         if let Some(p) = &r.path_prefix {
             if !p.get_ref().starts_with('/') {
                 self.errs.at(
@@ -409,6 +542,7 @@ impl Ctx<'_, '_> {
             user_agent,
             action,
             quota,
+            puzzle,
         })
     }
 

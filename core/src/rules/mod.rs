@@ -12,12 +12,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use compile::MAX_CHALLENGE_TTL_SECS;
 pub use diff::describe_changes;
 pub use error::{ConfigError, InvalidRules};
 
 use crate::ban::BanPolicy;
 use crate::cidr::CidrSet;
 use crate::limit::Quota;
+use crate::pow::Puzzle;
 use crate::route::Route;
 
 /// Reads files named by a rules file (list files). Front ends pass [`FsReader`].
@@ -76,6 +78,31 @@ pub struct BanRules {
     pub close_connection: bool,
 }
 
+/// How challenges are issued (the `[challenge]` section).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeRules {
+    /// The puzzle of challenge routes that do not choose their own.
+    pub puzzle: Puzzle,
+    /// How long an issued challenge may be answered.
+    pub ttl_secs: u64,
+    /// Most doublings of work added for misbehaving clients.
+    pub max_extra_steps: u32,
+    /// One doubling is forgiven after this long.
+    pub penalty_decay_secs: u64,
+    /// Most solved challenges remembered against replay.
+    pub max_solved: usize,
+}
+
+/// What a solved challenge buys (the `[clearance]` section).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClearanceRules {
+    pub ttl_secs: u64,
+    /// Requests one clearance may make.
+    pub budget: u32,
+    /// Rate limit per clearance; `None`: only the budget.
+    pub rate: Option<Quota>,
+}
+
 /// A validated, compiled rules file. Immutable; replaced whole on reload.
 #[derive(Clone, Debug)]
 pub struct Rules {
@@ -89,6 +116,8 @@ pub struct Rules {
     /// Applies when no route sets its own quota; `None` when `[limit] enabled = false`.
     pub default_quota: Option<Quota>,
     pub bans: BanRules,
+    pub challenge: ChallengeRules,
+    pub clearance: ClearanceRules,
     pub routes: Vec<Route>,
     /// List files the rules read, so a front end can reload when one changes.
     pub list_files: Vec<PathBuf>,

@@ -21,6 +21,10 @@ pub struct RawRules {
     pub limit: RawLimitSection,
     #[serde(default)]
     pub bans: RawBans,
+    #[serde(default)]
+    pub challenge: RawChallenge,
+    #[serde(default)]
+    pub clearance: RawClearance,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
 }
@@ -92,6 +96,26 @@ pub struct RawBans {
     pub close_connection: Option<bool>,
 }
 
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawChallenge {
+    pub puzzle: Option<Spanned<String>>,
+    pub difficulty: Option<Spanned<i64>>,
+    pub range: Option<Spanned<i64>>,
+    pub ttl_secs: Option<Spanned<i64>>,
+    pub max_extra_difficulty: Option<Spanned<i64>>,
+    pub penalty_decay_secs: Option<Spanned<i64>>,
+    pub max_solved: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawClearance {
+    pub ttl_secs: Option<Spanned<i64>>,
+    pub requests: Option<Spanned<i64>>,
+    pub rate: Option<Spanned<RawQuota>>,
+}
+
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -104,4 +128,7 @@ pub struct RawRoute {
     pub user_agent: Option<Spanned<String>>,
     pub limit: Option<Spanned<RawQuota>>,
     pub status: Option<Spanned<i64>>,
+    pub puzzle: Option<Spanned<String>>,
+    pub difficulty: Option<Spanned<i64>>,
+    pub range: Option<Spanned<i64>>,
 }

@@ -1,0 +1,76 @@
+// Tollgate challenge page: solve the proof-of-work on every core, then submit the answer.
+//
+// The challenge comes in the page as JSON (#tollgate-data). Workers (/.tollgate/worker.js) split
+// the nonces; the first answer wins, the others are stopped, and the form is submitted to
+// /.tollgate/verify, which sets the clearance cookie and redirects back to the page asked for.
+(function () {
+  'use strict';
+  const data = JSON.parse(document.getElementById('tollgate-data').textContent);
+  const form = document.getElementById('tollgate-form');
+  const bar = document.getElementById('tollgate-progress');
+  const status = document.getElementById('tollgate-status');
+  const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 16));
+  const started = performance.now();
+  const pool = [];
+  let hashes = 0;
+  let finished = false;
+
+  function show(text) { status.textContent = text; }
+
+  function progress() {
+    const secs = (performance.now() - started) / 1000;
+    const rate = hashes / Math.max(secs, 0.001);
+    // Range puzzles end by `param` hashes at worst; hashcash is memoryless, so the estimate is
+    // the mean and the bar approaches the end without reaching it.
+    const frac = data.puzzle === 'range' ? hashes / data.param : 1 - Math.exp(-hashes / data.expected);
+    bar.value = Math.min(frac, 0.99);
+    const left = data.puzzle === 'range'
+      ? Math.max(0, data.expected - hashes) / rate
+      : data.expected / rate;
+    if (secs > 0.3) show(data.text.eta.replace('{s}', Math.max(1, Math.round(left))));
+  }
+
+  function finish(nonce) {
+    if (finished) return;
+    finished = true;
+    pool.forEach((w) => w.terminate());
+    bar.value = 1;
+    show(data.text.done);
+    form.elements.challenge.value = data.token;
+    form.elements.nonce.value = nonce;
+    form.elements.return.value = data.return_to;
+    form.elements.ms.value = String(Math.round(performance.now() - started));
+    form.submit();
+  }
+
+  function fail(why) {
+    if (finished) return;
+    finished = true;
+    pool.forEach((w) => w.terminate());
+    show(data.text.failed + why);
+  }
+
+  let exhausted = 0;
+  for (let i = 0; i < cores; i++) {
+    let worker;
+    try {
+      worker = new Worker(data.worker);
+    } catch (e) {
+      fail(String(e));
+      return;
+    }
+    worker.onmessage = (ev) => {
+      const m = ev.data;
+      if (m.nonce !== undefined) finish(m.nonce);
+      else if (m.exhausted && ++exhausted === cores) fail('no answer found');
+      else if (m.hashes) { hashes += m.hashes; progress(); }
+    };
+    worker.onerror = (ev) => fail(ev.message || 'worker error');
+    worker.postMessage({
+      prefix: data.prefix, puzzle: data.puzzle, param: data.param, target: data.target,
+      index: i, workers: cores,
+    });
+    pool.push(worker);
+  }
+  show(data.text.working);
+})();

@@ -1,0 +1,125 @@
+//! One-time use of solved challenges.
+//!
+//! A challenge is stateless until it is solved; then its id goes here, and a second submission of
+//! the same solution (or a concurrent one) finds it. An id only needs remembering until its
+//! challenge expires, so ids are filed in buckets by expiry time, and a bucket is emptied whole
+//! when its time comes round again. Inserting is check-and-insert under the bucket's lock, so of
+//! any number of concurrent submissions exactly one wins. The total is capped: when full, new
+//! solutions are refused (fail closed) rather than forgetting ids that are still live.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Width of one expiry bucket.
+const BUCKET_SECS: u64 = 60;
+
+/// Outcome of recording a solution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// First use: accept.
+    New,
+    /// Seen before: refuse.
+    Replayed,
+    /// The cache is full of live ids: refuse for now.
+    Full,
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    /// `expiry / BUCKET_SECS` of the ids held.
+    epoch: u64,
+    ids: HashSet<[u8; 16]>,
+}
+
+/// Bounded, time-bucketed set of used challenge ids.
+#[derive(Debug)]
+pub struct ReplayCache {
+    buckets: Box<[Mutex<Bucket>]>,
+    len: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl ReplayCache {
+    /// Holds ids of challenges living up to `max_ttl_secs`, at most `max` of them.
+    pub fn new(max_ttl_secs: u64, max: usize) -> Self {
+        // Enough buckets that a bucket is reused only after every id in it has expired.
+        let n = max_ttl_secs.div_ceil(BUCKET_SECS) + 2;
+        Self {
+            buckets: (0..n).map(|_| Mutex::new(Bucket::default())).collect(),
+            len: AtomicUsize::new(0),
+            max: AtomicUsize::new(max),
+        }
+    }
+
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
+    /// Records `id` of a challenge expiring at `expires_secs` (which must be in the future and at
+    /// most `max_ttl_secs` away).
+    pub fn insert(&self, id: [u8; 16], expires_secs: u64) -> Insert {
+        let epoch = expires_secs / BUCKET_SECS;
+        let i = (epoch % self.buckets.len() as u64) as usize;
+        let mut b = self.buckets[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if b.epoch < epoch {
+            // Every id in the bucket belongs to a challenge that has expired.
+            self.len.fetch_sub(b.ids.len(), Ordering::Relaxed);
+            b.ids.clear();
+            b.epoch = epoch;
+        } else if b.epoch > epoch {
+            // Only an expired challenge could map here: refuse it.
+            return Insert::Replayed;
+        }
+        if b.ids.contains(&id) {
+            return Insert::Replayed;
+        }
+        if self.len.load(Ordering::Relaxed) >= self.max.load(Ordering::Relaxed) {
+            return Insert::Full;
+        }
+        b.ids.insert(id);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Insert::New
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn each_id_is_accepted_once_even_concurrently() {
+        let cache = Arc::new(ReplayCache::new(300, 1_000));
+        let wins: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| (cache.insert([9; 16], 1_000) == Insert::New) as usize))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1);
+        assert_eq!(cache.insert([9; 16], 1_000), Insert::Replayed);
+    }
+
+    #[test]
+    fn full_cache_fails_closed_and_expired_buckets_are_reused() {
+        let cache = ReplayCache::new(120, 2);
+        assert_eq!(cache.insert([1; 16], 1_000), Insert::New);
+        assert_eq!(cache.insert([2; 16], 1_000), Insert::New);
+        assert_eq!(cache.insert([3; 16], 1_000), Insert::Full);
+        // Four buckets of 60 s: expiry 1 240 s reuses the bucket of 1 000 s, whose ids are dead.
+        assert_eq!(cache.insert([3; 16], 1_000 + 4 * 60), Insert::New);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.insert([4; 16], 1_000), Insert::Replayed);
+    }
+}

@@ -1,0 +1,307 @@
+//! The toll itself: clearance checks on challenge routes, and tollgate's reserved endpoints.
+//!
+//! On a challenge route, a client with a valid clearance cookie (right client, unexpired, budget
+//! and rate left) passes; anyone else gets a fresh challenge, harder if its key has been failing,
+//! replaying or burning clearances. Under [`page::PREFIX`] the core answers by itself: the solver
+//! scripts, a JSON challenge for API clients, and `verify`, which checks an answer, records it as
+//! used, and grants the cookie.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::clearance::{self, Clearance, ClearanceError, Usage};
+use crate::clock::NS_PER_SEC;
+use crate::decision::{Asset, ChallengePage, Decision, Grant, Reason};
+use crate::engine::Active;
+use crate::key::ClientKey;
+use crate::page::{self, Lang};
+use crate::penalty::Penalties;
+use crate::pow::{self, Binding, IssueParams, PowError};
+use crate::replay::{Insert, ReplayCache};
+use crate::request::RequestView;
+use crate::route::first_match;
+use crate::rules::{Mode, Rules};
+use crate::secret::Keyring;
+
+/// State the toll keeps: keys, used answers, penalties, clearance spending.
+#[derive(Debug)]
+pub(crate) struct Tolls {
+    pub keys: ArcSwap<Keyring>,
+    pub replay: ReplayCache,
+    pub penalties: Penalties,
+    pub usage: Usage,
+    serial: AtomicU64,
+}
+
+/// One request, as the toll sees it.
+pub(crate) struct Ask<'a, 'r> {
+    pub active: &'a Active,
+    pub req: &'a RequestView<'r>,
+    pub key: &'a ClientKey,
+    pub now_ns: u64,
+}
+
+impl Ask<'_, '_> {
+    fn rules(&self) -> &Rules {
+        &self.active.rules
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.now_ns / NS_PER_SEC
+    }
+
+    fn binding(&self) -> Binding {
+        Binding::new(self.key, self.req.user_agent)
+    }
+
+    /// The path and query the client asked for, as a safe place to return to.
+    fn here(&self) -> String {
+        let path = match self.req.query {
+            Some(q) => format!("{}?{q}", self.req.path),
+            None => self.req.path.to_string(),
+        };
+        page::local_return(&path)
+    }
+}
+
+impl Tolls {
+    pub fn new(
+        keys: Keyring,
+        replay: ReplayCache,
+        penalties: Penalties,
+        usage: Usage,
+        clock_ns: u64,
+    ) -> Self {
+        Self {
+            keys: ArcSwap::from_pointee(keys),
+            replay,
+            penalties,
+            usage,
+            serial: AtomicU64::new(clock_ns),
+        }
+    }
+
+    /// A challenge route after its rate limit: pass with a clearance, else pay.
+    pub fn admit(&self, ask: &Ask<'_, '_>, route: usize) -> Decision {
+        let keys = self.keys.load();
+        let Some(value) = clearance::cookie(ask.req.cookie, clearance::COOKIE) else {
+            return self.challenge(ask, Some(route), ask.here(), Reason::RouteChallenge);
+        };
+        let reason = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
+            Ok(c) if self.spend(ask, &c) => {
+                return Decision::Allow {
+                    reason: Reason::Cleared,
+                }
+            }
+            Ok(_) => Reason::ClearanceSpent,
+            Err(ClearanceError::Expired) => Reason::ClearanceExpired,
+            Err(_) => Reason::ClearanceInvalid,
+        };
+        if reason != Reason::ClearanceExpired {
+            self.offence(ask);
+        }
+        self.challenge(ask, Some(route), ask.here(), reason)
+    }
+
+    /// Counts one request against the clearance's budget and rate.
+    fn spend(&self, ask: &Ask<'_, '_>, c: &Clearance) -> bool {
+        let within_rate = match &ask.active.limiters.clearance {
+            Some(l) => l
+                .check(&ClientKey::from_bytes(c.serial), ask.now_ns)
+                .is_ok(),
+            None => true,
+        };
+        within_rate && self.usage.spend(c, ask.now_ns)
+    }
+
+    /// A request under the reserved prefix (`path` normalized).
+    pub fn endpoint(&self, ask: &Ask<'_, '_>, path: &str) -> Decision {
+        let read_only = matches!(ask.req.method, "GET" | "HEAD");
+        match path {
+            page::SCRIPT_PATH if read_only => serve(Asset::ChallengeScript),
+            page::WORKER_PATH if read_only => serve(Asset::WorkerScript),
+            page::OFFER_PATH if read_only => self.offer(ask),
+            page::VERIFY_PATH if read_only => self.verify(ask),
+            page::SCRIPT_PATH | page::WORKER_PATH | page::OFFER_PATH | page::VERIFY_PATH => {
+                Decision::Deny {
+                    status: 405,
+                    reason: Reason::UnknownEndpoint,
+                }
+            }
+            _ => Decision::Deny {
+                status: 404,
+                reason: Reason::UnknownEndpoint,
+            },
+        }
+    }
+
+    /// `GET /.tollgate/challenge?return=/path`: the challenge for that path, as JSON.
+    fn offer(&self, ask: &Ask<'_, '_>) -> Decision {
+        let target = page::local_return(&query_value(ask.req.query, "return").unwrap_or_default());
+        let path = target.split('?').next().unwrap_or("/");
+        let probe = RequestView {
+            path,
+            ..ask.req.clone()
+        };
+        let route = first_match(&ask.rules().routes, &probe);
+        let mut d = self.challenge(ask, route, target, Reason::Endpoint);
+        if let Decision::Challenge { page, .. } = &mut d {
+            page.json = true;
+        }
+        d
+    }
+
+    /// `GET /.tollgate/verify?challenge=…&nonce=…&return=…`.
+    fn verify(&self, ask: &Ask<'_, '_>) -> Decision {
+        let q = ask.req.query;
+        let token = query_value(q, "challenge");
+        let nonce = query_value(q, "nonce").and_then(|n| n.parse::<u64>().ok());
+        let back = page::local_return(&query_value(q, "return").unwrap_or_default());
+        let (Some(token), Some(nonce)) = (token, nonce) else {
+            return deny(400, Reason::ChallengeInvalid);
+        };
+        let keys = self.keys.load();
+        let solved = match pow::check(&keys, &token, nonce, &ask.binding(), ask.now_secs()) {
+            Ok(s) => s,
+            Err(PowError::Expired) => {
+                return self.challenge(ask, None, back, Reason::ChallengeExpired);
+            }
+            Err(e) => {
+                self.offence(ask);
+                let reason = match e {
+                    PowError::WrongAnswer => Reason::ChallengeFailed,
+                    _ => Reason::ChallengeInvalid,
+                };
+                return deny(403, reason);
+            }
+        };
+        match self.replay.insert(solved.id, solved.expires_unix_secs) {
+            Insert::New => self.grant(ask, &keys, solved.id, back),
+            Insert::Replayed => {
+                self.offence(ask);
+                deny(403, Reason::ChallengeReplayed)
+            }
+            Insert::Full => deny(503, Reason::ChallengeBusy),
+        }
+    }
+
+    fn grant(&self, ask: &Ask<'_, '_>, keys: &Keyring, serial: [u8; 16], back: String) -> Decision {
+        let rules = &ask.rules().clearance;
+        let now = ask.now_secs();
+        let c = Clearance {
+            issued_unix_secs: now,
+            expires_unix_secs: now + rules.ttl_secs,
+            budget: rules.budget,
+            serial,
+        };
+        Decision::Pass {
+            reason: Reason::ChallengePassed,
+            grant: Box::new(Grant {
+                cookie: clearance::mint(keys, &c, &ask.binding()),
+                max_age_secs: rules.ttl_secs,
+                secure: ask.req.tls,
+                location: back,
+            }),
+        }
+    }
+
+    /// A fresh challenge for route `route` (else the `[challenge]` default), made harder by the
+    /// client's penalty.
+    fn challenge(
+        &self,
+        ask: &Ask<'_, '_>,
+        route: Option<usize>,
+        return_to: String,
+        reason: Reason,
+    ) -> Decision {
+        let rules = ask.rules();
+        let route = route.and_then(|i| rules.routes.get(i));
+        let base = route
+            .and_then(|r| r.puzzle)
+            .unwrap_or(rules.challenge.puzzle);
+        let c = &rules.challenge;
+        let steps = self
+            .penalties
+            .steps(ask.key, ask.now_ns, c.penalty_decay_secs * NS_PER_SEC)
+            .min(c.max_extra_steps);
+        let offer = pow::issue(
+            &self.keys.load(),
+            &IssueParams {
+                puzzle: base.harder(steps),
+                route: route.map_or("-", |r| &r.name),
+                binding: ask.binding(),
+                now_secs: ask.now_secs(),
+                ttl_secs: c.ttl_secs,
+                serial: self.next_serial(ask.now_ns),
+            },
+        );
+        Decision::Challenge {
+            reason,
+            page: Box::new(ChallengePage {
+                offer,
+                return_to,
+                lang: Lang::negotiate(ask.req.accept_language),
+                json: false,
+            }),
+        }
+    }
+
+    /// Unique per issued challenge: the clock and a counter.
+    fn next_serial(&self, now_ns: u64) -> [u8; 16] {
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        let mut s = [0u8; 16];
+        s[..8].copy_from_slice(&now_ns.to_be_bytes());
+        s[8..].copy_from_slice(&n.to_be_bytes());
+        s
+    }
+
+    /// The client misbehaved: its next puzzles are harder. Not recorded in observe mode.
+    fn offence(&self, ask: &Ask<'_, '_>) {
+        let c = &ask.rules().challenge;
+        if ask.rules().mode == Mode::Enforce && c.max_extra_steps > 0 {
+            let decay = c.penalty_decay_secs * NS_PER_SEC;
+            self.penalties
+                .record(ask.key, ask.now_ns, decay, c.max_extra_steps);
+        }
+    }
+}
+
+fn serve(asset: Asset) -> Decision {
+    Decision::Serve {
+        reason: Reason::Endpoint,
+        asset,
+    }
+}
+
+fn deny(status: u16, reason: Reason) -> Decision {
+    Decision::Deny { status, reason }
+}
+
+/// The first value of `name` in a query string, percent-decoded.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    let q = query?;
+    if q.len() > 8_192 {
+        return None;
+    }
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Mints a clearance cookie value for `ip` and `user_agent` under `rules`, as `tollgate token`
+/// does for load tests and monitoring. `serial` must be unique per minted cookie.
+pub fn mint_clearance(
+    keys: &Keyring,
+    rules: &Rules,
+    ip: std::net::IpAddr,
+    user_agent: Option<&str>,
+    grant: &Clearance,
+) -> String {
+    let key = ClientKey::new(
+        ip,
+        rules.clients.ipv4_prefix_len,
+        rules.clients.ipv6_prefix_len,
+    );
+    clearance::mint(keys, grant, &Binding::new(&key, user_agent))
+}
