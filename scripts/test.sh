@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test tollgate has: unit tests, rule-file tests, the scenario table against the core
-# and against a real proxy process, and the proxy lifecycle tests (reload, restart, bans, spray).
-# On a bare Debian machine (as root) it first installs the system packages the build needs.
+# and against a real proxy process, the proxy lifecycle tests (reload, restart, bans, spray), and
+# the challenge tests (headless Chromium, curl, `tollgate solve`, forged and replayed tokens).
+# On a bare Debian machine (as root) it first installs the system packages the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,15 +10,22 @@ need=()
 command -v cmake >/dev/null || need+=(cmake)          # pingora's zlib-ng is built with cmake
 command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v curl >/dev/null || need+=(curl)            # the challenge test runs real curl
+command -v node >/dev/null || need+=(nodejs npm)      # drives Chromium through Playwright
+[ -x /usr/bin/chromium ] || need+=(chromium)          # the browser that pays the challenge
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}"
+    apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "missing system packages: ${need[*]} (install them, e.g. sudo apt-get install -y ${need[*]})" >&2
     exit 1
   fi
+fi
+# playwright-core only (no browser download): it drives Debian's /usr/bin/chromium.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 cargo fmt --all -- --check

@@ -60,7 +60,8 @@ pub fn get(from: IpAddr, to: SocketAddr, path: &str) -> std::io::Result<Response
     request(from, to, "GET", path, &[])
 }
 
-fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
+/// Reads one response from `stream`.
+pub fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;

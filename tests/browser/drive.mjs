@@ -1,0 +1,93 @@
+// Drives Debian's Chromium (headless, via playwright-core) against a running tollgate.
+//
+//   node drive.mjs pass URL MARKER        open URL, wait until the page shows MARKER (the backend's
+//                                         content); print what happened as one JSON line
+//   node drive.mjs solves URL MARKER N    N fresh visits; print the solve time of each (ms, as the
+//                                         page measured it) and the time to the backend's content
+//   node drive.mjs hashrate ORIGIN N      hash N candidates in one Web Worker, 5 times; print MH/s
+//
+// Exit status 0 only when the browser reached MARKER (or the rate was measured).
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Without the background-networking flags, Chromium keeps dialing Google on a closed network.
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function visit(browser, url, marker) {
+  const context = await browser.newContext({ locale: 'en-US' });
+  const page = await context.newPage();
+  const seen = [];
+  let solveMs = null;
+  page.on('response', (r) => seen.push({ url: r.url(), status: r.status(), reason: r.headers()['x-tollgate-reason'] || null }));
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/.tollgate/verify') solveMs = Number(u.searchParams.get('ms'));
+  });
+  const started = Date.now();
+  await page.goto(url, { waitUntil: 'domcontentloaded' });
+  let ok = true;
+  try {
+    await page.waitForFunction((m) => document.body && document.body.innerText.includes(m), marker, { timeout: 60000, polling: 50 });
+  } catch (e) {
+    ok = false;
+  }
+  const result = {
+    ok,
+    elapsed_ms: Date.now() - started,
+    solve_ms: solveMs,
+    final_url: page.url(),
+    text: (await page.evaluate(() => document.body ? document.body.innerText : '')).slice(0, 400),
+    cookies: (await context.cookies()).map((c) => ({ name: c.name, httpOnly: c.httpOnly, sameSite: c.sameSite })),
+    responses: seen,
+  };
+  await context.close();
+  return result;
+}
+
+async function hashrate(browser, origin, n) {
+  const page = await browser.newPage();
+  await page.goto(origin + '/.tollgate/worker.js');
+  const runs = [];
+  for (let i = 0; i < 5; i++) {
+    runs.push(await page.evaluate((n) => new Promise((resolve, reject) => {
+      const w = new Worker('/.tollgate/worker.js');
+      const t0 = performance.now();
+      w.onmessage = (ev) => { if (ev.data.exhausted || ev.data.nonce) { w.terminate(); resolve(performance.now() - t0); } };
+      w.onerror = (e) => reject(new Error(e.message));
+      // A range puzzle whose target no candidate hits: exactly n hashes.
+      w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64), index: 0, workers: 1 });
+    }), n));
+  }
+  const mhs = runs.map((ms) => n / ms / 1000).sort((a, b) => a - b);
+  return { hashes: n, runs_ms: runs, mhs, median_mhs: mhs[2], cores: await page.evaluate(() => navigator.hardwareConcurrency) };
+}
+
+const [mode, a, b, c] = process.argv.slice(2);
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+let code = 1;
+try {
+  if (mode === 'pass') {
+    const r = await visit(browser, a, b);
+    console.log(JSON.stringify(r));
+    code = r.ok ? 0 : 1;
+  } else if (mode === 'solves') {
+    const out = [];
+    for (let i = 0; i < Number(c); i++) {
+      const r = await visit(browser, a, b);
+      if (!r.ok) { console.log(JSON.stringify(r)); break; }
+      out.push({ solve_ms: r.solve_ms, elapsed_ms: r.elapsed_ms });
+    }
+    console.log(JSON.stringify({ runs: out }));
+    code = out.length === Number(c) ? 0 : 1;
+  } else if (mode === 'hashrate') {
+    console.log(JSON.stringify(await hashrate(browser, a, Number(b))));
+    code = 0;
+  } else {
+    console.error('usage: drive.mjs pass URL MARKER | solves URL MARKER N | hashrate ORIGIN N');
+    code = 2;
+  }
+} finally {
+  await browser.close();
+}
+process.exit(code);
