@@ -28,6 +28,9 @@ pub struct Clearance {
     pub expires_unix_secs: u64,
     /// Requests this clearance may make.
     pub budget: u32,
+    /// The work paid for it ([`crate::pow::Puzzle::work_bits`]): a clearance opens only routes
+    /// whose puzzle costs no more.
+    pub work_bits: u32,
     /// Unique per clearance: the key its spending is counted under.
     pub serial: [u8; 16],
 }
@@ -49,6 +52,7 @@ pub fn mint(keys: &Keyring, c: &Clearance, binding: &Binding) -> String {
     w.u64(c.issued_unix_secs)
         .u64(c.expires_unix_secs)
         .u32(c.budget)
+        .u32(c.work_bits)
         .bytes(&c.serial)
         .bytes(&keys.current_id());
     let payload = w.finish();
@@ -87,6 +91,7 @@ fn parse(value: &str) -> Option<ParsedCookie> {
         issued_unix_secs: r.u64()?,
         expires_unix_secs: r.u64()?,
         budget: r.u32()?,
+        work_bits: r.u32()?,
         serial: r.array()?,
     };
     let key_id = r.array()?;
@@ -99,6 +104,27 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then(|| v.trim().trim_matches('"'))
     })
+}
+
+/// The `Cookie` header to send upstream: tollgate's own cookie removed (the application has no
+/// use for it, and should not log it). `None`: the header has no tollgate cookie, leave it alone;
+/// `Some("")`: remove the header.
+pub fn strip(header: Option<&str>) -> Option<String> {
+    let header = header?;
+    let ours = |pair: &str| {
+        pair.trim()
+            .split_once('=')
+            .is_some_and(|(k, _)| k == COOKIE)
+    };
+    if !header.split(';').any(ours) {
+        return None;
+    }
+    let rest: Vec<&str> = header
+        .split(';')
+        .filter(|p| !ours(p) && !p.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    Some(rest.join("; "))
 }
 
 /// What each clearance has spent, in a bounded store.
@@ -131,7 +157,7 @@ impl Usage {
                     if spent >= budget {
                         Err(())
                     } else {
-                        Ok(((), base + spent + 1))
+                        Ok(((), base.saturating_add(spent + 1)))
                     }
                 },
             )
@@ -159,6 +185,7 @@ mod tests {
             issued_unix_secs: 100,
             expires_unix_secs: 200,
             budget: 3,
+            work_bits: 21,
             serial: [1; 16],
         }
     }
@@ -196,6 +223,17 @@ mod tests {
         assert_eq!(cookie(h, COOKIE), Some("xyz"));
         assert_eq!(cookie(Some("tollgate_clearancex=1"), COOKIE), None);
         assert_eq!(cookie(None, COOKIE), None);
+    }
+
+    #[test]
+    fn tollgates_cookie_is_stripped_before_the_upstream() {
+        assert_eq!(
+            strip(Some("a=1; tollgate_clearance=x; b=2")),
+            Some("a=1; b=2".into())
+        );
+        assert_eq!(strip(Some("tollgate_clearance=x")), Some(String::new()));
+        assert_eq!(strip(Some("a=1")), None);
+        assert_eq!(strip(None), None);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub fn forwarded_for(req: &RequestView<'_>, trusted: &CidrSet) -> String {
 pub struct Forwarding {
     pub set: Vec<(&'static str, String)>,
     pub remove: &'static [&'static str],
+    /// Replace the `Cookie` header with this (empty: remove it); `None`: leave it.
+    pub cookie: Option<String>,
 }
 
 /// Client-identity headers a client could forge; removed unless the peer is a trusted proxy.
@@ -72,6 +74,7 @@ pub fn forwarding(req: &RequestView<'_>, trusted: &CidrSet, client_ip: IpAddr) -
             ("x-real-ip", client_ip.to_string()),
         ],
         remove: if peer_trusted { &[] } else { SPOOFABLE },
+        cookie: None,
     }
 }
 

@@ -48,9 +48,12 @@ pub(crate) fn decide(
     if rules.mode == Mode::Off {
         return verdict;
     }
-    let (decision, route) = judge(active, state, req, client_ip, &key, now_ns);
+    let path = path::normalize(req.path);
+    let (decision, route) = judge(active, state, req, &path, client_ip, &key, now_ns);
     verdict.route = route.map(|i| rules.routes[i].name.clone());
-    if rules.mode == Mode::Observe && decision.is_refusal() {
+    // Tollgate's own endpoints are answered in observe mode too: the upstream has none of them.
+    let own = path.starts_with(page::PREFIX);
+    if rules.mode == Mode::Observe && decision.is_refusal() && !own {
         verdict.decision = Decision::Allow {
             reason: decision.reason(),
         };
@@ -65,6 +68,7 @@ fn judge(
     active: &Active,
     state: &State,
     req: &RequestView<'_>,
+    path: &str,
     ip: std::net::IpAddr,
     key: &ClientKey,
     now_ns: u64,
@@ -94,8 +98,7 @@ fn judge(
             None,
         );
     }
-    let path = path::normalize(req.path);
-    let route = match_normalized(&rules.routes, req, &path);
+    let route = match_normalized(&rules.routes, req, path);
     if let Some(ex) = &active.limiters.extreme {
         if ex.check(key, now_ns).is_err() {
             return (ban(bans, active, *key, now_ns, Reason::ExtremeRate), route);
@@ -110,7 +113,7 @@ fn judge(
     if path.starts_with(page::PREFIX) {
         let decision = match limited(active.limiters.default.as_ref(), key, now_ns) {
             Some(wait) => violation(active, bans, *key, now_ns, wait),
-            None => state.tolls.endpoint(&ask, &path),
+            None => state.tolls.endpoint(&ask, path),
         };
         return (decision, None);
     }

@@ -47,6 +47,8 @@ pub enum Reason {
     ClearanceExpired,
     /// The clearance's request budget or rate is used up.
     ClearanceSpent,
+    /// The clearance was paid with less work than this route's puzzle costs.
+    ClearanceTooWeak,
     /// A correct, first-time answer: clearance granted.
     ChallengePassed,
     /// The challenge token is malformed, forged, or issued to another client.
@@ -57,6 +59,9 @@ pub enum Reason {
     ChallengeFailed,
     /// The answer was already used.
     ChallengeReplayed,
+    /// The answered puzzle is easier than its route now requires (rules or penalty changed, or
+    /// a puzzle was fetched for another route): a fresh one is issued.
+    ChallengeTooEasy,
     /// Too many live solved challenges to remember another: try again later.
     ChallengeBusy,
     /// A tollgate endpoint (solver script, challenge offer) was served.
@@ -84,11 +89,13 @@ impl Reason {
             Reason::ClearanceInvalid => "clearance_invalid",
             Reason::ClearanceExpired => "clearance_expired",
             Reason::ClearanceSpent => "clearance_spent",
+            Reason::ClearanceTooWeak => "clearance_too_weak",
             Reason::ChallengePassed => "challenge_passed",
             Reason::ChallengeInvalid => "challenge_invalid",
             Reason::ChallengeExpired => "challenge_expired",
             Reason::ChallengeFailed => "challenge_failed",
             Reason::ChallengeReplayed => "challenge_replayed",
+            Reason::ChallengeTooEasy => "challenge_too_easy",
             Reason::ChallengeBusy => "challenge_busy",
             Reason::Endpoint => "endpoint",
             Reason::UnknownEndpoint => "unknown_endpoint",
@@ -96,7 +103,7 @@ impl Reason {
     }
 
     /// Every reason, in a fixed order ([`Reason::index`] is the position here).
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 26] = [
         Reason::Disabled,
         Reason::AllowList,
         Reason::DenyList,
@@ -113,11 +120,13 @@ impl Reason {
         Reason::ClearanceInvalid,
         Reason::ClearanceExpired,
         Reason::ClearanceSpent,
+        Reason::ClearanceTooWeak,
         Reason::ChallengePassed,
         Reason::ChallengeInvalid,
         Reason::ChallengeExpired,
         Reason::ChallengeFailed,
         Reason::ChallengeReplayed,
+        Reason::ChallengeTooEasy,
         Reason::ChallengeBusy,
         Reason::Endpoint,
         Reason::UnknownEndpoint,

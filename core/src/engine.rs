@@ -44,6 +44,8 @@ pub(crate) struct Limiters {
     pub violations: Option<Limiter>,
     /// Per clearance cookie (keyed by its serial).
     pub clearance: Option<Limiter>,
+    /// Clearances granted per client key.
+    pub grants: Option<Limiter>,
 }
 
 impl Limiters {
@@ -167,6 +169,7 @@ impl Engine {
             extreme: limiter("extreme".into(), rules.bans.extreme),
             violations: limiter("violations".into(), rules.bans.violations),
             clearance: limiter("clearance".into(), rules.clearance.rate),
+            grants: limiter("grants".into(), rules.clearance.grants_per_hour),
         };
         stores.retain(|id, _| used.contains(id));
         for s in &self.state.fixed_stores {
@@ -193,7 +196,8 @@ impl Engine {
             .cloned()
             .collect();
         let keys: usize = stores.iter().map(|s| s.sweep(now)).sum();
-        keys + self.state.bans.sweep(now, &rules.bans.policy)
+        let solved = self.state.tolls.replay.sweep(now / NS_PER_SEC);
+        keys + solved + self.state.bans.sweep(now, &rules.bans.policy)
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -246,11 +250,13 @@ impl Engine {
 
     /// Headers to set and remove before proxying `req`, whose verdict was `verdict`.
     pub fn forwarding(&self, req: &RequestView<'_>, verdict: &Verdict) -> client::Forwarding {
-        client::forwarding(
+        let mut fwd = client::forwarding(
             req,
             &self.active.load().rules.clients.trusted_proxies,
             verdict.client_ip,
-        )
+        );
+        fwd.cookie = crate::clearance::strip(req.cookie);
+        fwd
     }
 
     /// The response tollgate gives itself (`None`: proxy the request), timed by the engine's

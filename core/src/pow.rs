@@ -67,12 +67,26 @@ impl Puzzle {
             Puzzle::Hashcash { bits } => Puzzle::Hashcash {
                 bits: bits.saturating_add(steps).min(*HASHCASH_BITS.end()),
             },
-            Puzzle::Range { size } => Puzzle::Range {
-                size: size
-                    .checked_shl(steps.min(32))
-                    .unwrap_or(u64::MAX)
-                    .min(*RANGE_SIZE.end()),
-            },
+            Puzzle::Range { size } => {
+                let max = *RANGE_SIZE.end();
+                // Doubling `steps` times, stopping at the bound (no bits shifted out).
+                let size = if steps >= max.leading_zeros() || size << steps > max {
+                    max
+                } else {
+                    size << steps
+                };
+                Puzzle::Range { size }
+            }
+        }
+    }
+
+    /// The expected work, as whole bits: log2 of the mean number of hashes. Comparable across
+    /// kinds, so a clearance records what it cost whatever the puzzle.
+    pub fn work_bits(&self) -> u32 {
+        match *self {
+            Puzzle::Hashcash { bits } => bits,
+            // Mean size / 2 hashes.
+            Puzzle::Range { size } => (63 - size.leading_zeros()).saturating_sub(1),
         }
     }
 
@@ -296,6 +310,9 @@ fn prefix_of(mac: &[u8; 32]) -> [u8; 64] {
 
 /// The range puzzle's hidden answer, derived from the key: nothing to store.
 fn range_answer(keys: &Keyring, id: [u8; 4], mac: &[u8; 32], size: u64, now: u64) -> Option<u64> {
+    if size == 0 {
+        return None;
+    }
     let d = keys.derive(id, &[b"range answer\0", mac], now)?;
     let mut n = [0u8; 8];
     n.copy_from_slice(&d[..8]);
@@ -415,9 +432,18 @@ mod tests {
             Puzzle::Hashcash { bits: 30 }.harder(5),
             Puzzle::Hashcash { bits: 32 }
         );
+        for (size, steps) in [(1 << 31, 40), (1 << 32, 32), (3 << 30, 1), (1 << 31, 1)] {
+            assert_eq!(
+                Puzzle::Range { size }.harder(steps),
+                Puzzle::Range { size: 1 << 32 },
+                "{size} {steps}"
+            );
+        }
         assert_eq!(
-            Puzzle::Range { size: 1 << 31 }.harder(40),
-            Puzzle::Range { size: 1 << 32 }
+            Puzzle::Range { size: 1 << 20 }.harder(3),
+            Puzzle::Range { size: 1 << 23 }
         );
+        assert_eq!(Puzzle::Range { size: 1 << 22 }.work_bits(), 21);
+        assert_eq!(Puzzle::Hashcash { bits: 21 }.work_bits(), 21);
     }
 }

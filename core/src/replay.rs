@@ -84,6 +84,21 @@ impl ReplayCache {
         Insert::New
     }
 
+    /// Empties buckets whose every id has expired by `now_secs`, so dead ids stop counting
+    /// toward the cap. Returns how many ids were dropped.
+    pub fn sweep(&self, now_secs: u64) -> usize {
+        let mut dropped = 0;
+        for b in self.buckets.iter() {
+            let mut b = b.lock().unwrap_or_else(PoisonError::into_inner);
+            if (b.epoch + 1) * BUCKET_SECS <= now_secs && !b.ids.is_empty() {
+                dropped += b.ids.len();
+                self.len.fetch_sub(b.ids.len(), Ordering::Relaxed);
+                b.ids = HashSet::new();
+            }
+        }
+        dropped
+    }
+
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
@@ -121,5 +136,19 @@ mod tests {
         assert_eq!(cache.insert([3; 16], 1_000 + 4 * 60), Insert::New);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.insert([4; 16], 1_000), Insert::Replayed);
+    }
+
+    #[test]
+    fn sweeping_frees_room_held_by_expired_ids() {
+        let cache = ReplayCache::new(3_600, 2);
+        assert_eq!(cache.insert([1; 16], 1_000), Insert::New);
+        assert_eq!(cache.insert([2; 16], 1_000), Insert::New);
+        assert_eq!(
+            cache.sweep(1_000),
+            0,
+            "ids expiring in [960, 1020) may still be live at 1000"
+        );
+        assert_eq!(cache.sweep(1_020), 2);
+        assert_eq!(cache.insert([3; 16], 1_300), Insert::New);
     }
 }

@@ -17,7 +17,7 @@ use crate::engine::Active;
 use crate::key::ClientKey;
 use crate::page::{self, Lang};
 use crate::penalty::Penalties;
-use crate::pow::{self, Binding, IssueParams, PowError};
+use crate::pow::{self, Binding, IssueParams, PowError, Puzzle, Solved};
 use crate::replay::{Insert, ReplayCache};
 use crate::request::RequestView;
 use crate::route::first_match;
@@ -88,7 +88,9 @@ impl Tolls {
         let Some(value) = clearance::cookie(ask.req.cookie, clearance::COOKIE) else {
             return self.challenge(ask, Some(route), ask.here(), Reason::RouteChallenge);
         };
+        let needed = self.base_puzzle(ask.rules(), Some(route)).work_bits();
         let reason = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
+            Ok(c) if c.work_bits < needed => Reason::ClearanceTooWeak,
             Ok(c) if self.spend(ask, &c) => {
                 return Decision::Allow {
                     reason: Reason::Cleared,
@@ -98,10 +100,28 @@ impl Tolls {
             Err(ClearanceError::Expired) => Reason::ClearanceExpired,
             Err(_) => Reason::ClearanceInvalid,
         };
-        if reason != Reason::ClearanceExpired {
+        if matches!(reason, Reason::ClearanceSpent | Reason::ClearanceInvalid) {
             self.offence(ask);
         }
         self.challenge(ask, Some(route), ask.here(), reason)
+    }
+
+    /// The puzzle route `route` asks for before penalties (the `[challenge]` default if none).
+    fn base_puzzle(&self, rules: &Rules, route: Option<usize>) -> Puzzle {
+        route
+            .and_then(|i| rules.routes.get(i))
+            .and_then(|r| r.puzzle)
+            .unwrap_or(rules.challenge.puzzle)
+    }
+
+    /// The puzzle client `ask` must solve for `route` now: the base, harder by its penalty.
+    fn required(&self, ask: &Ask<'_, '_>, route: Option<usize>) -> Puzzle {
+        let c = &ask.rules().challenge;
+        let steps = self
+            .penalties
+            .steps(ask.key, ask.now_ns, c.penalty_decay_secs * NS_PER_SEC)
+            .min(c.max_extra_steps);
+        self.base_puzzle(ask.rules(), route).harder(steps)
     }
 
     /// Counts one request against the clearance's budget and rate.
@@ -176,24 +196,48 @@ impl Tolls {
                 return deny(403, reason);
             }
         };
+        // Used up first, so of concurrent submissions exactly one gets past this line.
         match self.replay.insert(solved.id, solved.expires_unix_secs) {
-            Insert::New => self.grant(ask, &keys, solved.id, back),
+            Insert::New => {}
             Insert::Replayed => {
                 self.offence(ask);
-                deny(403, Reason::ChallengeReplayed)
+                return deny(403, Reason::ChallengeReplayed);
             }
-            Insert::Full => deny(503, Reason::ChallengeBusy),
+            Insert::Full => return deny(503, Reason::ChallengeBusy),
         }
+        // The token names its route: the answer must be worth what that route asks of this
+        // client now, whichever route (or endpoint) the puzzle was fetched for, and whatever
+        // offences the client committed since.
+        let route = ask
+            .rules()
+            .routes
+            .iter()
+            .position(|r| *r.name == solved.route);
+        let required = self.required(ask, route);
+        let enough =
+            solved.puzzle.kind() == required.kind() && solved.puzzle.param() >= required.param();
+        if !enough {
+            return self.challenge(ask, route, back, Reason::ChallengeTooEasy);
+        }
+        self.grant(ask, &keys, &solved, back)
     }
 
-    fn grant(&self, ask: &Ask<'_, '_>, keys: &Keyring, serial: [u8; 16], back: String) -> Decision {
+    /// A clearance for an accepted answer. A client that keeps collecting clearances (rather
+    /// than using one) pays more for the next.
+    fn grant(&self, ask: &Ask<'_, '_>, keys: &Keyring, solved: &Solved, back: String) -> Decision {
+        if let Some(l) = &ask.active.limiters.grants {
+            if l.check(ask.key, ask.now_ns).is_err() {
+                self.offence(ask);
+            }
+        }
         let rules = &ask.rules().clearance;
         let now = ask.now_secs();
         let c = Clearance {
             issued_unix_secs: now,
-            expires_unix_secs: now + rules.ttl_secs,
+            expires_unix_secs: now.saturating_add(rules.ttl_secs),
             budget: rules.budget,
-            serial,
+            work_bits: solved.puzzle.work_bits(),
+            serial: solved.id,
         };
         Decision::Pass {
             reason: Reason::ChallengePassed,
@@ -304,4 +348,13 @@ pub fn mint_clearance(
         rules.clients.ipv6_prefix_len,
     );
     clearance::mint(keys, grant, &Binding::new(&key, user_agent))
+}
+
+/// The most work any challenge route of `rules` asks for: what a minted clearance (see
+/// [`mint_clearance`]) claims, so it opens every route.
+pub fn hardest_work_bits(rules: &Rules) -> u32 {
+    let routes = rules.routes.iter().filter_map(|r| r.puzzle);
+    routes
+        .map(|p| p.work_bits())
+        .fold(rules.challenge.puzzle.work_bits(), u32::max)
 }

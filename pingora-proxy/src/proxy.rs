@@ -135,6 +135,13 @@ impl ProxyHttp for Gate {
             for (name, value) in fwd.set {
                 upstream.insert_header(name, value)?;
             }
+            match fwd.cookie {
+                Some(c) if c.is_empty() => {
+                    upstream.remove_header("cookie");
+                }
+                Some(c) => upstream.insert_header("cookie", c)?,
+                None => {}
+            }
         }
         Ok(())
     }

@@ -92,7 +92,7 @@ pub fn rotate(file: &Path, grace_secs: u64) -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let text = Keyring::rotated_file_text(&old, &random_key()?, now + grace_secs)?;
+    let text = Keyring::rotated_file_text(&old, &random_key()?, now.saturating_add(grace_secs))?;
     let tmp = file.with_extension("key.new");
     let _ = fs::remove_file(&tmp);
     write_new(&tmp, &text)?;

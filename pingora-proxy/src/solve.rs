@@ -13,7 +13,7 @@ use tollgate_core::page::{OFFER_PATH, VERIFY_PATH};
 use tollgate_core::pow::Puzzle;
 use tollgate_core::rules::FsReader;
 use tollgate_core::solve::{solve_parallel, Work};
-use tollgate_core::toll::mint_clearance;
+use tollgate_core::toll::{hardest_work_bits, mint_clearance};
 
 use crate::cli::{RotateArgs, SolveArgs, TokenArgs};
 use crate::secrets;
@@ -151,8 +151,9 @@ pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
     getrandom::fill(&mut serial).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;
     let grant = Clearance {
         issued_unix_secs: now,
-        expires_unix_secs: now + args.ttl_secs.unwrap_or(rules.clearance.ttl_secs),
+        expires_unix_secs: now.saturating_add(args.ttl_secs.unwrap_or(rules.clearance.ttl_secs)),
         budget: args.requests.unwrap_or(rules.clearance.budget),
+        work_bits: hardest_work_bits(&rules),
         serial,
     };
     let value = mint_clearance(&keys, &rules, args.ip, Some(&args.user_agent), &grant);

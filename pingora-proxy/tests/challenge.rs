@@ -161,6 +161,11 @@ fn native_answers_pass_once_and_every_bad_answer_or_token_is_refused() {
                 "{p} from {from} {ua}: {r:?}"
             );
         };
+        let r = get(&t, me, &good, UA, None);
+        assert_eq!((r.status, reason(&r)), (303, "challenge_passed"), "{r:?}");
+        assert_eq!(r.header("location"), Some(path));
+        let cookie = clearance_of(&r);
+        refused(me, UA, &good, "challenge_replayed");
         refused(other, UA, &good, "challenge_invalid");
         refused(me, "curl/8.0", &good, "challenge_invalid");
         let tampered = token.replacen('A', "B", 1);
@@ -176,12 +181,6 @@ fn native_answers_pass_once_and_every_bad_answer_or_token_is_refused() {
             n ^ 0xFFFF_FFFF
         };
         refused(me, UA, &verify_path(token, wrong, path), "challenge_failed");
-
-        let r = get(&t, me, &good, UA, None);
-        assert_eq!((r.status, reason(&r)), (303, "challenge_passed"), "{r:?}");
-        assert_eq!(r.header("location"), Some(path));
-        let cookie = clearance_of(&r);
-        refused(me, UA, &good, "challenge_replayed");
 
         let before = up.hits();
         let ok = get(&t, me, path, UA, Some(&cookie));
@@ -439,4 +438,91 @@ fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
             v["solve_ms"], v["elapsed_ms"]
         );
     }
+}
+
+#[test]
+fn a_cheap_answer_never_opens_a_dearer_route() {
+    let dir = TempDir::new("cheap");
+    let up = Upstream::start().unwrap();
+    let rules = r#"
+[challenge]
+difficulty = 6
+[[route]]
+name = "cheap"
+path_prefix = "/cheap"
+action = "challenge"
+[[route]]
+name = "dear"
+path_prefix = "/dear"
+action = "challenge"
+difficulty = 13
+"#;
+    let t = Tollgate::start(bin(), &dir.0, rules, up.addr);
+    let me = "127.0.3.50";
+    // A puzzle fetched for the cheap route (or for no route at all) and returned to the dear one.
+    for fetched_for in ["/cheap", "/elsewhere"] {
+        let o = offer(&t, me, UA, fetched_for);
+        assert_eq!(o["param"], 6);
+        let r = get(
+            &t,
+            me,
+            &verify_path(o["token"].as_str().unwrap(), answer(&o), "/dear"),
+            UA,
+            None,
+        );
+        assert_eq!(r.status, 303, "{r:?}");
+        let cookie = clearance_of(&r);
+        let cheap = get(&t, me, "/cheap", UA, Some(&cookie));
+        assert_eq!(cheap.status, 200, "{cheap:?}");
+        let dear = get(&t, me, "/dear", UA, Some(&cookie));
+        assert_eq!(
+            (dear.status, reason(&dear)),
+            (403, "clearance_too_weak"),
+            "{dear:?}"
+        );
+    }
+    // A client whose penalty rose after its puzzle was issued must pay the new price.
+    let o = offer(&t, me, UA, "/dear");
+    assert_eq!(o["param"], 13);
+    for _ in 0..2 {
+        get(&t, me, "/dear", UA, Some(&format!("{COOKIE}=forged.x")));
+    }
+    let r = get(
+        &t,
+        me,
+        &verify_path(o["token"].as_str().unwrap(), answer(&o), "/dear"),
+        UA,
+        None,
+    );
+    assert_eq!((r.status, reason(&r)), (403, "challenge_too_easy"), "{r:?}");
+    assert!(
+        r.body.contains("\"param\":15"),
+        "fresh puzzle two steps harder: {}",
+        r.body
+    );
+}
+
+#[test]
+fn the_upstream_never_sees_tollgates_cookie() {
+    let dir = TempDir::new("strip");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &rules(8), up.addr);
+    let me = "127.0.3.60";
+    let o = offer(&t, me, UA, "/protected/x");
+    let r = get(
+        &t,
+        me,
+        &verify_path(o["token"].as_str().unwrap(), answer(&o), "/protected/x"),
+        UA,
+        None,
+    );
+    let cookie = clearance_of(&r);
+    let both = format!("session=abc; {cookie}; theme=dark");
+    assert_eq!(get(&t, me, "/protected/x", UA, Some(&both)).status, 200);
+    assert_eq!(
+        up.last_header("cookie").as_deref(),
+        Some("session=abc; theme=dark")
+    );
+    assert_eq!(get(&t, me, "/protected/x", UA, Some(&cookie)).status, 200);
+    assert_eq!(up.last_header("cookie"), None);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use tollgate_core::clearance::Clearance;
 use tollgate_core::rules::FsReader;
-use tollgate_core::toll::mint_clearance;
+use tollgate_core::toll::{hardest_work_bits, mint_clearance};
 use tollgate_core::{parse_rules, Keyring};
 
 use crate::TEST_SECRET_HEX;
@@ -114,6 +114,7 @@ impl Scenario {
             issued_unix_secs: issued,
             expires_unix_secs: issued + rules.clearance.ttl_secs,
             budget: rules.clearance.budget,
+            work_bits: hardest_work_bits(&rules),
             serial: serial_of(&self.name),
         };
         let value = mint_clearance(keys, &rules, peer, step.user_agent.as_deref(), &grant);

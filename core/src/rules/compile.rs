@@ -457,6 +457,7 @@ impl Ctx<'_, '_> {
                 .rate
                 .as_ref()
                 .map(|q| self.quota(q.get_ref(), (20, 1, 60))),
+            grants_per_hour: self.threshold(raw.max_grants_per_hour.as_ref(), None, (60, 3_600)),
         }
     }
 

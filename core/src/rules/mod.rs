@@ -101,6 +101,9 @@ pub struct ClearanceRules {
     pub budget: u32,
     /// Rate limit per clearance; `None`: only the budget.
     pub rate: Option<Quota>,
+    /// Clearances one client key may obtain per hour before each further one makes its next
+    /// puzzle harder; `None`: no limit.
+    pub grants_per_hour: Option<Quota>,
 }
 
 /// A validated, compiled rules file. Immutable; replaced whole on reload.

@@ -114,6 +114,7 @@ pub struct RawClearance {
     pub ttl_secs: Option<Spanned<i64>>,
     pub requests: Option<Spanned<i64>>,
     pub rate: Option<Spanned<RawQuota>>,
+    pub max_grants_per_hour: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Debug)]
