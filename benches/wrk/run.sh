@@ -9,6 +9,7 @@
 #   nginx-proxy   nginx proxy_pass to the upstream with keepalive
 #   tg-off        tollgate, mode = "off" (proxying, no decision)
 #   tg-allowed    tollgate, full decision pipeline on an allowed path
+#   tg-cleared    tollgate, a challenge route, each request with a minted clearance cookie
 #   tg-banned-close / tg-banned-keepalive   tollgate answering a banned client
 # Needs: wrk, nginx (Debian's nginx-light is enough), a release build (made here).
 set -euo pipefail
@@ -39,9 +40,11 @@ start_tollgate() { # name port admin-port rules-file
   wait_port "$2"
 }
 
-# One wrk run: prints "req/s p50_ms p99_ms".
-measure() { # port path
-  taskset -c 1 wrk -t1 -c50 -d"$DURATION" --latency "http://127.0.0.1:$1$2" 2>/dev/null | awk '
+# One wrk run: prints "req/s p50_ms p99_ms". Targets with a cookie send it (and its user agent).
+measure() { # port path [cookie]
+  local hdr=()
+  [ -n "${3:-}" ] && hdr=(-H "Cookie: $3" -H "User-Agent: $CLEARED_UA")
+  taskset -c 1 wrk -t1 -c50 -d"$DURATION" --latency "${hdr[@]}" "http://127.0.0.1:$1$2" 2>/dev/null | awk '
     /Requests\/sec/ {rps=$2}
     $1=="50%" {p50=$2} $1=="99%" {p99=$2}
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
@@ -54,6 +57,14 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # drift in the machine's speed hits every target alike.
 start_tollgate tg-off 18083 18093 benches/wrk/rules-off.toml
 start_tollgate tg-allowed 18084 18094 benches/wrk/rules-allowed.toml
+start_tollgate tg-cleared 18087 18097 benches/wrk/rules-cleared.toml
+CLEARED_UA=wrk-bench
+COOKIE=$("$BIN" token --rules benches/wrk/rules-cleared.toml --state-dir "$WORK/tg-cleared" \
+  --ip 127.0.0.1 --user-agent "$CLEARED_UA" --requests 4000000000)
+[ "$(curl -s -o /dev/null -w '%{http_code}' -A "$CLEARED_UA" -b "$COOKIE" http://127.0.0.1:18087/)" = 200 ] \
+  || { echo "tg-cleared: minted cookie refused" >&2; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18087/)" = 403 ] \
+  || { echo "tg-cleared: a request without the cookie was not challenged" >&2; exit 1; }
 for close in true false; do
   name=tg-banned-$([ $close = true ] && echo close || echo keepalive)
   port=$([ $close = true ] && echo 18085 || echo 18086)
@@ -63,13 +74,14 @@ for close in true false; do
   [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/)" = 403 ] || { echo "$name: client not banned" >&2; exit 1; }
 done
 
-TARGETS=(upstream nginx-proxy tg-off tg-allowed tg-banned-close tg-banned-keepalive)
-declare -A PORT=([upstream]=$UP [nginx-proxy]=$NGX [tg-off]=18083 [tg-allowed]=18084 [tg-banned-close]=18085 [tg-banned-keepalive]=18086)
-declare -A PATHOF=([upstream]=/robots.txt [nginx-proxy]=/robots.txt [tg-off]=/robots.txt [tg-allowed]=/robots.txt [tg-banned-close]=/ [tg-banned-keepalive]=/)
+TARGETS=(upstream nginx-proxy tg-off tg-allowed tg-cleared tg-banned-close tg-banned-keepalive)
+declare -A PORT=([upstream]=$UP [nginx-proxy]=$NGX [tg-off]=18083 [tg-allowed]=18084 [tg-cleared]=18087 [tg-banned-close]=18085 [tg-banned-keepalive]=18086)
+declare -A PATHOF=([upstream]=/robots.txt [nginx-proxy]=/robots.txt [tg-off]=/robots.txt [tg-allowed]=/robots.txt [tg-cleared]=/robots.txt [tg-banned-close]=/ [tg-banned-keepalive]=/)
+declare -A COOKIEOF=([tg-cleared]="$COOKIE")
 declare -A OUT RPS P50 P99
 echo "wrk -t1 -c50 -d$DURATION, $ROUNDS interleaved rounds, medians; servers on CPU 0 (one worker each), wrk on CPU 1"
 for r in $(seq "$ROUNDS"); do
-  for t in "${TARGETS[@]}"; do OUT[$t]+="$(measure "${PORT[$t]}" "${PATHOF[$t]}")"$'\n'; done
+  for t in "${TARGETS[@]}"; do OUT[$t]+="$(measure "${PORT[$t]}" "${PATHOF[$t]}" "${COOKIEOF[$t]:-}")"$'\n'; done
 done
 for t in "${TARGETS[@]}"; do
   RPS[$t]=$(printf '%s' "${OUT[$t]}" | awk 'NF {print $1}' | median)
@@ -81,6 +93,7 @@ done
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[$2]}" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 echo
 echo "filter-on / filter-off (tg-allowed / tg-off):          $(ratio tg-allowed tg-off)   target >= 0.95"
+echo "cleared / filter-off (tg-cleared / tg-off):            $(ratio tg-cleared tg-off)   target >= 0.95"
 echo "reject / allowed (tg-banned-keepalive / tg-allowed):   $(ratio tg-banned-keepalive tg-allowed)   target >= 3"
 echo "reject with close / allowed (tg-banned-close / tg-allowed): $(ratio tg-banned-close tg-allowed)"
 echo "tollgate / nginx proxy_pass (tg-allowed / nginx-proxy): $(ratio tg-allowed nginx-proxy)"

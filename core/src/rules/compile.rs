@@ -385,7 +385,7 @@ impl Ctx<'_, '_> {
             bits: self.int(raw.difficulty.as_ref(), DEFAULT_BITS, bits, "difficulty"),
             size: self.int(raw.range.as_ref(), DEFAULT_RANGE, size, "range"),
         };
-        let puzzle = self.puzzle(None, &defaults, None, None);
+        let puzzle = self.puzzle(raw.puzzle.as_ref(), &defaults, None, None);
         let max_ttl = MAX_CHALLENGE_TTL_SECS as i64;
         let rules = ChallengeRules {
             puzzle,
@@ -421,6 +421,8 @@ impl Ctx<'_, '_> {
         bits: Option<&Spanned<i64>>,
         size: Option<&Spanned<i64>>,
     ) -> Puzzle {
+        // An invalid kind is reported where it is written, once.
+        let own = kind.is_some();
         let kind = kind.or(defaults.kind.as_ref());
         let name = kind.map_or("hashcash", |k| k.get_ref().as_str());
         let rule = self.rule.clone();
@@ -434,7 +436,7 @@ impl Ctx<'_, '_> {
                 Puzzle::Range { size: size as u64 }
             }
             _ => {
-                if let (Some(k), false) = (kind, name == "hashcash") {
+                if let (Some(k), true, false) = (kind, own, name == "hashcash") {
                     let msg = format!("puzzle {name:?} is not one of \"hashcash\", \"range\"");
                     self.errs.at(k.span(), rule.as_deref(), msg);
                 }
