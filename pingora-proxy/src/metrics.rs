@@ -25,6 +25,7 @@ pub struct Metrics {
     ban_records: IntGauge,
     tracked_keys: IntGauge,
     evicted_keys: IntGauge,
+    solved_challenges: IntGauge,
 }
 
 impl Metrics {
@@ -67,6 +68,10 @@ impl Metrics {
                 "tollgate_tracked_keys",
                 "Client keys held by rate counters.",
             )?,
+            solved_challenges: IntGauge::new(
+                "tollgate_solved_challenges",
+                "Solved challenges remembered against replay (bounded by [challenge] max_solved).",
+            )?,
             evicted_keys: IntGauge::new(
                 "tollgate_evicted_keys",
                 "Client keys evicted from full counters since start.",
@@ -83,6 +88,7 @@ impl Metrics {
             &m.active_bans,
             &m.ban_records,
             &m.tracked_keys,
+            &m.solved_challenges,
             &m.evicted_keys,
         ] {
             m.registry.register(Box::new(g.clone()))?;
@@ -116,6 +122,7 @@ impl Metrics {
         self.active_bans.set(s.active_bans as i64);
         self.ban_records.set(s.ban_records as i64);
         self.tracked_keys.set(s.tracked_keys as i64);
+        self.solved_challenges.set(s.solved_challenges as i64);
         self.evicted_keys.set(s.evicted_keys as i64);
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {

@@ -526,3 +526,75 @@ fn the_upstream_never_sees_tollgates_cookie() {
     assert_eq!(get(&t, me, "/protected/x", UA, Some(&cookie)).status, 200);
     assert_eq!(up.last_header("cookie"), None);
 }
+
+#[test]
+fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
+    let dir = TempDir::new("rotate");
+    let up = Upstream::start().unwrap();
+    let key_file = dir.0.join("secret.key");
+    std::fs::write(&key_file, format!("current = \"{}\"\n", "11".repeat(32))).unwrap();
+    let rules_path = dir.0.join("rules.toml");
+    std::fs::write(&rules_path, rules(8)).unwrap();
+    let key_arg = key_file.to_str().unwrap();
+    let t = Tollgate::start_args(
+        bin(),
+        &dir.0,
+        &rules_path,
+        up.addr,
+        &["--secret-file", key_arg],
+    );
+    let me = "127.0.3.70";
+    let clearance = || {
+        let o = offer(&t, me, UA, "/protected/x");
+        let token = o["token"].as_str().unwrap();
+        clearance_of(&get(
+            &t,
+            me,
+            &verify_path(token, answer(&o), "/protected/x"),
+            UA,
+            None,
+        ))
+    };
+    let rotate = |grace: &str| {
+        let out = Command::new(bin())
+            .args([
+                "rotate-secret",
+                "--secret-file",
+                key_arg,
+                "--grace-secs",
+                grace,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(t.admin("POST", "/reload").status, 200);
+    };
+    let old = clearance();
+    rotate("3600");
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        text.contains(&format!("previous = \"{}\"", "11".repeat(32))),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        get(&t, me, "/protected/x", UA, Some(&old)).status,
+        200,
+        "old key within grace"
+    );
+    let new = clearance();
+    assert_eq!(get(&t, me, "/protected/x", UA, Some(&new)).status, 200);
+    rotate("0");
+    let r = get(&t, me, "/protected/x", UA, Some(&old));
+    assert_eq!(
+        (r.status, reason(&r)),
+        (403, "clearance_invalid"),
+        "two rotations later"
+    );
+}

@@ -48,6 +48,17 @@ impl Tollgate {
 
     /// Starts on an existing rules file (a restart keeps the state directory).
     pub fn start_with(bin: &Path, dir: &Path, rules_path: &Path, upstream: SocketAddr) -> Self {
+        Self::start_args(bin, dir, rules_path, upstream, &[])
+    }
+
+    /// Like [`Tollgate::start_with`], with extra `run` arguments (e.g. `--secret-file`).
+    pub fn start_args(
+        bin: &Path,
+        dir: &Path,
+        rules_path: &Path,
+        upstream: SocketAddr,
+        extra: &[&str],
+    ) -> Self {
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = fs::OpenOptions::new()
@@ -73,6 +84,7 @@ impl Tollgate {
             .arg("1")
             .arg("--log-refusals-per-sec")
             .arg("1000")
+            .args(extra)
             .env("TOLLGATE_SECRET", crate::TEST_SECRET_HEX)
             .env_remove("TOLLGATE_SECRET_FILE")
             .stdout(Stdio::null())
