@@ -14,7 +14,7 @@ use crate::key::ClientKey;
 use crate::pow::Binding;
 use crate::secret::Keyring;
 use crate::store::KeyStore;
-use crate::wire::{b64, unb64, Reader, Writer};
+use crate::wire::{open, seal, Reader, Writer};
 
 const TAG: &[u8] = b"tollgate clearance v1";
 /// Name of the clearance cookie.
@@ -57,7 +57,7 @@ pub fn mint(keys: &Keyring, c: &Clearance, binding: &Binding) -> String {
         .bytes(&keys.current_id());
     let payload = w.finish();
     let (_, mac) = keys.sign(&[&payload, &binding.encode()]);
-    format!("{}.{}", b64(&payload), b64(&mac))
+    seal(&payload, &mac)
 }
 
 /// Checks a cookie value for `binding` at `now_secs`.
@@ -80,12 +80,7 @@ pub fn check(
 type ParsedCookie = (Clearance, [u8; 4], Vec<u8>, [u8; 32]);
 
 fn parse(value: &str) -> Option<ParsedCookie> {
-    if value.len() > MAX_LEN {
-        return None;
-    }
-    let (payload, mac) = value.split_once('.')?;
-    let payload = unb64(payload, MAX_LEN)?;
-    let mac: [u8; 32] = unb64(mac, 32)?.try_into().ok()?;
+    let (payload, mac) = open(value, MAX_LEN)?;
     let mut r = Reader::new(&payload, TAG)?;
     let c = Clearance {
         issued_unix_secs: r.u64()?,

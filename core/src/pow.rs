@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::key::ClientKey;
 use crate::secret::Keyring;
-use crate::wire::{b64, unb64, Reader, Writer};
+use crate::wire::{open, seal, Reader, Writer};
 
 const TAG: &[u8] = b"tollgate challenge v1";
 /// Longest token text accepted for parsing.
@@ -217,7 +217,7 @@ pub fn issue(keys: &Keyring, p: &IssueParams<'_>) -> Offer {
         }
     };
     Offer {
-        token: format!("{}.{}", b64(&payload), b64(&mac)),
+        token: seal(&payload, &mac),
         puzzle: p.puzzle,
         prefix: String::from_utf8_lossy(&prefix).into_owned(),
         target,
@@ -272,12 +272,7 @@ struct Parsed {
 
 impl Parsed {
     fn new(token: &str) -> Option<Self> {
-        if token.len() > MAX_TOKEN_LEN {
-            return None;
-        }
-        let (payload, mac) = token.split_once('.')?;
-        let payload = unb64(payload, MAX_TOKEN_LEN)?;
-        let mac: [u8; 32] = unb64(mac, 32)?.try_into().ok()?;
+        let (payload, mac) = open(token, MAX_TOKEN_LEN)?;
         let mut r = Reader::new(&payload, TAG)?;
         let kind = r.u32()?;
         let puzzle = Puzzle::from_parts(kind, r.u64()?)?;

@@ -97,6 +97,22 @@ pub fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
+/// A signed token's text: payload and MAC, each base64url, joined by a dot.
+pub fn seal(payload: &[u8], mac: &[u8; 32]) -> String {
+    format!("{}.{}", b64(payload), b64(mac))
+}
+
+/// Splits and decodes a [`seal`]ed token of at most `max` characters; `None` if malformed.
+pub fn open(text: &str, max: usize) -> Option<(Vec<u8>, [u8; 32])> {
+    if text.len() > max {
+        return None;
+    }
+    let (payload, mac) = text.split_once('.')?;
+    let payload = unb64(payload, max)?;
+    let mac = unb64(mac, 32)?.try_into().ok()?;
+    Some((payload, mac))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
