@@ -13,8 +13,7 @@ use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs as PingoraRunArgs, Server};
 use pingora::services::listening::Service;
-use tollgate_core::rules::FsReader;
-use tollgate_core::{load_rules, CoreClock, Engine};
+use tollgate_core::{CoreClock, Engine};
 
 use crate::admin::Admin;
 use crate::cli::RunArgs;
@@ -31,7 +30,7 @@ const PERSIST_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format);
-    let rules = load_rules(&args.rules, &FsReader).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = args.rules.load()?;
     let listen = args.listen.unwrap_or(rules.server.listen);
     let admin_addr = args.admin.unwrap_or(rules.server.admin);
     let state_dir = args
@@ -63,7 +62,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.demo_backend,
     ));
     let reloader = Arc::new(Reloader::new(
-        args.rules.clone(),
+        args.rules.path.clone(),
         key_source,
         shared.clone(),
     ));
@@ -99,7 +98,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         backend.threads = Some(1);
         server.add_service(backend);
     }
-    tracing::info!(%listen, admin = %admin_addr, demo_backend = demo, rules = %args.rules.display(), "tollgate running");
+    tracing::info!(%listen, admin = %admin_addr, demo_backend = demo, rules = %args.rules.path.display(), "tollgate running");
     server.run(PingoraRunArgs::default());
 
     stop.store(true, Ordering::SeqCst);

@@ -32,14 +32,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Rules file (TOML). Its [server] section sets listeners and upstreams; flags below override.
-    #[arg(
-        long,
-        short,
-        default_value = "rules/default.toml",
-        env = "TOLLGATE_RULES"
-    )]
-    pub rules: PathBuf,
+    #[command(flatten)]
+    pub rules: RulesArg,
     /// Public listener, e.g. 0.0.0.0:80 (overrides [server] listen).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
@@ -70,6 +64,29 @@ pub struct RunArgs {
     pub grace_secs: u64,
     #[command(flatten)]
     pub key: KeyArgs,
+}
+
+/// The rules file: for `run`, listeners, upstreams and policy (flags override [server]); for
+/// `token`, prefix lengths and the clearance's lifetime and budget.
+#[derive(Args, Debug, Clone)]
+pub struct RulesArg {
+    /// Rules file (TOML).
+    #[arg(
+        long = "rules",
+        short = 'r',
+        value_name = "FILE",
+        default_value = "rules/default.toml",
+        env = "TOLLGATE_RULES"
+    )]
+    pub path: PathBuf,
+}
+
+impl RulesArg {
+    /// Loads and validates the file; every error is in the message.
+    pub fn load(&self) -> anyhow::Result<tollgate_core::Rules> {
+        tollgate_core::load_rules(&self.path, &tollgate_core::rules::FsReader)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
 }
 
 /// Where the signing key is: this file, else $TOLLGATE_SECRET (hex), else STATE_DIR/secret.key
@@ -104,14 +121,8 @@ pub struct TokenArgs {
     /// User agent the cookie is bound to, exactly as the client will send it.
     #[arg(long)]
     pub user_agent: String,
-    /// Rules file: prefix lengths, clearance lifetime and budget.
-    #[arg(
-        long,
-        short,
-        default_value = "rules/default.toml",
-        env = "TOLLGATE_RULES"
-    )]
-    pub rules: PathBuf,
+    #[command(flatten)]
+    pub rules: RulesArg,
     /// State directory holding secret.key (overrides [server] state_dir).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,

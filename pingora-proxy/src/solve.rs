@@ -8,10 +8,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use tollgate_core::clearance::{Clearance, COOKIE};
-use tollgate_core::load_rules;
 use tollgate_core::page::{OFFER_PATH, VERIFY_PATH};
 use tollgate_core::pow::Puzzle;
-use tollgate_core::rules::FsReader;
 use tollgate_core::solve::{solve_parallel, Work};
 use tollgate_core::toll::{hardest_work_bits, mint_clearance};
 
@@ -138,7 +136,7 @@ fn read_body(r: impl Read) -> anyhow::Result<String> {
 }
 
 pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
-    let rules = load_rules(&args.rules, &FsReader).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = args.rules.load()?;
     let state_dir = args
         .state_dir
         .clone()

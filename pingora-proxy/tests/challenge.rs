@@ -109,6 +109,32 @@ fn reason(r: &Response) -> &str {
     r.header("x-tollgate-reason").unwrap_or("-")
 }
 
+/// The verify path carrying a correct answer to `o`, returning to `back`.
+fn solved(o: &Value, back: &str) -> String {
+    verify_path(o["token"].as_str().unwrap(), answer(o), back)
+}
+
+/// A clearance cookie earned by solving `path`'s challenge as `from` with user agent [`UA`].
+fn earn(t: &Tollgate, from: &str, path: &str) -> String {
+    let o = offer(t, from, UA, path);
+    clearance_of(&get(t, from, &solved(&o, path), UA, None))
+}
+
+/// Runs `tollgate ARGS` (with `env`), which must succeed; returns its trimmed stdout.
+fn cli(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 #[test]
 fn curl_gets_the_challenge_page_and_never_the_backend() {
     let dir = TempDir::new("curl");
@@ -242,7 +268,7 @@ fn fifty_concurrent_submissions_of_one_answer_succeed_exactly_once() {
     let t = Tollgate::start(bin(), &dir.0, &rules(12), up.addr);
     let me = "127.0.3.20";
     let o = offer(&t, me, UA, "/protected/race");
-    let path = verify_path(o["token"].as_str().unwrap(), answer(&o), "/protected/race");
+    let path = solved(&o, "/protected/race");
     let barrier = Arc::new(Barrier::new(50));
     let listen = t.listen;
     let handles: Vec<_> = (0..50)
@@ -298,21 +324,8 @@ fn tollgate_solve_pays_both_puzzles_from_the_command_line() {
     let up = Upstream::start().unwrap();
     let t = Tollgate::start(bin(), &dir.0, &rules(14), up.addr);
     for path in ["/protected/cli", "/login"] {
-        let out = Command::new(bin())
-            .args([
-                "solve",
-                &format!("http://{}{path}", t.listen),
-                "--user-agent",
-                UA,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let cookie = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let url = format!("http://{}{path}", t.listen);
+        let cookie = cli(&["solve", &url, "--user-agent", UA], &[]);
         assert!(cookie.starts_with(&format!("{COOKIE}=")), "{cookie}");
         let before = up.hits();
         let r = get(&t, "127.0.0.1", path, UA, Some(&cookie));
@@ -326,8 +339,9 @@ fn a_minted_token_passes_for_its_client_only() {
     let dir = TempDir::new("token");
     let up = Upstream::start().unwrap();
     let t = Tollgate::start(bin(), &dir.0, &rules(12), up.addr);
-    let out = Command::new(bin())
-        .args([
+    let rules_path = t.rules_path.to_str().unwrap();
+    let cookie = cli(
+        &[
             "token",
             "--ip",
             "127.0.3.40",
@@ -335,18 +349,11 @@ fn a_minted_token_passes_for_its_client_only() {
             "wrk",
             "--requests",
             "5",
-        ])
-        .arg("--rules")
-        .arg(&t.rules_path)
-        .env("TOLLGATE_SECRET", TEST_SECRET_HEX)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--rules",
+            rules_path,
+        ],
+        &[("TOLLGATE_SECRET", TEST_SECRET_HEX)],
     );
-    let cookie = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let statuses: Vec<u16> = (0..6)
         .map(|_| get(&t, "127.0.3.40", "/protected/x", "wrk", Some(&cookie)).status)
         .collect();
@@ -463,13 +470,7 @@ difficulty = 13
     for fetched_for in ["/cheap", "/elsewhere"] {
         let o = offer(&t, me, UA, fetched_for);
         assert_eq!(o["param"], 6);
-        let r = get(
-            &t,
-            me,
-            &verify_path(o["token"].as_str().unwrap(), answer(&o), "/dear"),
-            UA,
-            None,
-        );
+        let r = get(&t, me, &solved(&o, "/dear"), UA, None);
         assert_eq!(r.status, 303, "{r:?}");
         let cookie = clearance_of(&r);
         let cheap = get(&t, me, "/cheap", UA, Some(&cookie));
@@ -487,13 +488,7 @@ difficulty = 13
     for _ in 0..2 {
         get(&t, me, "/dear", UA, Some(&format!("{COOKIE}=forged.x")));
     }
-    let r = get(
-        &t,
-        me,
-        &verify_path(o["token"].as_str().unwrap(), answer(&o), "/dear"),
-        UA,
-        None,
-    );
+    let r = get(&t, me, &solved(&o, "/dear"), UA, None);
     assert_eq!((r.status, reason(&r)), (403, "challenge_too_easy"), "{r:?}");
     assert!(
         r.body.contains("\"param\":15"),
@@ -508,15 +503,7 @@ fn the_upstream_never_sees_tollgates_cookie() {
     let up = Upstream::start().unwrap();
     let t = Tollgate::start(bin(), &dir.0, &rules(8), up.addr);
     let me = "127.0.3.60";
-    let o = offer(&t, me, UA, "/protected/x");
-    let r = get(
-        &t,
-        me,
-        &verify_path(o["token"].as_str().unwrap(), answer(&o), "/protected/x"),
-        UA,
-        None,
-    );
-    let cookie = clearance_of(&r);
+    let cookie = earn(&t, me, "/protected/x");
     let both = format!("session=abc; {cookie}; theme=dark");
     assert_eq!(get(&t, me, "/protected/x", UA, Some(&both)).status, 200);
     assert_eq!(
@@ -544,32 +531,17 @@ fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
         &["--secret-file", key_arg],
     );
     let me = "127.0.3.70";
-    let clearance = || {
-        let o = offer(&t, me, UA, "/protected/x");
-        let token = o["token"].as_str().unwrap();
-        clearance_of(&get(
-            &t,
-            me,
-            &verify_path(token, answer(&o), "/protected/x"),
-            UA,
-            None,
-        ))
-    };
+    let clearance = || earn(&t, me, "/protected/x");
     let rotate = |grace: &str| {
-        let out = Command::new(bin())
-            .args([
+        cli(
+            &[
                 "rotate-secret",
                 "--secret-file",
                 key_arg,
                 "--grace-secs",
                 grace,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
+            &[],
         );
         assert_eq!(t.admin("POST", "/reload").status, 200);
     };
