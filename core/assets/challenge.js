@@ -40,6 +40,11 @@
     form.elements.nonce.value = nonce;
     form.elements.return.value = data.return_to;
     form.elements.ms.value = String(Math.round(performance.now() - started));
+    // Behaviour fields scored with the answer (nothing is stored): automation flag, cores,
+    // and whether the page is being looked at.
+    form.elements.wd.value = navigator.webdriver ? '1' : '0';
+    form.elements.hc.value = String(navigator.hardwareConcurrency || 0);
+    form.elements.vis.value = document.visibilityState || 'unknown';
     form.submit();
   }
 

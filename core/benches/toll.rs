@@ -39,6 +39,7 @@ fn params(puzzle: Puzzle) -> IssueParams<'static> {
         now_secs: NOW,
         ttl_secs: 300,
         serial: [1; 16],
+        signals: 0,
     }
 }
 

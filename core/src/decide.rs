@@ -7,6 +7,7 @@
 //! hammering `verify` is a flood like any other. A challenge route checks the clearance only after
 //! its rate limit: a cleared client is still rate limited.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use crate::ban::BanTable;
@@ -21,6 +22,8 @@ use crate::path;
 use crate::request::RequestView;
 use crate::route::{match_normalized, Action};
 use crate::rules::Mode;
+use crate::score;
+use crate::signal::Signal;
 use crate::toll::Ask;
 
 pub(crate) fn decide(
@@ -44,12 +47,26 @@ pub(crate) fn decide(
         key,
         route: None,
         observed: None,
+        score: None,
     };
     if rules.mode == Mode::Off {
         return verdict;
     }
+    let engaged = rules
+        .under_attack
+        .as_ref()
+        .is_some_and(|a| state.attack.request(a, now_ns / NS_PER_SEC));
     let path = path::normalize(req.path);
-    let (decision, route) = judge(active, state, req, &path, client_ip, &key, now_ns);
+    let ask = Ask {
+        active,
+        req,
+        key: &key,
+        now_ns,
+        score: Cell::new(None),
+        under_attack: engaged,
+    };
+    let (decision, route) = judge(state, &ask, &path, client_ip);
+    verdict.score = ask.score.get();
     verdict.route = route.map(|i| rules.routes[i].name.clone());
     // Tollgate's own endpoints are answered in observe mode too: the upstream has none of them.
     let own = path.starts_with(page::PREFIX);
@@ -65,14 +82,12 @@ pub(crate) fn decide(
 }
 
 fn judge(
-    active: &Active,
     state: &State,
-    req: &RequestView<'_>,
+    ask: &Ask<'_, '_>,
     path: &str,
     ip: std::net::IpAddr,
-    key: &ClientKey,
-    now_ns: u64,
 ) -> (Decision, Option<usize>) {
+    let (active, req, key, now_ns) = (ask.active, ask.req, ask.key, ask.now_ns);
     let rules = &active.rules;
     let bans = &state.bans;
     if rules.allow.contains(ip) {
@@ -98,22 +113,21 @@ fn judge(
             None,
         );
     }
+    if let Some(s) = &rules.score {
+        let mut signals = score::request_signals(req);
+        signals.add_if(ask.under_attack, Signal::UnderAttack);
+        ask.score.set(Some(s.score(signals)));
+    }
     let route = match_normalized(&rules.routes, req, path);
     if let Some(ex) = &active.limiters.extreme {
         if ex.check(key, now_ns).is_err() {
             return (ban(bans, active, *key, now_ns, Reason::ExtremeRate), route);
         }
     }
-    let ask = Ask {
-        active,
-        req,
-        key,
-        now_ns,
-    };
     if path.starts_with(page::PREFIX) {
         let decision = match limited(active.limiters.default.as_ref(), key, now_ns) {
             Some(wait) => violation(active, bans, *key, now_ns, wait),
-            None => state.tolls.endpoint(&ask, path),
+            None => state.tolls.endpoint(ask, path),
         };
         return (decision, None);
     }
@@ -131,7 +145,7 @@ fn judge(
         },
         Action::Limit | Action::Challenge => match (limited(limiter, key, now_ns), route) {
             (Some(wait), _) => violation(active, bans, *key, now_ns, wait),
-            (None, Some(i)) if action == Action::Challenge => state.tolls.admit(&ask, i),
+            (None, Some(i)) if action == Action::Challenge => state.tolls.admit(ask, i),
             (None, _) => Decision::Allow {
                 reason: Reason::WithinLimit,
             },

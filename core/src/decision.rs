@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::key::ClientKey;
 use crate::page::Lang;
 use crate::pow::Offer;
+use crate::score::Score;
 
 /// Why a decision was made. `as_str` values are stable: they appear in logs and metric labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +69,12 @@ pub enum Reason {
     Endpoint,
     /// A path under the reserved prefix that is no endpoint.
     UnknownEndpoint,
+    /// The environment score reached a band that passes on a route that allows it.
+    ScorePass,
+    /// The environment score is below the floor.
+    ScoreTooLow,
+    /// A CSP report bound to a live challenge was recorded.
+    CspReport,
 }
 
 impl Reason {
@@ -99,11 +106,14 @@ impl Reason {
             Reason::ChallengeBusy => "challenge_busy",
             Reason::Endpoint => "endpoint",
             Reason::UnknownEndpoint => "unknown_endpoint",
+            Reason::ScorePass => "score_pass",
+            Reason::ScoreTooLow => "score_too_low",
+            Reason::CspReport => "csp_report",
         }
     }
 
     /// Every reason, in a fixed order ([`Reason::index`] is the position here).
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Disabled,
         Reason::AllowList,
         Reason::DenyList,
@@ -130,6 +140,9 @@ impl Reason {
         Reason::ChallengeBusy,
         Reason::Endpoint,
         Reason::UnknownEndpoint,
+        Reason::ScorePass,
+        Reason::ScoreTooLow,
+        Reason::CspReport,
     ];
 
     /// Position in [`Reason::ALL`], for per-reason counters without hashing.
@@ -182,6 +195,8 @@ pub struct ChallengePage {
     pub lang: Lang,
     /// JSON for API clients (the offer endpoint) instead of the HTML page.
     pub json: bool,
+    /// Add `Secure` to the probe cookie: the request came over TLS.
+    pub secure: bool,
 }
 
 /// A clearance cookie and the local URL to go back to.
@@ -201,6 +216,8 @@ pub enum Asset {
     ChallengeScript,
     /// The Web Worker that hashes.
     WorkerScript,
+    /// Nothing (204): a report was received.
+    Accepted,
 }
 
 impl Decision {
@@ -271,6 +288,8 @@ pub struct Verdict {
     pub route: Option<Arc<str>>,
     /// In `mode = "observe"`, what would have been decided; `decision` is then Allow.
     pub observed: Option<Decision>,
+    /// The environment score, when `[score]` is on and the request reached routing.
+    pub score: Option<Score>,
 }
 
 #[cfg(test)]

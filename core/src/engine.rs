@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 
+use crate::attack::{AttackMeter, AttackStatus};
 use crate::ban::{BanRecord, BanTable};
 use crate::clearance::Usage;
 use crate::client;
@@ -74,6 +75,8 @@ pub struct EngineStats {
 pub(crate) struct State {
     pub bans: BanTable,
     pub tolls: Tolls,
+    /// Request and upstream-error rates for under-attack mode.
+    pub attack: AttackMeter,
     /// Stores that are not behind a limiter (penalties, clearance spending), capped like the rest.
     fixed_stores: [Arc<KeyStore>; 2],
 }
@@ -96,6 +99,7 @@ impl Engine {
         let tolls = Tolls::new(
             keys,
             ReplayCache::new(MAX_CHALLENGE_TTL_SECS, rules.challenge.max_solved),
+            ReplayCache::new(MAX_CHALLENGE_TTL_SECS, rules.challenge.max_solved),
             Penalties::new(penalties.clone()),
             Usage::new(usage.clone()),
             clock.now_ns(),
@@ -109,6 +113,7 @@ impl Engine {
             state: State {
                 bans: BanTable::new(rules.bans.policy.max_bans),
                 tolls,
+                attack: AttackMeter::default(),
                 fixed_stores: [penalties, usage],
             },
             clock,
@@ -177,6 +182,7 @@ impl Engine {
         }
         self.state.bans.set_max(rules.bans.policy.max_bans);
         self.state.tolls.replay.set_max(rules.challenge.max_solved);
+        self.state.tolls.reports.set_max(rules.challenge.max_solved);
         self.active.store(Arc::new(Active {
             rules: Arc::new(rules),
             limiters,
@@ -196,7 +202,11 @@ impl Engine {
             .cloned()
             .collect();
         let keys: usize = stores.iter().map(|s| s.sweep(now)).sum();
-        let solved = self.state.tolls.replay.sweep(now / NS_PER_SEC);
+        if let Some(a) = &rules.under_attack {
+            self.state.attack.roll(a, now / NS_PER_SEC);
+        }
+        let solved = self.state.tolls.replay.sweep(now / NS_PER_SEC)
+            + self.state.tolls.reports.sweep(now / NS_PER_SEC);
         keys + solved + self.state.bans.sweep(now, &rules.bans.policy)
     }
 
@@ -209,6 +219,21 @@ impl Engine {
             ban_records: self.state.bans.len(),
             solved_challenges: self.state.tolls.replay.len(),
         }
+    }
+
+    /// The upstream failed a proxied request (could not connect, or answered 502–504): counts
+    /// toward under-attack mode.
+    pub fn upstream_error(&self) {
+        let active = self.active.load();
+        if let Some(a) = &active.rules.under_attack {
+            let now = self.clock.now_ns() / NS_PER_SEC;
+            self.state.attack.upstream_error(a, now);
+        }
+    }
+
+    /// Whether under-attack mode is engaged, and the last second's rates.
+    pub fn attack_status(&self) -> AttackStatus {
+        self.state.attack.status()
     }
 
     /// Bans in force, longest first.

@@ -18,6 +18,7 @@
 //! Rules are parsed and validated in [`rules`], then swapped in atomically by [`Engine::reload`];
 //! state (counters, bans) lives in the engine and survives reloads.
 
+pub mod attack;
 pub mod ban;
 pub mod cidr;
 pub mod clearance;
@@ -26,6 +27,7 @@ pub mod clock;
 mod decide;
 pub mod decision;
 pub mod engine;
+mod evidence;
 pub mod key;
 pub mod limit;
 pub mod page;
@@ -37,7 +39,9 @@ pub mod request;
 pub mod respond;
 pub mod route;
 pub mod rules;
+pub mod score;
 pub mod secret;
+pub mod signal;
 pub mod solve;
 pub mod store;
 pub mod toll;
@@ -47,6 +51,6 @@ pub use clock::CoreClock;
 pub use decision::{Decision, Reason, Verdict};
 pub use engine::{Engine, EngineStats};
 pub use key::ClientKey;
-pub use request::RequestView;
+pub use request::{ConnectionView, HttpVersion, RequestView};
 pub use rules::{load_rules, parse_rules, InvalidRules, Rules, SourceReader};
 pub use secret::Keyring;

@@ -19,6 +19,10 @@ pub const VERIFY_PATH: &str = "/.tollgate/verify";
 pub const OFFER_PATH: &str = "/.tollgate/challenge";
 pub const SCRIPT_PATH: &str = "/.tollgate/challenge.js";
 pub const WORKER_PATH: &str = "/.tollgate/worker.js";
+/// Where the page's report-only policy sends its CSP report.
+pub const CSP_PATH: &str = "/.tollgate/csp";
+/// Set with the challenge page (path-scoped to [`PREFIX`]); it must come back with the answer.
+pub const PROBE_COOKIE: &str = "tollgate_probe";
 
 const TEMPLATE: &str = include_str!("../assets/challenge.html");
 const SCRIPT: &str = include_str!("../assets/challenge.js");
@@ -151,9 +155,26 @@ pub fn csp() -> &'static str {
         let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
         format!(
             "default-src 'none'; script-src 'self'; worker-src 'self'; connect-src 'self'; \
-             style-src 'sha256-{hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+             img-src data:; style-src 'sha256-{hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         )
     })
+}
+
+/// The page's second, report-only policy: it forbids the page's one (harmless, data:) image, so
+/// a real browser reports the violation to [`CSP_PATH`], naming the challenge. Scripts that
+/// only read the HTML never do.
+pub fn csp_report_only(token: &str) -> String {
+    format!("img-src 'none'; report-uri {CSP_PATH}?c={token}")
+}
+
+/// The probe cookie for a challenge page.
+pub fn probe_cookie(page: &ChallengePage) -> String {
+    let secure = if page.secure { "; Secure" } else { "" };
+    format!(
+        "{PROBE_COOKIE}={}; Path={PREFIX}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        page.offer.probe,
+        crate::rules::MAX_CHALLENGE_TTL_SECS
+    )
 }
 
 /// Content type and body of a static file.
@@ -161,6 +182,7 @@ pub fn asset(a: Asset) -> (&'static str, &'static str) {
     match a {
         Asset::ChallengeScript => ("text/javascript; charset=utf-8", SCRIPT),
         Asset::WorkerScript => ("text/javascript; charset=utf-8", WORKER),
+        Asset::Accepted => ("text/plain; charset=utf-8", ""),
     }
 }
 

@@ -80,6 +80,22 @@ impl Puzzle {
         }
     }
 
+    /// This puzzle `steps` doublings harder, or halvings easier when negative, within bounds.
+    pub fn adjust(self, steps: i32) -> Self {
+        if steps >= 0 {
+            return self.harder(steps.unsigned_abs());
+        }
+        let down = steps.unsigned_abs();
+        match self {
+            Puzzle::Hashcash { bits } => Puzzle::Hashcash {
+                bits: bits.saturating_sub(down).max(*HASHCASH_BITS.start()),
+            },
+            Puzzle::Range { size } => Puzzle::Range {
+                size: size.checked_shr(down).unwrap_or(0).max(*RANGE_SIZE.start()),
+            },
+        }
+    }
+
     /// The expected work, as whole bits: log2 of the mean number of hashes. Comparable across
     /// kinds, so a clearance records what it cost whatever the puzzle.
     pub fn work_bits(&self) -> u32 {
@@ -159,6 +175,8 @@ pub struct Offer {
     /// For range puzzles, the hex hash of the hidden answer.
     pub target: Option<String>,
     pub expires_unix_secs: u64,
+    /// The value of the cookie sent with the challenge, to come back with the answer.
+    pub probe: String,
 }
 
 /// A correctly solved challenge.
@@ -169,6 +187,17 @@ pub struct Solved {
     pub expires_unix_secs: u64,
     pub puzzle: Puzzle,
     pub route: String,
+    /// The environment signals (a [`crate::signal::Signals`] bit set) seen when it was issued.
+    pub signals: u32,
+    /// The probe cookie value that was sent with it.
+    pub probe: String,
+}
+
+/// A genuine, unexpired challenge of this client, answered or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub id: [u8; 16],
+    pub expires_unix_secs: u64,
 }
 
 /// Why an answer was refused.
@@ -193,6 +222,8 @@ pub struct IssueParams<'a> {
     pub ttl_secs: u64,
     /// Makes every challenge unique, e.g. a counter mixed with the clock.
     pub serial: [u8; 16],
+    /// The environment signals seen at issue, carried (signed) to the answer.
+    pub signals: u32,
 }
 
 /// Issues a signed challenge.
@@ -205,6 +236,7 @@ pub fn issue(keys: &Keyring, p: &IssueParams<'_>) -> Offer {
         .u64(expires)
         .bytes(&p.serial)
         .bytes(p.route.as_bytes())
+        .u32(p.signals)
         .bytes(&keys.current_id());
     let payload = w.finish();
     let (id, mac) = keys.sign(&[&payload, &p.binding.encode()]);
@@ -222,7 +254,47 @@ pub fn issue(keys: &Keyring, p: &IssueParams<'_>) -> Offer {
         prefix: String::from_utf8_lossy(&prefix).into_owned(),
         target,
         expires_unix_secs: expires,
+        probe: probe_of(keys, id, &mac, p.now_secs),
     }
+}
+
+/// Checks that `token` is a genuine, unexpired challenge issued to `binding`, without an answer
+/// (a CSP report names its challenge this way).
+pub fn open_token(
+    keys: &Keyring,
+    token: &str,
+    binding: &Binding,
+    now_secs: u64,
+) -> Result<Opened, PowError> {
+    let t = authentic(keys, token, binding, now_secs)?;
+    Ok(Opened {
+        id: t.id(),
+        expires_unix_secs: t.expires,
+    })
+}
+
+fn authentic(
+    keys: &Keyring,
+    token: &str,
+    binding: &Binding,
+    now_secs: u64,
+) -> Result<Parsed, PowError> {
+    let t = Parsed::new(token).ok_or(PowError::Malformed)?;
+    if !keys.verify(t.key_id, &[&t.payload, &binding.encode()], &t.mac, now_secs) {
+        return Err(PowError::BadSignature);
+    }
+    if now_secs >= t.expires {
+        return Err(PowError::Expired);
+    }
+    Ok(t)
+}
+
+/// The probe cookie's value: derived from the challenge's MAC with the key, so only the
+/// `Set-Cookie` that came with the challenge carries it.
+fn probe_of(keys: &Keyring, id: [u8; 4], mac: &[u8; 32], now: u64) -> String {
+    keys.derive(id, &[b"probe cookie\0", mac], now)
+        .map(|d| hex::encode(&d[..12]))
+        .unwrap_or_default()
 }
 
 /// Checks `nonce` against `token` for the client `binding` at `now_secs`.
@@ -233,13 +305,7 @@ pub fn check(
     binding: &Binding,
     now_secs: u64,
 ) -> Result<Solved, PowError> {
-    let t = Parsed::new(token).ok_or(PowError::Malformed)?;
-    if !keys.verify(t.key_id, &[&t.payload, &binding.encode()], &t.mac, now_secs) {
-        return Err(PowError::BadSignature);
-    }
-    if now_secs >= t.expires {
-        return Err(PowError::Expired);
-    }
+    let t = authentic(keys, token, binding, now_secs)?;
     let prefix = prefix_of(&t.mac);
     let ok = match t.puzzle {
         Puzzle::Hashcash { bits } => leading_zero_bits(&hash(&prefix, nonce)) >= bits,
@@ -250,13 +316,13 @@ pub fn check(
     if !ok {
         return Err(PowError::WrongAnswer);
     }
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&t.mac[..16]);
     Ok(Solved {
-        id,
+        id: t.id(),
         expires_unix_secs: t.expires,
         puzzle: t.puzzle,
+        probe: probe_of(keys, t.key_id, &t.mac, now_secs),
         route: t.route,
+        signals: t.signals,
     })
 }
 
@@ -267,6 +333,7 @@ struct Parsed {
     puzzle: Puzzle,
     expires: u64,
     route: String,
+    signals: u32,
     key_id: [u8; 4],
 }
 
@@ -280,6 +347,7 @@ impl Parsed {
         let expires = r.u64()?;
         let _serial: [u8; 16] = r.array()?;
         let route = String::from_utf8(r.bytes()?.to_vec()).ok()?;
+        let signals = r.u32()?;
         let key_id = r.array()?;
         if !r.done() {
             return None;
@@ -290,8 +358,16 @@ impl Parsed {
             puzzle,
             expires,
             route,
+            signals,
             key_id,
         })
+    }
+
+    /// Unique per challenge: the replay cache key.
+    fn id(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&self.mac[..16]);
+        id
     }
 }
 
@@ -357,6 +433,7 @@ mod tests {
                 now_secs: 1_000,
                 ttl_secs: 60,
                 serial: [1; 16],
+                signals: 0,
             },
         )
     }

@@ -84,6 +84,16 @@ impl ReplayCache {
         Insert::New
     }
 
+    /// Whether `id` (of a challenge expiring at `expires_secs`) is remembered.
+    pub fn contains(&self, id: &[u8; 16], expires_secs: u64) -> bool {
+        let epoch = expires_secs / BUCKET_SECS;
+        let i = (epoch % self.buckets.len() as u64) as usize;
+        let b = self.buckets[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        b.epoch == epoch && b.ids.contains(id)
+    }
+
     /// Empties buckets whose every id has expired by `now_secs`, so dead ids stop counting
     /// toward the cap. Returns how many ids were dropped.
     pub fn sweep(&self, now_secs: u64) -> usize {

@@ -2,11 +2,34 @@
 
 use std::net::IpAddr;
 
+/// The protocol a request arrived in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpVersion {
+    Http10,
+    #[default]
+    Http11,
+    H2,
+    H3,
+}
+
+/// Facts about the connection a request came on. A front end gathers them once per connection
+/// (the TLS handshake and ALPN decide them) and counts the requests it carried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionView {
+    /// The request arrived over TLS terminated by the front end.
+    pub tls: bool,
+    pub version: HttpVersion,
+    /// 1-based index of this request on its connection; 0 when the front end cannot tell
+    /// (HTTP/2 streams in Pingora).
+    pub requests: u32,
+}
+
 /// Everything the core reads from one request. Front ends fill it from their own request type.
 #[derive(Clone, Debug)]
 pub struct RequestView<'a> {
     /// Address of the TCP peer (the client, or a proxy in front of us).
     pub peer: IpAddr,
+    pub conn: ConnectionView,
     pub method: &'a str,
     /// `Host` header or HTTP/2 `:authority`, possibly with a port.
     pub host: Option<&'a str>,
@@ -21,17 +44,30 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     /// `Cookie`, all occurrences joined with "; ".
     pub cookie: Option<&'a str>,
-    /// `Accept-Language`, for the challenge page's language.
+    /// `Accept-Language`: the challenge page's language, and a browser trait.
     pub accept_language: Option<&'a str>,
-    /// The request arrived over TLS.
-    pub tls: bool,
+    /// The headers environment scoring reads (first value of each).
+    pub accept: Option<&'a str>,
+    pub accept_encoding: Option<&'a str>,
+    /// `Connection` (HTTP/1.x only).
+    pub connection: Option<&'a str>,
+    pub sec_fetch_site: Option<&'a str>,
+    pub sec_fetch_mode: Option<&'a str>,
+    /// `Content-Type` (CSP reports are recognised by it).
+    pub content_type: Option<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
-    /// A GET for `path` from `peer` with no other headers: the start of most tests.
+    /// A GET for `path` from `peer` over plain HTTP/1.1 with no other headers: the start of
+    /// most tests.
     pub fn get(peer: IpAddr, path: &'a str) -> Self {
         Self {
             peer,
+            conn: ConnectionView {
+                tls: false,
+                version: HttpVersion::Http11,
+                requests: 1,
+            },
             method: "GET",
             host: None,
             path,
@@ -41,7 +77,12 @@ impl<'a> RequestView<'a> {
             query: None,
             cookie: None,
             accept_language: None,
-            tls: false,
+            accept: None,
+            accept_encoding: None,
+            connection: None,
+            sec_fetch_site: None,
+            sec_fetch_mode: None,
+            content_type: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use crate::clearance::COOKIE;
-use crate::decision::{ChallengePage, Decision, Grant, Reason};
+use crate::decision::{Asset, ChallengePage, Decision, Grant, Reason};
 use crate::page;
 
 /// A complete response tollgate gives instead of proxying.
@@ -45,6 +45,10 @@ pub fn respond(decision: &Decision, now_unix_secs: u64) -> Option<Reply> {
             }
             Decision::Challenge { page, .. } => return Some(challenge(reason, page)),
             Decision::Pass { grant, .. } => return Some(pass(reason, grant)),
+            Decision::Serve {
+                asset: Asset::Accepted,
+                ..
+            } => (204, "".into(), TEXT, false, None),
             Decision::Serve { asset, .. } => {
                 let (ctype, body) = page::asset(*asset);
                 let cache = ("cache-control", Cow::Borrowed("public, max-age=3600"));
@@ -92,6 +96,7 @@ fn challenge(reason: Reason, p: &ChallengePage) -> Reply {
     let mut headers = vec![
         (REASON_HEADER, Cow::Borrowed(reason.as_str())),
         ("cache-control", Cow::Borrowed("no-store")),
+        ("set-cookie", Cow::Owned(page::probe_cookie(p))),
     ];
     let (status, body) = if p.json {
         headers.push(("content-type", Cow::Borrowed("application/json")));
@@ -99,6 +104,11 @@ fn challenge(reason: Reason, p: &ChallengePage) -> Reply {
     } else {
         headers.push(("content-type", Cow::Borrowed("text/html; charset=utf-8")));
         headers.push(("content-security-policy", Cow::Borrowed(page::csp())));
+        let report_only = page::csp_report_only(&p.offer.token);
+        headers.push((
+            "content-security-policy-report-only",
+            Cow::Owned(report_only),
+        ));
         headers.push(("x-frame-options", Cow::Borrowed("DENY")));
         (403, page::html(p))
     };

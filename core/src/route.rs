@@ -39,6 +39,8 @@ pub struct Route {
     pub quota: Option<Quota>,
     /// For `challenge` routes, the puzzle to pay (before any penalty).
     pub puzzle: Option<Puzzle>,
+    /// For `challenge` routes: a score in a band with `pass = true` passes without a puzzle.
+    pub pass_on_score: bool,
 }
 
 impl Route {

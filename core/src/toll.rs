@@ -6,6 +6,7 @@
 //! scripts, a JSON challenge for API clients, and `verify`, which checks an answer, records it as
 //! used, and grants the cookie.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
@@ -14,6 +15,7 @@ use crate::clearance::{self, Clearance, ClearanceError, Usage};
 use crate::clock::NS_PER_SEC;
 use crate::decision::{Asset, ChallengePage, Decision, Grant, Reason};
 use crate::engine::Active;
+use crate::evidence;
 use crate::key::ClientKey;
 use crate::page::{self, Lang};
 use crate::penalty::Penalties;
@@ -22,13 +24,17 @@ use crate::replay::{Insert, ReplayCache};
 use crate::request::RequestView;
 use crate::route::first_match;
 use crate::rules::{Mode, Rules};
+use crate::score::Score;
 use crate::secret::Keyring;
+use crate::signal::{Signal, Signals};
 
 /// State the toll keeps: keys, used answers, penalties, clearance spending.
 #[derive(Debug)]
 pub(crate) struct Tolls {
     pub keys: ArcSwap<Keyring>,
     pub replay: ReplayCache,
+    /// Challenges whose page sent its CSP report.
+    pub reports: ReplayCache,
     pub penalties: Penalties,
     pub usage: Usage,
     serial: AtomicU64,
@@ -40,6 +46,9 @@ pub(crate) struct Ask<'a, 'r> {
     pub req: &'a RequestView<'r>,
     pub key: &'a ClientKey,
     pub now_ns: u64,
+    /// The environment score (`[score]` on); `verify` replaces it with the answer's.
+    pub score: Cell<Option<Score>>,
+    pub under_attack: bool,
 }
 
 impl Ask<'_, '_> {
@@ -69,6 +78,7 @@ impl Tolls {
     pub fn new(
         keys: Keyring,
         replay: ReplayCache,
+        reports: ReplayCache,
         penalties: Penalties,
         usage: Usage,
         clock_ns: u64,
@@ -76,6 +86,7 @@ impl Tolls {
         Self {
             keys: ArcSwap::from_pointee(keys),
             replay,
+            reports,
             penalties,
             usage,
             serial: AtomicU64::new(clock_ns),
@@ -86,7 +97,7 @@ impl Tolls {
     pub fn admit(&self, ask: &Ask<'_, '_>, route: usize) -> Decision {
         let keys = self.keys.load();
         let Some(value) = clearance::cookie(ask.req.cookie, clearance::COOKIE) else {
-            return self.challenge(ask, Some(route), ask.here(), Reason::RouteChallenge);
+            return self.unpaid(ask, route, Reason::RouteChallenge);
         };
         let needed = self.base_puzzle(ask.rules(), Some(route)).work_bits();
         let reason = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
@@ -103,6 +114,26 @@ impl Tolls {
         if matches!(reason, Reason::ClearanceSpent | Reason::ClearanceInvalid) {
             self.offence(ask);
         }
+        self.unpaid(ask, route, reason)
+    }
+
+    /// A challenge route without a usable clearance: the score's band decides between passing
+    /// (where the route allows it and the client has no penalty), refusing below the floor,
+    /// and a challenge priced by the band.
+    fn unpaid(&self, ask: &Ask<'_, '_>, route: usize, reason: Reason) -> Decision {
+        let rules = ask.rules();
+        if let (Some(sr), Some(score)) = (&rules.score, ask.score.get()) {
+            if score.value < sr.floor {
+                return deny(403, Reason::ScoreTooLow);
+            }
+            let passes = sr.band(score.value).is_some_and(|b| b.pass);
+            let allowed = rules.routes.get(route).is_some_and(|r| r.pass_on_score);
+            if passes && allowed && self.penalty_steps(ask) == 0 {
+                return Decision::Allow {
+                    reason: Reason::ScorePass,
+                };
+            }
+        }
         self.challenge(ask, Some(route), ask.here(), reason)
     }
 
@@ -114,14 +145,25 @@ impl Tolls {
             .unwrap_or(rules.challenge.puzzle)
     }
 
-    /// The puzzle client `ask` must solve for `route` now: the base, harder by its penalty.
+    /// The puzzle client `ask` must solve for `route` now: the base, harder by its penalty,
+    /// easier or harder by its score's band.
     fn required(&self, ask: &Ask<'_, '_>, route: Option<usize>) -> Puzzle {
+        let rules = ask.rules();
+        let band = match (&rules.score, ask.score.get()) {
+            (Some(sr), Some(score)) => sr.band(score.value).map_or(0, |b| b.extra_difficulty),
+            _ => 0,
+        };
+        let steps = i32::try_from(self.penalty_steps(ask)).unwrap_or(i32::MAX);
+        self.base_puzzle(rules, route)
+            .adjust(steps.saturating_add(band))
+    }
+
+    /// Doublings the client's offences add, capped.
+    fn penalty_steps(&self, ask: &Ask<'_, '_>) -> u32 {
         let c = &ask.rules().challenge;
-        let steps = self
-            .penalties
+        self.penalties
             .steps(ask.key, ask.now_ns, c.penalty_decay_secs * NS_PER_SEC)
-            .min(c.max_extra_steps);
-        self.base_puzzle(ask.rules(), route).harder(steps)
+            .min(c.max_extra_steps)
     }
 
     /// Counts one request against the clearance's budget and rate.
@@ -143,12 +185,15 @@ impl Tolls {
             page::WORKER_PATH if read_only => serve(Asset::WorkerScript),
             page::OFFER_PATH if read_only => self.offer(ask),
             page::VERIFY_PATH if read_only => self.verify(ask),
-            page::SCRIPT_PATH | page::WORKER_PATH | page::OFFER_PATH | page::VERIFY_PATH => {
-                Decision::Deny {
-                    status: 405,
-                    reason: Reason::UnknownEndpoint,
-                }
-            }
+            page::CSP_PATH if ask.req.method == "POST" => self.csp_report(ask),
+            page::SCRIPT_PATH
+            | page::WORKER_PATH
+            | page::OFFER_PATH
+            | page::VERIFY_PATH
+            | page::CSP_PATH => Decision::Deny {
+                status: 405,
+                reason: Reason::UnknownEndpoint,
+            },
             _ => Decision::Deny {
                 status: 404,
                 reason: Reason::UnknownEndpoint,
@@ -165,6 +210,11 @@ impl Tolls {
             ..ask.req.clone()
         };
         let route = first_match(&ask.rules().routes, &probe);
+        if let (Some(sr), Some(score)) = (&ask.rules().score, ask.score.get()) {
+            if score.value < sr.floor {
+                return deny(403, Reason::ScoreTooLow);
+            }
+        }
         let mut d = self.challenge(ask, route, target, Reason::Endpoint);
         if let Decision::Challenge { page, .. } = &mut d {
             page.json = true;
@@ -213,6 +263,13 @@ impl Tolls {
             .routes
             .iter()
             .position(|r| *r.name == solved.route);
+        if let Some(sr) = &ask.rules().score {
+            let score = sr.score(self.answer_signals(ask, &solved));
+            ask.score.set(Some(score));
+            if score.value < sr.floor {
+                return deny(403, Reason::ScoreTooLow);
+            }
+        }
         let required = self.required(ask, route);
         let enough =
             solved.puzzle.kind() == required.kind() && solved.puzzle.param() >= required.param();
@@ -244,7 +301,7 @@ impl Tolls {
             grant: Box::new(Grant {
                 cookie: clearance::mint(keys, &c, &ask.binding()),
                 max_age_secs: rules.ttl_secs,
-                secure: ask.req.tls,
+                secure: ask.req.conn.tls,
                 location: back,
             }),
         }
@@ -260,24 +317,22 @@ impl Tolls {
         reason: Reason,
     ) -> Decision {
         let rules = ask.rules();
+        let puzzle = self.required(ask, route);
         let route = route.and_then(|i| rules.routes.get(i));
-        let base = route
-            .and_then(|r| r.puzzle)
-            .unwrap_or(rules.challenge.puzzle);
-        let c = &rules.challenge;
-        let steps = self
-            .penalties
-            .steps(ask.key, ask.now_ns, c.penalty_decay_secs * NS_PER_SEC)
-            .min(c.max_extra_steps);
+        // The answer is scored with what was seen now (signed into the token), not what the
+        // answering request shows: a page's script fetches differently from a navigation.
+        let mut seen = ask.score.get().map_or(Signals::EMPTY, |s| s.signals);
+        seen.remove(Signal::UnderAttack);
         let offer = pow::issue(
             &self.keys.load(),
             &IssueParams {
-                puzzle: base.harder(steps),
+                puzzle,
                 route: route.map_or("-", |r| &r.name),
                 binding: ask.binding(),
                 now_secs: ask.now_secs(),
-                ttl_secs: c.ttl_secs,
+                ttl_secs: rules.challenge.ttl_secs,
                 serial: self.next_serial(ask.now_ns),
+                signals: seen.bits(),
             },
         );
         Decision::Challenge {
@@ -287,7 +342,44 @@ impl Tolls {
                 return_to,
                 lang: Lang::negotiate(ask.req.accept_language),
                 json: false,
+                secure: ask.req.conn.tls,
             }),
+        }
+    }
+
+    /// The signals an answer is scored by: those seen when its challenge was issued, what the
+    /// page sent with it, and whether the site is under attack now.
+    fn answer_signals(&self, ask: &Ask<'_, '_>, solved: &Solved) -> Signals {
+        let reported = self.reports.contains(&solved.id, solved.expires_unix_secs);
+        let mut s = Signals::from_bits(solved.signals).union(evidence::answer_signals(
+            ask.req,
+            &solved.probe,
+            reported,
+        ));
+        s.add_if(ask.under_attack, Signal::UnderAttack);
+        s
+    }
+
+    /// `POST /.tollgate/csp?c=<challenge token>`: the page's deliberate CSP violation, reported
+    /// by the browser. Recorded when it names a live challenge of this client.
+    fn csp_report(&self, ask: &Ask<'_, '_>) -> Decision {
+        if !evidence::is_csp_report(ask.req.content_type) {
+            return deny(415, Reason::ChallengeInvalid);
+        }
+        let Some(token) = query_value(ask.req.query, "c") else {
+            return deny(400, Reason::ChallengeInvalid);
+        };
+        let keys = self.keys.load();
+        match pow::open_token(&keys, &token, &ask.binding(), ask.now_secs()) {
+            Ok(t) => {
+                // A full store only loses a bonus: nothing to refuse.
+                let _ = self.reports.insert(t.id, t.expires_unix_secs);
+                Decision::Serve {
+                    reason: Reason::CspReport,
+                    asset: Asset::Accepted,
+                }
+            }
+            Err(_) => deny(400, Reason::ChallengeInvalid),
         }
     }
 
@@ -323,7 +415,7 @@ fn deny(status: u16, reason: Reason) -> Decision {
 }
 
 /// The first value of `name` in a query string, percent-decoded.
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     let q = query?;
     if q.len() > 8_192 {
         return None;

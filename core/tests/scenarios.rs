@@ -10,20 +10,27 @@ use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
 use tollgate_testkit::scenario::{table, Scenario, Step};
 use tollgate_testkit::TEST_SECRET_HEX;
 
+/// The request as the HTTP harness sends it: one HTTP/1.1 request per connection, with
+/// `Connection: close`.
 fn view<'a>(step: &'a Step, cookie: Option<&'a str>) -> RequestView<'a> {
-    RequestView {
-        peer: step.peer.parse::<IpAddr>().expect("peer is an IP"),
-        method: &step.method,
-        host: step.host.as_deref(),
-        path: &step.path,
-        user_agent: step.user_agent.as_deref(),
-        forwarded_for: step.forwarded_for.as_deref(),
-        real_ip: step.real_ip.as_deref(),
-        query: None,
-        cookie,
-        accept_language: None,
-        tls: false,
-    }
+    let mut v = RequestView::get(
+        step.peer.parse::<IpAddr>().expect("peer is an IP"),
+        &step.path,
+    );
+    v.method = &step.method;
+    v.host = step.host.as_deref();
+    v.user_agent = step.user_agent.as_deref();
+    v.forwarded_for = step.forwarded_for.as_deref();
+    v.real_ip = step.real_ip.as_deref();
+    v.cookie = cookie;
+    v.accept = step.header("accept");
+    v.accept_encoding = step.header("accept-encoding");
+    v.accept_language = step.header("accept-language");
+    v.sec_fetch_site = step.header("sec-fetch-site");
+    v.sec_fetch_mode = step.header("sec-fetch-mode");
+    v.content_type = step.header("content-type");
+    v.connection = Some("close");
+    v
 }
 
 fn run(s: &Scenario) {
@@ -51,6 +58,10 @@ fn run(s: &Scenario) {
             }
             if let Some(xff) = &step.upstream_forwarded_for {
                 assert_eq!(&engine.forwarded_for(&req), xff, "{what}");
+            }
+            if let Some(want) = &step.signals {
+                let got = v.score.map_or("-".to_string(), |s| s.signals.names());
+                assert_eq!(&got, want, "{what}");
             }
         }
     }

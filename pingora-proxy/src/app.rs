@@ -8,6 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use pingora::apps::HttpServerOptions;
 use pingora::prelude::Opt;
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
@@ -24,6 +25,7 @@ use crate::persist;
 use crate::proxy::{Gate, Shared};
 use crate::reload::{self, Reloader};
 use crate::secrets;
+use crate::tls;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const PERSIST_EVERY: Duration = Duration::from_secs(5);
@@ -74,6 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), server_conf(&args, &state_dir));
     server.bootstrap();
     let conf = server.configuration.clone();
+    let engine_rules = shared.engine.rules();
     let mut proxy = http_proxy_service(
         &conf,
         Gate {
@@ -81,6 +84,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     );
     proxy.add_tcp(&listen.to_string());
+    let tls_listen = match &engine_rules.server.tls {
+        Some(t) => {
+            let settings = tls::settings(t, &state_dir)?;
+            proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
+            Some(t.listen)
+        }
+        None => None,
+    };
+    if engine_rules.server.h2c {
+        if let Some(app) = proxy.app_logic_mut() {
+            let mut options = HttpServerOptions::default();
+            options.h2c = true;
+            app.server_options = Some(options);
+        }
+    }
     server.add_service(proxy);
     let mut admin = Service::new(
         "tollgate admin".into(),
@@ -98,7 +116,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         backend.threads = Some(1);
         server.add_service(backend);
     }
-    tracing::info!(%listen, admin = %admin_addr, demo_backend = demo, rules = %args.rules.path.display(), "tollgate running");
+    tracing::info!(%listen, tls = ?tls_listen, admin = %admin_addr, demo_backend = demo, rules = %args.rules.path.display(), "tollgate running");
     server.run(PingoraRunArgs::default());
 
     stop.store(true, Ordering::SeqCst);
@@ -124,6 +142,28 @@ fn server_conf(args: &RunArgs, state_dir: &Path) -> ServerConf {
     }
 }
 
+/// Logs when under-attack mode engages or releases; returns the current state.
+fn log_attack_change(shared: &Shared, was: bool) -> bool {
+    let now = shared.engine.attack_status();
+    if now.engaged != was {
+        let (rps, eps) = (now.last_requests_per_sec, now.last_upstream_errors_per_sec);
+        if now.engaged {
+            tracing::warn!(
+                requests_per_sec = rps,
+                upstream_errors_per_sec = eps,
+                "under-attack mode engaged: score bands tightened"
+            );
+        } else {
+            tracing::info!(
+                requests_per_sec = rps,
+                upstream_errors_per_sec = eps,
+                "under-attack mode released"
+            );
+        }
+    }
+    now.engaged
+}
+
 /// Sweeps expired state every second and persists bans every few seconds, until `stop`.
 fn spawn_housekeeping(
     shared: Arc<Shared>,
@@ -134,9 +174,11 @@ fn spawn_housekeeping(
         .name("tollgate-housekeeping".into())
         .spawn(move || {
             let mut last_persist = Instant::now();
+            let mut engaged = false;
             while !stop.load(Ordering::SeqCst) {
                 thread::sleep(SWEEP_EVERY);
                 shared.engine.sweep();
+                engaged = log_attack_change(&shared, engaged);
                 let suppressed = shared.log_budget.drain_suppressed();
                 if suppressed > 0 {
                     tracing::warn!(

@@ -17,6 +17,7 @@ mod proxy;
 mod reload;
 mod secrets;
 mod solve;
+mod tls;
 mod view;
 
 use clap::Parser;

@@ -11,6 +11,8 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use tollgate_core::score::Score;
+use tollgate_core::signal::Signal;
 use tollgate_core::{Decision, Engine, Reason};
 
 pub struct Metrics {
@@ -26,6 +28,11 @@ pub struct Metrics {
     tracked_keys: IntGauge,
     evicted_keys: IntGauge,
     solved_challenges: IntGauge,
+    /// Per signal, indexed like `Signal::ALL`.
+    signals: Vec<IntCounter>,
+    score: Histogram,
+    under_attack: IntGauge,
+    upstream_errors: IntCounter,
 }
 
 impl Metrics {
@@ -52,7 +59,32 @@ impl Metrics {
             Opts::new("tollgate_reloads_total", "Rules reloads by result."),
             &["result"],
         )?;
+        let signal_vec = IntCounterVec::new(
+            Opts::new(
+                "tollgate_signals_total",
+                "Environment signals that fired, by name (scored requests and answers).",
+            ),
+            &["signal"],
+        )?;
+        let signals = Signal::ALL
+            .iter()
+            .map(|s| signal_vec.get_metric_with_label_values(&[s.name()]))
+            .collect::<prometheus::Result<Vec<_>>>()?;
+        let score = Histogram::with_opts(
+            HistogramOpts::new("tollgate_score", "Environment scores of scored requests.")
+                .buckets((-2..=10).map(|b| f64::from(b * 10)).collect()),
+        )?;
         let m = Self {
+            signals,
+            score,
+            under_attack: IntGauge::new(
+                "tollgate_under_attack",
+                "1 while under-attack mode is engaged.",
+            )?,
+            upstream_errors: IntCounter::new(
+                "tollgate_upstream_errors_total",
+                "Proxied requests the upstream failed (connect error or 502-504).",
+            )?,
             reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
             reloads_failed: reloads.get_metric_with_label_values(&["failed"])?,
             log_suppressed: IntCounter::new(
@@ -94,6 +126,10 @@ impl Metrics {
             m.registry.register(Box::new(g.clone()))?;
         }
         m.registry.register(Box::new(m.log_suppressed.clone()))?;
+        m.registry.register(Box::new(signal_vec))?;
+        m.registry.register(Box::new(m.score.clone()))?;
+        m.registry.register(Box::new(m.under_attack.clone()))?;
+        m.registry.register(Box::new(m.upstream_errors.clone()))?;
         Ok(m)
     }
 
@@ -105,6 +141,19 @@ impl Metrics {
                 .inc();
         }
         self.decision_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn score(&self, score: &Score) {
+        self.score.observe(f64::from(score.value));
+        for s in score.signals.iter() {
+            if let Some(c) = self.signals.get(s as usize) {
+                c.inc();
+            }
+        }
+    }
+
+    pub fn upstream_error(&self) {
+        self.upstream_errors.inc();
     }
 
     pub fn reload(&self, ok: bool) {
@@ -124,6 +173,8 @@ impl Metrics {
         self.tracked_keys.set(s.tracked_keys as i64);
         self.solved_challenges.set(s.solved_challenges as i64);
         self.evicted_keys.set(s.evicted_keys as i64);
+        self.under_attack
+            .set(i64::from(engine.attack_status().engaged));
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "cannot encode metrics");

@@ -4,6 +4,7 @@
 //! own answers look like (refusals, challenge pages, clearance redirects); this file only moves
 //! bytes.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::client::Forwarding;
 use tollgate_core::respond::Reply;
-use tollgate_core::{Engine, Verdict};
+use tollgate_core::{Decision, Engine, Verdict};
 
 use crate::logging::LogBudget;
 use crate::metrics::Metrics;
@@ -73,10 +74,20 @@ pub struct Gate {
     pub shared: Arc<Shared>,
 }
 
-/// Per-request state between phases: the headers the core wants changed upstream.
+/// Per-request state between phases: the headers the core wants changed upstream, and the
+/// request's place on its connection.
 #[derive(Default)]
 pub struct Ctx {
     forwarding: Option<Forwarding>,
+    /// Requests on this connection so far, this one included (HTTP/1.x; 0 for HTTP/2).
+    conn_requests: u32,
+    /// The request was proxied (the core allowed it).
+    proxied: bool,
+}
+
+/// What one HTTP/1.x request hands the next on the same keep-alive connection.
+struct ConnMemo {
+    requests: u32,
 }
 
 #[async_trait]
@@ -87,14 +98,42 @@ impl ProxyHttp for Gate {
         Ctx::default()
     }
 
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        ctx: &Ctx,
+    ) -> Option<Box<dyn Any + Send + Sync>> {
+        Some(Box::new(ConnMemo {
+            requests: ctx.conn_requests,
+        }))
+    }
+
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Ctx,
+        prev: Box<dyn Any + Send + Sync>,
+    ) {
+        if let Ok(memo) = prev.downcast::<ConnMemo>() {
+            ctx.conn_requests = memo.requests;
+        }
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let shared = &self.shared;
+        if !session.is_http2() {
+            ctx.conn_requests = ctx.conn_requests.saturating_add(1);
+        }
         let (verdict, forwarding) = {
             let owned = view::headers(session);
-            let req = view::view(session, &owned);
+            let conn = view::connection(session, ctx.conn_requests);
+            let req = view::view(session, &owned, conn);
             let start = Instant::now();
             let verdict = shared.engine.decide(&req);
             shared.metrics.count(&verdict.decision, start.elapsed());
+            if let Some(score) = &verdict.score {
+                shared.metrics.score(score);
+            }
             let fwd = verdict
                 .decision
                 .is_allow()
@@ -105,6 +144,7 @@ impl ProxyHttp for Gate {
         match shared.engine.respond(&verdict) {
             None => {
                 ctx.forwarding = forwarding;
+                ctx.proxied = true;
                 Ok(false)
             }
             Some(r) => {
@@ -120,6 +160,10 @@ impl ProxyHttp for Gate {
             false,
             String::new(),
         )))
+    }
+
+    async fn logging(&self, session: &mut Session, error: Option<&pingora::Error>, ctx: &mut Ctx) {
+        note_upstream(&self.shared, session, error, ctx);
     }
 
     async fn upstream_request_filter(
@@ -147,13 +191,25 @@ impl ProxyHttp for Gate {
     }
 }
 
+/// Counts upstream failures of proxied requests toward under-attack mode.
+fn note_upstream(shared: &Shared, session: &Session, error: Option<&pingora::Error>, ctx: &Ctx) {
+    if !ctx.proxied {
+        return;
+    }
+    let status = session.response_written().map(|r| r.status.as_u16());
+    if error.is_some() || matches!(status, Some(502..=504)) {
+        shared.metrics.upstream_error();
+        shared.engine.upstream_error();
+    }
+}
+
 async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
     let mut resp = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
     for (name, value) in r.headers {
         match value {
-            Cow::Borrowed(v) => resp.insert_header(name, HeaderValue::from_static(v))?,
-            Cow::Owned(v) => resp.insert_header(name, v)?,
-        }
+            Cow::Borrowed(v) => resp.append_header(name, HeaderValue::from_static(v))?,
+            Cow::Owned(v) => resp.append_header(name, v)?,
+        };
     }
     resp.insert_header("content-length", r.body.len())?;
     if r.close {
@@ -168,26 +224,37 @@ async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
     session.write_response_body(Some(body), true).await
 }
 
-/// One structured line per refusal (or observed refusal), within the log budget.
+/// One structured line per refusal (or observed refusal) and per granted clearance, within the
+/// log budget, with the environment score and the signals that fired.
 fn log_verdict(shared: &Shared, v: &Verdict, method: &str, path: &str) {
     let (shown, observed) = match &v.observed {
         Some(d) => (d, true),
-        None if !v.decision.is_refusal() => return,
         None => (&v.decision, false),
     };
+    let granted = matches!(shown, Decision::Pass { .. });
+    if !shown.is_refusal() && !granted {
+        return;
+    }
     if !shared.log_budget.take() {
         shared.metrics.log_suppressed.inc();
         return;
     }
+    let (score, signals) = match &v.score {
+        Some(s) => (Some(s.value), s.signals.names()),
+        None => (None, String::new()),
+    };
     tracing::info!(
         decision = shown.kind(),
         reason = shown.reason().as_str(),
+        score,
+        signals,
         client = %v.client_ip,
         key = %shared.engine.network(&v.key),
         route = v.route.as_deref().unwrap_or("-"),
         method,
         path,
         observed,
-        "refused"
+        "{}",
+        if granted { "granted" } else { "refused" }
     );
 }

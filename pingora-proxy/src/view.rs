@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use http::{HeaderMap, Version};
 use pingora::proxy::Session;
 use tollgate_core::key::UNKNOWN_PEER;
-use tollgate_core::RequestView;
+use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 
 /// Header values the view borrows; joined only when a header repeats.
 pub struct Headers<'a> {
@@ -30,16 +30,38 @@ pub fn headers(session: &Session) -> Headers<'_> {
     }
 }
 
+/// The connection's facts: TLS and ALPN come from Pingora's per-connection digest (set once at
+/// the handshake); `requests` is the count the proxy carries across keep-alive requests.
+pub fn connection(session: &Session, requests: u32) -> ConnectionView {
+    let version = match session.req_header().version {
+        Version::HTTP_09 | Version::HTTP_10 => HttpVersion::Http10,
+        Version::HTTP_2 => HttpVersion::H2,
+        Version::HTTP_3 => HttpVersion::H3,
+        _ => HttpVersion::Http11,
+    };
+    ConnectionView {
+        tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+        version,
+        requests,
+    }
+}
+
 /// Builds the view; `owned` must come from [`headers`] on the same session.
-pub fn view<'a>(session: &'a Session, owned: &'a Headers<'a>) -> RequestView<'a> {
+pub fn view<'a>(
+    session: &'a Session,
+    owned: &'a Headers<'a>,
+    conn: ConnectionView,
+) -> RequestView<'a> {
     let req = session.req_header();
     let host = req
         .uri
         .authority()
         .map(|a| a.as_str())
         .or_else(|| header(&req.headers, "host"));
+    let h = &req.headers;
     RequestView {
         peer: peer(session),
+        conn,
         method: req.method.as_str(),
         host,
         path: req.uri.path(),
@@ -48,8 +70,13 @@ pub fn view<'a>(session: &'a Session, owned: &'a Headers<'a>) -> RequestView<'a>
         real_ip: header(&req.headers, "x-real-ip"),
         query: req.uri.query(),
         cookie: owned.cookie.as_deref(),
-        accept_language: header(&req.headers, "accept-language"),
-        tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+        accept_language: header(h, "accept-language"),
+        accept: header(h, "accept"),
+        accept_encoding: header(h, "accept-encoding"),
+        connection: header(h, "connection"),
+        sec_fetch_site: header(h, "sec-fetch-site"),
+        sec_fetch_mode: header(h, "sec-fetch-mode"),
+        content_type: header(h, "content-type"),
     }
 }
 

@@ -60,6 +60,12 @@ pub struct Step {
     /// Send a clearance cookie: "valid" (minted for this peer and user agent), "forged" (signed
     /// with another key), "stolen" (minted for another address), "expired".
     pub clearance: Option<String>,
+    /// More request headers, as `[name, value]` pairs.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Core only: the environment signals that must fire, comma-separated in bit order
+    /// (`Signals::names`), `-` for none.
+    pub signals: Option<String>,
     /// Core only: move the clock forward before this step.
     #[serde(default)]
     pub advance_secs: u64,
@@ -79,6 +85,14 @@ fn one() -> u32 {
 
 impl Step {
     /// The HTTP status a front end must answer with for this step's expectation.
+    /// The first of `headers` named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn expected_status(&self) -> u16 {
         if let Some(status) = self.status {
             return status;
@@ -172,6 +186,9 @@ pub fn run_over_http(s: &Scenario, to: std::net::SocketAddr, upstream: &crate::u
             }
             if let Some(x) = &step.real_ip {
                 headers.push(("X-Real-IP", x));
+            }
+            for (k, v) in &step.headers {
+                headers.push((k, v));
             }
             let cookie = s.cookie(step, now_secs());
             if let Some(c) = &cookie {

@@ -69,6 +69,8 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
         bans: ctx.bans(&raw.bans),
         clearance: ctx.clearance(&raw.clearance),
         routes: ctx.routes(&raw.routes, &defaults),
+        score: ctx.score(raw.score.as_ref()),
+        under_attack: ctx.under_attack(raw.under_attack.as_ref()),
         challenge,
         list_files: ctx.list_paths(&raw.lists),
     };
@@ -97,13 +99,13 @@ fn size_range() -> Range<i64> {
     *RANGE_SIZE.start() as i64..*RANGE_SIZE.end() as i64 + 1
 }
 
-struct Ctx<'e, 'a> {
-    errs: &'e mut Errors<'a>,
-    reader: &'e dyn SourceReader,
-    base_dir: PathBuf,
+pub(super) struct Ctx<'e, 'a> {
+    pub(super) errs: &'e mut Errors<'a>,
+    pub(super) reader: &'e dyn SourceReader,
+    pub(super) base_dir: PathBuf,
     list_errors: &'e mut Vec<super::ConfigError>,
     /// The section or route being compiled, named in errors.
-    rule: Option<String>,
+    pub(super) rule: Option<String>,
 }
 
 impl Ctx<'_, '_> {
@@ -134,6 +136,8 @@ impl Ctx<'_, '_> {
             admin,
             upstreams,
             state_dir,
+            tls: self.tls(raw),
+            h2c: raw.h2c.unwrap_or(false),
         }
     }
 
@@ -147,7 +151,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn socket_addr(&mut self, s: &Spanned<String>, what: &str) -> Option<SocketAddr> {
+    pub(super) fn socket_addr(&mut self, s: &Spanned<String>, what: &str) -> Option<SocketAddr> {
         let parsed = s.get_ref().parse::<SocketAddr>();
         if parsed.is_err() {
             let msg = format!("invalid address {:?}: expected IP:PORT", s.get_ref());
@@ -189,7 +193,7 @@ impl Ctx<'_, '_> {
     }
 
     /// An integer in `range`, or `default` when absent.
-    fn int(
+    pub(super) fn int(
         &mut self,
         v: Option<&Spanned<i64>>,
         default: i64,
@@ -495,12 +499,13 @@ impl Ctx<'_, '_> {
                 &r.puzzle.as_ref().map(Spanned::span),
                 &r.difficulty.as_ref().map(Spanned::span),
                 &r.range.as_ref().map(Spanned::span),
+                &r.pass_on_score.as_ref().map(Spanned::span),
             ];
             if let Some(span) = fields.into_iter().flatten().next() {
                 self.errs.at(
                     span.clone(),
                     Some(label),
-                    "puzzle, difficulty and range are only used with action = \"challenge\"",
+                    "puzzle, difficulty, range and pass_on_score are only used with action = \"challenge\"",
                 );
             }
             None
@@ -546,6 +551,7 @@ impl Ctx<'_, '_> {
             action,
             quota,
             puzzle,
+            pass_on_score: r.pass_on_score.as_ref().is_some_and(|p| *p.get_ref()),
         })
     }
 

@@ -37,6 +37,16 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
         format!("{:?}", old.server.upstreams),
         format!("{:?}", new.server.upstreams),
     );
+    field(
+        "score",
+        format!("{:?}", old.score),
+        format!("{:?}", new.score),
+    );
+    field(
+        "under_attack",
+        format!("{:?}", old.under_attack),
+        format!("{:?}", new.under_attack),
+    );
     let restart = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
         format!("{a:?} -> {b:?} (takes effect on restart)")
     };
@@ -51,6 +61,13 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
             "admin: {}",
             restart(&old.server.admin, &new.server.admin)
         ));
+    }
+    if old.server.tls != new.server.tls || old.server.h2c != new.server.h2c {
+        let (a, b) = (
+            (&old.server.tls, old.server.h2c),
+            (&new.server.tls, new.server.h2c),
+        );
+        out.push(format!("tls/h2c: {}", restart(&a, &b)));
     }
     for r in &new.routes {
         match old.routes.iter().find(|o| o.name == r.name) {

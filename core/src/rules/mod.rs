@@ -7,6 +7,8 @@ mod compile;
 mod diff;
 pub mod error;
 mod raw;
+mod scoring;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,11 +18,13 @@ pub use compile::MAX_CHALLENGE_TTL_SECS;
 pub use diff::describe_changes;
 pub use error::{ConfigError, InvalidRules};
 
+use crate::attack::AttackRules;
 use crate::ban::BanPolicy;
 use crate::cidr::CidrSet;
 use crate::limit::Quota;
 use crate::pow::Puzzle;
 use crate::route::Route;
+use crate::score::ScoreRules;
 
 /// Reads files named by a rules file (list files). Front ends pass [`FsReader`].
 pub trait SourceReader {
@@ -55,6 +59,25 @@ pub struct ServerSettings {
     /// Empty: serve the built-in demo backend.
     pub upstreams: Vec<SocketAddr>,
     pub state_dir: PathBuf,
+    /// A TLS listener (ALPN h2 and http/1.1), if configured.
+    pub tls: Option<TlsListener>,
+    /// Accept prior-knowledge HTTP/2 in clear text on `listen`.
+    pub h2c: bool,
+}
+
+/// Where TLS is served and with which certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsListener {
+    pub listen: SocketAddr,
+    pub cert: TlsCert,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsCert {
+    /// PEM files: the certificate chain and its private key.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Development only: a self-signed certificate generated at start.
+    SelfSigned,
 }
 
 /// How client addresses are found and keyed.
@@ -122,6 +145,10 @@ pub struct Rules {
     pub challenge: ChallengeRules,
     pub clearance: ClearanceRules,
     pub routes: Vec<Route>,
+    /// Environment scoring (`[score]`); `None`: challenge routes ignore scores.
+    pub score: Option<ScoreRules>,
+    /// Under-attack thresholds (`[under_attack]`); `None`: never engaged.
+    pub under_attack: Option<AttackRules>,
     /// List files the rules read, so a front end can reload when one changes.
     pub list_files: Vec<PathBuf>,
 }

@@ -3,6 +3,8 @@
 //! Unknown keys are rejected (`deny_unknown_fields`) so a typo never silently does nothing.
 //! Values that need checking beyond their type are `Spanned` so `compile` can point at them.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -25,6 +27,8 @@ pub struct RawRules {
     pub challenge: RawChallenge,
     #[serde(default)]
     pub clearance: RawClearance,
+    pub score: Option<Spanned<RawScore>>,
+    pub under_attack: Option<Spanned<RawUnderAttack>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
 }
@@ -37,6 +41,11 @@ pub struct RawServer {
     #[serde(default)]
     pub upstreams: Vec<Spanned<String>>,
     pub state_dir: Option<String>,
+    pub tls_listen: Option<Spanned<String>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    pub tls_self_signed: Option<Spanned<bool>>,
+    pub h2c: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -132,4 +141,35 @@ pub struct RawRoute {
     pub puzzle: Option<Spanned<String>>,
     pub difficulty: Option<Spanned<i64>>,
     pub range: Option<Spanned<i64>>,
+    pub pass_on_score: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawScore {
+    pub enabled: Option<bool>,
+    pub base: Option<Spanned<i64>>,
+    pub floor: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub weights: BTreeMap<Spanned<String>, Spanned<i64>>,
+    #[serde(default, rename = "band")]
+    pub bands: Vec<RawBand>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawBand {
+    pub name: Spanned<String>,
+    pub min: Spanned<i64>,
+    pub pass: Option<bool>,
+    pub extra_difficulty: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUnderAttack {
+    pub requests_per_sec: Option<Spanned<i64>>,
+    pub upstream_errors_per_sec: Option<Spanned<i64>>,
+    pub release_percent: Option<Spanned<i64>>,
+    pub cooldown_secs: Option<Spanned<i64>>,
 }
