@@ -13,6 +13,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v curl >/dev/null || need+=(curl)            # the challenge test runs real curl
 command -v node >/dev/null || need+=(nodejs npm)      # drives Chromium through Playwright
 [ -x /usr/bin/chromium ] || need+=(chromium)          # the browser that pays the challenge
+command -v wget >/dev/null || need+=(wget)            # the attacker guide's harvesting loop
+/usr/bin/python3 -c 'import requests' 2>/dev/null || need+=(python3-requests)  # a scripted client
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive

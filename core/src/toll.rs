@@ -99,7 +99,12 @@ impl Tolls {
         let Some(value) = clearance::cookie(ask.req.cookie, clearance::COOKIE) else {
             return self.unpaid(ask, route, Reason::RouteChallenge);
         };
-        let needed = self.base_puzzle(ask.rules(), Some(route)).work_bits();
+        // What this route asks of this client's band now, penalties aside: a clearance paid in
+        // the trusted band stays good while the client still looks trusted.
+        let needed = self
+            .base_puzzle(ask.rules(), Some(route))
+            .adjust(self.band_steps(ask))
+            .work_bits();
         let reason = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
             Ok(c) if c.work_bits < needed => Reason::ClearanceTooWeak,
             Ok(c) if self.spend(ask, &c) => {
@@ -148,14 +153,17 @@ impl Tolls {
     /// The puzzle client `ask` must solve for `route` now: the base, harder by its penalty,
     /// easier or harder by its score's band.
     fn required(&self, ask: &Ask<'_, '_>, route: Option<usize>) -> Puzzle {
-        let rules = ask.rules();
-        let band = match (&rules.score, ask.score.get()) {
+        let steps = i32::try_from(self.penalty_steps(ask)).unwrap_or(i32::MAX);
+        self.base_puzzle(ask.rules(), route)
+            .adjust(steps.saturating_add(self.band_steps(ask)))
+    }
+
+    /// Doublings (or halvings) the client's score band adds; 0 without scoring.
+    fn band_steps(&self, ask: &Ask<'_, '_>) -> i32 {
+        match (&ask.rules().score, ask.score.get()) {
             (Some(sr), Some(score)) => sr.band(score.value).map_or(0, |b| b.extra_difficulty),
             _ => 0,
-        };
-        let steps = i32::try_from(self.penalty_steps(ask)).unwrap_or(i32::MAX);
-        self.base_puzzle(rules, route)
-            .adjust(steps.saturating_add(band))
+        }
     }
 
     /// Doublings the client's offences add, capped.

@@ -1,0 +1,489 @@
+//! Environment scoring against a real `tollgate` over TLS (ALPN h2 + http/1.1) and real clients:
+//! headless Chromium, curl, wget, python-requests, and a copied Chrome header set over HTTP/1.1.
+//! Each client binds its own 127.0.0.0/8 source address, so its log line (score and signals)
+//! can be told apart. Under-attack mode is driven by bounded request bursts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use tollgate_testkit::process::{eventually, free_port, wait_listening};
+use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::upstream::Upstream;
+
+const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+/// Default weights and bands; a TLS listener with a generated certificate.
+fn tls_rules(tls: SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+tls_listen = "{tls}"
+tls_self_signed = true
+[score]
+[[route]]
+name = "protected"
+path_prefix = "/protected/"
+action = "challenge"
+[[route]]
+name = "articles"
+path_prefix = "/articles/"
+action = "challenge"
+pass_on_score = true
+"#
+    )
+}
+
+struct Site {
+    t: Tollgate,
+    upstream: Upstream,
+    tls: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Site {
+    fn start() -> Self {
+        let dir = TempDir::new("score");
+        let upstream = Upstream::start().unwrap();
+        let tls = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let t = Tollgate::start(bin(), &dir.0, &tls_rules(tls), upstream.addr);
+        assert!(
+            wait_listening(tls, Duration::from_secs(10)),
+            "TLS listener: {}",
+            t.log()
+        );
+        Site {
+            t,
+            upstream,
+            tls,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.tls)
+    }
+
+    /// The first log line about `client` whose message is `what` ("refused" or "granted").
+    fn line(&self, client: &str, what: &str) -> String {
+        let mut found = None;
+        let seen = eventually(Duration::from_secs(5), || {
+            found = self.t.log().lines().find_map(|l| {
+                (l.contains(&format!("client={client} ")) && l.contains(what))
+                    .then(|| l.to_string())
+            });
+            found.is_some()
+        });
+        assert!(seen, "no {what} line for {client}:\n{}", self.t.log());
+        found.unwrap_or_default()
+    }
+}
+
+/// A `key=value` field of a text log line, quotes removed.
+fn field(line: &str, key: &str) -> String {
+    let start = line
+        .find(&format!(" {key}="))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    let rest = &line[start + key.len() + 2..];
+    rest.split(' ')
+        .next()
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// Score and signal names of `client`'s first refusal.
+fn scored(site: &Site, client: &str) -> (i32, Vec<String>) {
+    let line = site.line(client, "refused");
+    let score = field(&line, "score").parse().unwrap();
+    let signals = field(&line, "signals")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    (score, signals)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is it installed? .ci/run installs it)"))
+}
+
+fn curl(from: &str, args: &[&str], url: &str) -> String {
+    let out = run(Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+        ])
+        .args(["--interface", from, "--max-time", "10"])
+        .args(args)
+        .arg(url));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_has(signals: &[String], want: &[&str], not: &[&str], who: &str) {
+    for w in want {
+        assert!(
+            signals.iter().any(|s| s == w),
+            "{who}: {w} missing from {signals:?}"
+        );
+    }
+    for n in not {
+        assert!(
+            !signals.iter().any(|s| s == n),
+            "{who}: unexpected {n} in {signals:?}"
+        );
+    }
+}
+
+/// `/usr/bin/python3` with requests (what `.ci/run` installs), else any `python3` that has it.
+fn python() -> String {
+    for p in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(p)
+            .args(["-c", "import requests"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return p.to_string();
+        }
+    }
+    panic!("no python3 with requests (apt-get install python3-requests)")
+}
+
+const PYTHON_GET: &str = r#"
+import sys, requests, urllib3
+from requests.adapters import HTTPAdapter
+urllib3.disable_warnings()
+class Bound(HTTPAdapter):
+    def init_poolmanager(self, *a, **k):
+        k["source_address"] = (sys.argv[1], 0)
+        super().init_poolmanager(*a, **k)
+s = requests.Session()
+s.mount("https://", Bound())
+r = s.get(sys.argv[2], verify=False, allow_redirects=False, timeout=10)
+print(r.status_code, r.headers.get("x-tollgate-reason"))
+"#;
+
+#[test]
+fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
+    let site = Site::start();
+    let url = site.url("/protected/page");
+
+    let curl_out = curl("127.0.0.71", &[], &url);
+    assert_eq!(
+        curl_out, "403 2",
+        "curl negotiates h2 and gets the challenge"
+    );
+    let (curl_score, curl_sig) = scored(&site, "127.0.0.71");
+    assert_has(
+        &curl_sig,
+        &["h2", "script_agent"],
+        &["accept_gzip", "sec_fetch"],
+        "curl",
+    );
+
+    let wget = run(Command::new("wget")
+        .args([
+            "-q",
+            "--no-check-certificate",
+            "--bind-address=127.0.0.72",
+            "-O",
+            "/dev/null",
+        ])
+        .arg(&url));
+    assert_eq!(
+        wget.status.code(),
+        Some(8),
+        "wget: server error response (403)"
+    );
+    let (wget_score, wget_sig) = scored(&site, "127.0.0.72");
+    assert_has(&wget_sig, &["script_agent"], &["h2", "accept_gzip"], "wget");
+
+    let py = run(Command::new(python()).args(["-c", PYTHON_GET, "127.0.0.73", &url]));
+    let py_out = String::from_utf8_lossy(&py.stdout);
+    assert_eq!(py_out.trim(), "403 route_challenge", "{py:?}");
+    let (py_score, py_sig) = scored(&site, "127.0.0.73");
+    assert_has(
+        &py_sig,
+        &["accept_gzip", "script_agent"],
+        &["h2"],
+        "python-requests",
+    );
+
+    // A real Chrome's navigation headers, replayed over HTTP/1.1.
+    let copied = [
+        format!("User-Agent: {CHROME_UA}"),
+        "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8".into(),
+        "Accept-Encoding: gzip, deflate, br, zstd".into(),
+        "Accept-Language: en-US,en;q=0.9".into(),
+        "Sec-Fetch-Site: none".into(),
+        "Sec-Fetch-Mode: navigate".into(),
+        "Sec-Fetch-Dest: document".into(),
+        "Sec-Fetch-User: ?1".into(),
+        "Upgrade-Insecure-Requests: 1".into(),
+    ];
+    let mut args = vec!["--http1.1".to_string()];
+    for h in &copied {
+        args.push("-H".into());
+        args.push(h.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(curl("127.0.0.74", &args, &url), "403 1.1");
+    let (liar_score, liar_sig) = scored(&site, "127.0.0.74");
+    assert_has(
+        &liar_sig,
+        &[
+            "browser_without_h2",
+            "accept_gzip",
+            "modern_encoding",
+            "sec_fetch",
+        ],
+        &["h2", "script_agent"],
+        "copied Chrome headers",
+    );
+
+    // The liar scores lowest; every honest script stays in a paying band above the floor.
+    for (who, s) in [
+        ("curl", curl_score),
+        ("wget", wget_score),
+        ("python", py_score),
+    ] {
+        assert!(liar_score < s, "liar {liar_score} vs {who} {s}");
+        assert!(s >= 10, "{who} {s} must not fall below the floor");
+    }
+    assert!(curl_score < 75 && py_score < 75 && wget_score < 75);
+    assert_eq!(site.upstream.hits(), 0, "no script reached the backend");
+    assert!(
+        site.t
+            .metric("tollgate_signals_total{signal=\"browser_without_h2\"}")
+            >= 1.0
+    );
+    assert!(
+        site.t
+            .metric("tollgate_signals_total{signal=\"script_agent\"}")
+            >= 3.0
+    );
+}
+
+#[test]
+fn a_wget_loop_of_500_requests_gets_nothing_from_the_backend() {
+    let site = Site::start();
+    let url = site.url("/protected/captcha.png");
+    let mut codes = std::collections::BTreeMap::new();
+    for _ in 0..500 {
+        let out = run(Command::new("wget")
+            .args(["-q", "--no-check-certificate", "--bind-address=127.0.0.80"])
+            .args(["--timeout=5", "--tries=1", "-O", "/dev/null"])
+            .arg(&url));
+        *codes.entry(out.status.code()).or_insert(0) += 1;
+    }
+    assert_eq!(site.upstream.hits(), 0, "wget exit codes: {codes:?}");
+    assert_eq!(
+        codes.get(&Some(8)),
+        Some(&500),
+        "every request refused: {codes:?}"
+    );
+    let challenged = site
+        .t
+        .metric("tollgate_requests_total{decision=\"challenge\",reason=\"route_challenge\"}");
+    assert!(challenged >= 1.0, "the loop met the challenge first");
+}
+
+fn driver() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/drive.mjs")
+}
+
+/// Headless Chromium must be here; TOLLGATE_SKIP_BROWSER=1 skips knowingly (never in CI).
+fn browser_available() -> bool {
+    let skip = std::env::var("TOLLGATE_SKIP_BROWSER").is_ok_and(|v| v == "1");
+    if skip && std::env::var("CI").is_err() {
+        eprintln!("skipping the browser test: TOLLGATE_SKIP_BROWSER=1");
+        return false;
+    }
+    true
+}
+
+fn chromium(url: &str) -> Value {
+    let out = run(Command::new("node")
+        .arg(driver())
+        .args(["pass", url, "upstream saw"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{url}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// (status, tollgate reason) of each response for a URL ending in `path`.
+fn responses(v: &Value, path: &str) -> Vec<(u64, Option<String>)> {
+    v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap().ends_with(path))
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["reason"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_report_counts() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start();
+
+    // A route that lets good scores through: no challenge at all.
+    let v = chromium(&site.url("/articles/one"));
+    assert_eq!(responses(&v, "/articles/one"), [(200, None)], "{v}");
+    assert!(
+        site.t
+            .metric("tollgate_requests_total{decision=\"allow\",reason=\"score_pass\"}")
+            >= 1.0
+    );
+
+    // A route that always asks: the trusted band's cheaper puzzle, then the backend.
+    let v = chromium(&site.url("/protected/two"));
+    assert_eq!(
+        responses(&v, "/protected/two"),
+        [(403, Some("route_challenge".into())), (200, None)],
+        "{v}"
+    );
+    let reports = "tollgate_requests_total{decision=\"serve\",reason=\"csp_report\"}";
+    assert!(
+        site.t.metric(reports) >= 1.0,
+        "CSP report arrived:\n{}",
+        site.t.log()
+    );
+    let granted = site.line("127.0.0.1", "granted");
+    let score: i32 = field(&granted, "score").parse().unwrap();
+    let signals = field(&granted, "signals");
+    let signals: Vec<String> = signals.split(',').map(String::from).collect();
+    assert_has(
+        &signals,
+        &[
+            "h2",
+            "modern_encoding",
+            "sec_fetch",
+            "csp_report",
+            "cookie_roundtrip",
+        ],
+        &["no_browser_signals", "browser_without_h2", "script_agent"],
+        "chromium",
+    );
+    assert!(score >= 75, "chromium lands in the trusted band: {granted}");
+    assert!(
+        site.t
+            .metric("tollgate_signals_total{signal=\"csp_report\"}")
+            >= 1.0
+    );
+}
+
+/// Plain HTTP, one request per connection; the browser-like header set scores 90 (trusted).
+const ATTACK_RULES: &str = r#"
+[limit]
+enabled = false
+[bans]
+enabled = false
+[score]
+base = 70
+floor = 0
+[score.weights]
+connection_close = 0
+[under_attack]
+requests_per_sec = 50
+upstream_errors_per_sec = 5
+release_percent = 50
+cooldown_secs = 2
+[[route]]
+name = "articles"
+path_prefix = "/articles/"
+action = "challenge"
+pass_on_score = true
+"#;
+
+fn browser_like(t: &Tollgate, from: &str) -> Option<String> {
+    let headers = [
+        ("User-Agent", CHROME_UA),
+        ("Accept", "text/html,*/*;q=0.8"),
+        ("Accept-Encoding", "gzip, br"),
+        ("Accept-Language", "en"),
+        ("Sec-Fetch-Site", "none"),
+    ];
+    let r = t.request(from, "GET", "/articles/x", &headers);
+    r.header("x-tollgate-reason").map(String::from)
+}
+
+#[test]
+fn under_attack_mode_engages_on_a_flood_and_releases_after_the_cooldown() {
+    let dir = TempDir::new("attack");
+    let upstream = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, ATTACK_RULES, upstream.addr);
+    assert_eq!(
+        browser_like(&t, "127.0.0.90"),
+        None,
+        "passes on score when calm"
+    );
+    assert_eq!(t.metric("tollgate_under_attack"), 0.0);
+
+    // A bounded flood: 400 requests from 20 addresses, well over 50 per second.
+    for i in 0..400 {
+        t.get(&format!("127.0.1.{}", i % 20 + 1), "/");
+    }
+    let engaged = eventually(Duration::from_secs(5), || {
+        t.metric("tollgate_under_attack") == 1.0
+    });
+    assert!(engaged, "{}", t.log());
+    assert!(t.log().contains("under-attack mode engaged"));
+    // The same client now meets a challenge: its score lost the under_attack weight.
+    assert_eq!(
+        browser_like(&t, "127.0.0.91").as_deref(),
+        Some("route_challenge")
+    );
+    let line = t
+        .log()
+        .lines()
+        .find(|l| l.contains("client=127.0.0.91 "))
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(field(&line, "signals").contains("under_attack"), "{line}");
+
+    let released = eventually(Duration::from_secs(10), || {
+        t.metric("tollgate_under_attack") == 0.0
+    });
+    assert!(released, "{}", t.log());
+    assert!(t.log().contains("under-attack mode released"));
+    assert_eq!(browser_like(&t, "127.0.0.92"), None, "passes again");
+}
+
+#[test]
+fn upstream_errors_engage_under_attack_mode() {
+    let dir = TempDir::new("attack-upstream");
+    // Nothing listens here: every proxied request fails to connect (502).
+    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let t = Tollgate::start(bin(), &dir.0, ATTACK_RULES, dead);
+    for i in 0..20 {
+        let r = t.get(&format!("127.0.2.{}", i + 1), "/");
+        assert_eq!(r.status, 502);
+    }
+    let engaged = eventually(Duration::from_secs(5), || {
+        t.metric("tollgate_under_attack") == 1.0
+    });
+    assert!(engaged, "{}", t.log());
+    assert!(t.metric("tollgate_upstream_errors_total") >= 20.0);
+}
