@@ -65,9 +65,13 @@ impl ScoreRules {
     }
 
     pub fn score(&self, signals: Signals) -> Score {
-        let value = signals
-            .iter()
-            .fold(self.base, |acc, s| acc.saturating_add(self.weight(s)));
+        let mut bits = signals.bits();
+        let mut value = self.base;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            value = value.saturating_add(self.weights.get(i).copied().unwrap_or(0));
+            bits &= bits - 1;
+        }
         Score { value, signals }
     }
 
@@ -201,20 +205,21 @@ impl Agent {
         let Some(ua) = ua.filter(|u| !u.trim().is_empty()) else {
             return Agent::Missing;
         };
+        if ua.starts_with("Mozilla/5.0 (") {
+            let engine = ["Chrome/", "Firefox/", "Safari/"];
+            let crawler = ua.contains("bot") || ua.contains("Bot");
+            return if !crawler && engine.iter().any(|b| ua.contains(b)) {
+                Agent::Browser
+            } else {
+                Agent::Other
+            };
+        }
         let head = ua.as_bytes();
-        let script = SCRIPTS
-            .iter()
-            .any(|p| head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p.as_bytes()));
+        let script = SCRIPTS.iter().any(|p| {
+            head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        });
         if script {
             Agent::Script
-        } else if ua.starts_with("Mozilla/5.0 (")
-            && ["Chrome/", "Firefox/", "Safari/"]
-                .iter()
-                .any(|b| ua.contains(b))
-            && !ua.contains("bot")
-            && !ua.contains("Bot")
-        {
-            Agent::Browser
         } else {
             Agent::Other
         }

@@ -1,0 +1,134 @@
+//! Environment scoring cost per request (target ≤ 100 ns), against the rest of `decide()`
+//! measured in the same run.
+#![allow(clippy::panic)] // a bench with broken rules must stop
+//!
+//! Run: `cargo bench -p tollgate-core --bench score`. Prints a summary first (medians of 15
+//! rounds of 200k calls, and the cost scoring adds to a whole decision), then criterion's
+//! figures for the same functions:
+//! - `signals+score/<client>`: `request_signals` and the weighted sum, per client type;
+//! - `decide/score_off` and `decide/score_on`: a whole decision for an allowed Chrome request
+//!   with `[score]` absent and present.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tollgate_core::rules::FsReader;
+use tollgate_core::score::{request_signals, ScoreRules};
+use tollgate_core::{
+    parse_rules, ConnectionView, CoreClock, Engine, HttpVersion, Keyring, RequestView,
+};
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
+
+fn chrome(version: HttpVersion) -> RequestView<'static> {
+    let mut r = RequestView::get(PEER, "/articles/one");
+    r.conn = ConnectionView {
+        tls: true,
+        version,
+        requests: 3,
+    };
+    r.user_agent = Some(CHROME);
+    r.accept = Some(
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    );
+    r.accept_encoding = Some("gzip, deflate, br, zstd");
+    r.accept_language = Some("en-US,en;q=0.9");
+    r.sec_fetch_site = Some("none");
+    r.sec_fetch_mode = Some("navigate");
+    r
+}
+
+fn curl() -> RequestView<'static> {
+    let mut r = RequestView::get(PEER, "/articles/one");
+    r.conn.tls = true;
+    r.conn.version = HttpVersion::H2;
+    r.user_agent = Some("curl/7.88.1");
+    r.accept = Some("*/*");
+    r
+}
+
+fn engine(score: bool) -> Engine {
+    let rules = format!(
+        "[limit]\nrequests = 1000000000\nper_secs = 1\n[bans]\nenabled = false\n{}",
+        if score { "[score]\n" } else { "" }
+    );
+    let rules =
+        parse_rules(&rules, Path::new("bench.toml"), &FsReader).unwrap_or_else(|e| panic!("{e}"));
+    let keys = Keyring::from_bytes(&[7; 32]).unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(rules, keys, CoreClock::system())
+}
+
+/// Median ns per call of `f` over 15 rounds of 200k calls.
+fn median_ns(mut f: impl FnMut()) -> f64 {
+    const CALLS: u32 = 200_000;
+    let mut rounds: Vec<f64> = (0..15)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..CALLS {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(CALLS)
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[rounds.len() / 2]
+}
+
+fn summary() {
+    let rules = ScoreRules::new(50, 10, ScoreRules::default_bands());
+    let cases = [
+        ("chrome_h2", chrome(HttpVersion::H2)),
+        ("copied_h1", chrome(HttpVersion::Http11)),
+        ("curl_h2", curl()),
+    ];
+    for (name, req) in &cases {
+        let ns = median_ns(|| {
+            black_box(rules.score(request_signals(black_box(req))));
+        });
+        println!("score summary: signals+score/{name}: {ns:.1} ns (target <= 100)");
+    }
+    let req = chrome(HttpVersion::H2);
+    let (off, on) = (engine(false), engine(true));
+    let off_ns = median_ns(|| {
+        black_box(off.decide(black_box(&req)));
+    });
+    let on_ns = median_ns(|| {
+        black_box(on.decide(black_box(&req)));
+    });
+    println!(
+        "score summary: decide score_off {off_ns:.1} ns, score_on {on_ns:.1} ns: scoring adds {:.1} ns ({:.2}x)",
+        on_ns - off_ns,
+        on_ns / off_ns
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    summary();
+    let rules = ScoreRules::new(50, 10, ScoreRules::default_bands());
+    let chrome_h2 = chrome(HttpVersion::H2);
+    let copied = chrome(HttpVersion::Http11);
+    let curl = curl();
+    let mut g = c.benchmark_group("signals+score");
+    for (name, req) in [
+        ("chrome_h2", &chrome_h2),
+        ("copied_h1", &copied),
+        ("curl_h2", &curl),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| rules.score(request_signals(black_box(req))))
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("decide");
+    for (name, e) in [("score_off", engine(false)), ("score_on", engine(true))] {
+        g.bench_function(name, |b| b.iter(|| e.decide(black_box(&chrome_h2))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
