@@ -11,6 +11,8 @@
 #   tg-allowed    tollgate, full decision pipeline on an allowed path
 #   tg-cleared    tollgate, a challenge route, each request with a minted clearance cookie
 #   tg-banned-close / tg-banned-keepalive   tollgate answering a banned client
+#   tls-off       tollgate over TLS (wrk speaks HTTP/1.1 over TLS), mode = "off"
+#   tls-cleared   tollgate over TLS, scoring on, a challenge route with a minted clearance cookie
 # Needs: wrk, nginx (Debian's nginx-light is enough), a release build (made here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,10 +43,10 @@ start_tollgate() { # name port admin-port rules-file
 }
 
 # One wrk run: prints "req/s p50_ms p99_ms". Targets with a cookie send it (and its user agent).
-measure() { # port path [cookie]
+measure() { # port path [cookie] [scheme]
   local hdr=()
   [ -n "${3:-}" ] && hdr=(-H "Cookie: $3" -H "User-Agent: $CLEARED_UA")
-  taskset -c 1 wrk -t1 -c50 -d"$DURATION" --latency "${hdr[@]}" "http://127.0.0.1:$1$2" 2>/dev/null | awk '
+  taskset -c 1 wrk -t1 -c50 -d"$DURATION" --latency "${hdr[@]}" "${4:-http}://127.0.0.1:$1$2" 2>/dev/null | awk '
     /Requests\/sec/ {rps=$2}
     $1=="50%" {p50=$2} $1=="99%" {p99=$2}
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
@@ -65,6 +67,15 @@ COOKIE=$("$BIN" token --rules benches/wrk/rules-cleared.toml --state-dir "$WORK/
   || { echo "tg-cleared: minted cookie refused" >&2; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18087/)" = 403 ] \
   || { echo "tg-cleared: a request without the cookie was not challenged" >&2; exit 1; }
+start_tollgate tls-off 18088 18098 benches/wrk/rules-tls-off.toml
+start_tollgate tls-cleared 18089 18099 benches/wrk/rules-tls-cleared.toml
+wait_port 18443; wait_port 18444
+TLS_COOKIE=$("$BIN" token --rules benches/wrk/rules-tls-cleared.toml --state-dir "$WORK/tls-cleared" \
+  --ip 127.0.0.1 --user-agent "$CLEARED_UA" --requests 4000000000)
+[ "$(curl -sk -o /dev/null -w '%{http_code}' -A "$CLEARED_UA" -b "$TLS_COOKIE" https://127.0.0.1:18444/)" = 200 ] \
+  || { echo "tls-cleared: minted cookie refused" >&2; exit 1; }
+[ "$(curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:18444/)" = 403 ] \
+  || { echo "tls-cleared: a request without the cookie was not challenged" >&2; exit 1; }
 for close in true false; do
   name=tg-banned-$([ $close = true ] && echo close || echo keepalive)
   port=$([ $close = true ] && echo 18085 || echo 18086)
@@ -74,14 +85,15 @@ for close in true false; do
   [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/)" = 403 ] || { echo "$name: client not banned" >&2; exit 1; }
 done
 
-TARGETS=(upstream nginx-proxy tg-off tg-allowed tg-cleared tg-banned-close tg-banned-keepalive)
-declare -A PORT=([upstream]=$UP [nginx-proxy]=$NGX [tg-off]=18083 [tg-allowed]=18084 [tg-cleared]=18087 [tg-banned-close]=18085 [tg-banned-keepalive]=18086)
-declare -A PATHOF=([upstream]=/robots.txt [nginx-proxy]=/robots.txt [tg-off]=/robots.txt [tg-allowed]=/robots.txt [tg-cleared]=/robots.txt [tg-banned-close]=/ [tg-banned-keepalive]=/)
-declare -A COOKIEOF=([tg-cleared]="$COOKIE")
+TARGETS=(upstream nginx-proxy tg-off tg-allowed tg-cleared tg-banned-close tg-banned-keepalive tls-off tls-cleared)
+declare -A PORT=([upstream]=$UP [nginx-proxy]=$NGX [tg-off]=18083 [tg-allowed]=18084 [tg-cleared]=18087 [tg-banned-close]=18085 [tg-banned-keepalive]=18086 [tls-off]=18443 [tls-cleared]=18444)
+declare -A PATHOF=([upstream]=/robots.txt [nginx-proxy]=/robots.txt [tg-off]=/robots.txt [tg-allowed]=/robots.txt [tg-cleared]=/robots.txt [tg-banned-close]=/ [tg-banned-keepalive]=/ [tls-off]=/robots.txt [tls-cleared]=/robots.txt)
+declare -A COOKIEOF=([tg-cleared]="$COOKIE" [tls-cleared]="$TLS_COOKIE")
+declare -A SCHEMEOF=([tls-off]=https [tls-cleared]=https)
 declare -A OUT RPS P50 P99
 echo "wrk -t1 -c50 -d$DURATION, $ROUNDS interleaved rounds, medians; servers on CPU 0 (one worker each), wrk on CPU 1"
 for r in $(seq "$ROUNDS"); do
-  for t in "${TARGETS[@]}"; do OUT[$t]+="$(measure "${PORT[$t]}" "${PATHOF[$t]}" "${COOKIEOF[$t]:-}")"$'\n'; done
+  for t in "${TARGETS[@]}"; do OUT[$t]+="$(measure "${PORT[$t]}" "${PATHOF[$t]}" "${COOKIEOF[$t]:-}" "${SCHEMEOF[$t]:-http}")"$'\n'; done
 done
 for t in "${TARGETS[@]}"; do
   RPS[$t]=$(printf '%s' "${OUT[$t]}" | awk 'NF {print $1}' | median)
@@ -94,6 +106,7 @@ ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[$2]}" 'BEGIN {printf "%.2f", (b > 0 
 echo
 echo "filter-on / filter-off (tg-allowed / tg-off):          $(ratio tg-allowed tg-off)   target >= 0.95"
 echo "cleared / filter-off (tg-cleared / tg-off):            $(ratio tg-cleared tg-off)   target >= 0.95"
+echo "TLS cleared + scoring / TLS off (tls-cleared / tls-off): $(ratio tls-cleared tls-off)   target >= 0.95"
 echo "reject / allowed (tg-banned-keepalive / tg-allowed):   $(ratio tg-banned-keepalive tg-allowed)   target >= 3"
 echo "reject with close / allowed (tg-banned-close / tg-allowed): $(ratio tg-banned-close tg-allowed)"
 echo "tollgate / nginx proxy_pass (tg-allowed / nginx-proxy): $(ratio tg-allowed nginx-proxy)"

@@ -87,7 +87,7 @@ fn summary() {
     ];
     for (name, req) in &cases {
         let ns = median_ns(|| {
-            black_box(rules.score(request_signals(black_box(req))));
+            black_box(rules.score(request_signals(black_box(req), false)));
         });
         println!("score summary: signals+score/{name}: {ns:.1} ns (target <= 100)");
     }
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
         ("curl_h2", &curl),
     ] {
         g.bench_function(name, |b| {
-            b.iter(|| rules.score(request_signals(black_box(req))))
+            b.iter(|| rules.score(request_signals(black_box(req), false)))
         });
     }
     g.finish();

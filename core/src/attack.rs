@@ -8,6 +8,7 @@
 //! every scored request, and its (negative) weight moves everyone down the bands.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// The `[under_attack]` section, compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub(crate) struct AttackMeter {
     calm_since: AtomicU64,
     last_requests: AtomicU64,
     last_errors: AtomicU64,
+    /// Serialises judging: two winners of different seconds must not interleave their verdicts.
+    judging: Mutex<()>,
 }
 
 impl AttackMeter {
@@ -84,6 +87,7 @@ impl AttackMeter {
         if open == 0 {
             return; // the first second: its counts cover an unknown span
         }
+        let _one_at_a_time = self.judging.lock().unwrap_or_else(PoisonError::into_inner);
         self.judge(rules, requests, errors, open);
         // Seconds with no traffic at all are calm too.
         if now_secs > open + 1 {
@@ -113,7 +117,8 @@ impl AttackMeter {
             }
             s => s,
         };
-        if second + 1 - since >= rules.cooldown_secs {
+        // Seconds may be judged out of order under preemption: never underflow.
+        if (second + 1).saturating_sub(since) >= rules.cooldown_secs {
             self.engaged.store(false, Ordering::Relaxed);
         }
     }

@@ -52,10 +52,6 @@ pub(crate) fn decide(
     if rules.mode == Mode::Off {
         return verdict;
     }
-    let engaged = rules
-        .under_attack
-        .as_ref()
-        .is_some_and(|a| state.attack.request(a, now_ns / NS_PER_SEC));
     let path = path::normalize(req.path);
     let ask = Ask {
         active,
@@ -63,7 +59,6 @@ pub(crate) fn decide(
         key: &key,
         now_ns,
         score: Cell::new(None),
-        under_attack: engaged,
     };
     let (decision, route) = judge(state, &ask, &path, client_ip);
     verdict.score = ask.score.get();
@@ -113,9 +108,15 @@ fn judge(
             None,
         );
     }
+    // Counted only past the cheap refusals: a neutralised flood must not hold the mode on.
+    let engaged = rules
+        .under_attack
+        .as_ref()
+        .is_some_and(|a| state.attack.request(a, now_ns / NS_PER_SEC));
     if let Some(s) = &rules.score {
-        let mut signals = score::request_signals(req);
-        signals.add_if(ask.under_attack, Signal::UnderAttack);
+        let forwarded = rules.clients.trusted_proxies.contains(req.peer);
+        let mut signals = score::request_signals(req, forwarded);
+        signals.add_if(engaged, Signal::UnderAttack);
         ask.score.set(Some(s.score(signals)));
     }
     let route = match_normalized(&rules.routes, req, path);

@@ -197,6 +197,8 @@ pub struct ChallengePage {
     pub json: bool,
     /// Add `Secure` to the probe cookie: the request came over TLS.
     pub secure: bool,
+    /// Scoring is on: the page carries the probe cookie and the report-only CSP.
+    pub scored: bool,
 }
 
 /// A clearance cookie and the local URL to go back to.

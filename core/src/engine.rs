@@ -221,14 +221,18 @@ impl Engine {
         }
     }
 
-    /// The upstream failed a proxied request (could not connect, or answered 502–504): counts
-    /// toward under-attack mode.
-    pub fn upstream_error(&self) {
+    /// How the upstream handled a proxied request: the response status (if any) and whether the
+    /// front end's error came from the upstream side (connect failure, reset, timeout). Failures
+    /// (those, and 502–504) count toward under-attack mode; a client aborting its own request
+    /// never does. Returns whether it counted.
+    pub fn upstream_outcome(&self, status: Option<u16>, upstream_failed: bool) -> bool {
+        let failed = upstream_failed || matches!(status, Some(502..=504));
         let active = self.active.load();
-        if let Some(a) = &active.rules.under_attack {
+        if let (true, Some(a)) = (failed, &active.rules.under_attack) {
             let now = self.clock.now_ns() / NS_PER_SEC;
             self.state.attack.upstream_error(a, now);
         }
+        failed
     }
 
     /// Whether under-attack mode is engaged, and the last second's rates.

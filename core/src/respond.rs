@@ -96,7 +96,6 @@ fn challenge(reason: Reason, p: &ChallengePage) -> Reply {
     let mut headers = vec![
         (REASON_HEADER, Cow::Borrowed(reason.as_str())),
         ("cache-control", Cow::Borrowed("no-store")),
-        ("set-cookie", Cow::Owned(page::probe_cookie(p))),
     ];
     let (status, body) = if p.json {
         headers.push(("content-type", Cow::Borrowed("application/json")));
@@ -104,11 +103,15 @@ fn challenge(reason: Reason, p: &ChallengePage) -> Reply {
     } else {
         headers.push(("content-type", Cow::Borrowed("text/html; charset=utf-8")));
         headers.push(("content-security-policy", Cow::Borrowed(page::csp())));
-        let report_only = page::csp_report_only(&p.offer.token);
-        headers.push((
-            "content-security-policy-report-only",
-            Cow::Owned(report_only),
-        ));
+        if p.scored {
+            // Only the HTML page: one probe cookie per page the browser actually renders.
+            headers.push(("set-cookie", Cow::Owned(page::probe_cookie(p))));
+            let report_only = page::csp_report_only(&p.offer.token);
+            headers.push((
+                "content-security-policy-report-only",
+                Cow::Owned(report_only),
+            ));
+        }
         headers.push(("x-frame-options", Cow::Borrowed("DENY")));
         (403, page::html(p))
     };

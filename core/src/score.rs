@@ -108,9 +108,14 @@ pub fn connection_signals(conn: &ConnectionView) -> Signals {
     s
 }
 
-/// Every signal one request shows by itself.
-pub fn request_signals(req: &RequestView<'_>) -> Signals {
-    let mut s = connection_signals(&req.conn);
+/// Every signal one request shows by itself. `forwarded`: the peer is a trusted proxy, so the
+/// connection (HTTP version, TLS, reuse) is the proxy's, not the client's, and says nothing.
+pub fn request_signals(req: &RequestView<'_>, forwarded: bool) -> Signals {
+    let mut s = if forwarded {
+        Signals::EMPTY
+    } else {
+        connection_signals(&req.conn)
+    };
     let enc = Encodings::of(req.accept_encoding);
     let sec_fetch = req.sec_fetch_site.is_some() || req.sec_fetch_mode.is_some();
     let h1 = req.conn.version <= HttpVersion::Http11;
@@ -130,7 +135,8 @@ pub fn request_signals(req: &RequestView<'_>) -> Signals {
         Agent::Missing => s.add(Signal::NoUserAgent),
         Agent::Script => s.add(Signal::ScriptAgent),
         Agent::Browser => {
-            let tls = req.conn.tls;
+            s.add(Signal::ClaimsBrowser);
+            let tls = req.conn.tls && !forwarded;
             s.add_if(tls && h1, Signal::BrowserWithoutH2);
             s.add_if(!sec_fetch, Signal::BrowserWithoutSecFetch);
             s.add_if(tls && !enc.modern, Signal::BrowserWithoutModernEncoding);
@@ -215,9 +221,9 @@ impl Agent {
             };
         }
         let head = ua.as_bytes();
-        let script = SCRIPTS.iter().any(|p| {
-            head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-        });
+        let script = SCRIPTS
+            .iter()
+            .any(|p| head.len() >= p.len() && head[..p.len()].eq_ignore_ascii_case(p.as_bytes()));
         if script {
             Agent::Script
         } else {
@@ -255,7 +261,7 @@ mod tests {
     }
 
     fn signals(r: &RequestView<'_>) -> String {
-        request_signals(r).names()
+        request_signals(r, false).names()
     }
 
     #[test]
@@ -263,9 +269,10 @@ mod tests {
         let r = chrome(HttpVersion::H2);
         assert_eq!(
             signals(&r),
-            "h2,accept_gzip,modern_encoding,sec_fetch,navigation_headers"
+            "h2,accept_gzip,modern_encoding,sec_fetch,navigation_headers,claims_browser"
         );
-        let s = rules().score(request_signals(&r));
+        assert!(request_signals(&r, false).consistent_browser());
+        let s = rules().score(request_signals(&r, false));
         assert_eq!(s.value, 80);
         assert_eq!(rules().band(s.value).map(|b| &*b.name), Some("trusted"));
     }
@@ -273,7 +280,7 @@ mod tests {
     #[test]
     fn a_copied_browser_header_set_over_http1_scores_below_honest_scripts() {
         let liar = rules()
-            .score(request_signals(&chrome(HttpVersion::Http11)))
+            .score(request_signals(&chrome(HttpVersion::Http11), false))
             .value;
         let mut curl = RequestView::get(PEER, "/");
         curl.conn.tls = true;
@@ -287,15 +294,16 @@ mod tests {
         python.user_agent = Some("python-requests/2.28.1");
         python.accept_encoding = Some("gzip, deflate");
         for honest in [&curl, &wget, &python] {
-            let value = rules().score(request_signals(honest)).value;
+            let value = rules().score(request_signals(honest, false)).value;
             assert!(
                 liar < value,
                 "liar {liar} vs {:?} {value}",
                 honest.user_agent
             );
-            assert!(request_signals(honest).has(Signal::ScriptAgent));
+            assert!(request_signals(honest, false).has(Signal::ScriptAgent));
         }
-        assert!(request_signals(&chrome(HttpVersion::Http11)).has(Signal::BrowserWithoutH2));
+        let liar = request_signals(&chrome(HttpVersion::Http11), false);
+        assert!(liar.has(Signal::BrowserWithoutH2) && !liar.consistent_browser());
     }
 
     #[test]
@@ -304,10 +312,10 @@ mod tests {
         r.conn.tls = true;
         r.user_agent = Some(CHROME);
         r.accept_encoding = Some("gzip");
-        let s = rules().score(request_signals(&r));
+        let s = rules().score(request_signals(&r, false));
         assert_eq!(
             s.signals.names(),
-            "accept_gzip,browser_without_h2,browser_without_sec_fetch,browser_without_modern_encoding"
+            "accept_gzip,claims_browser,browser_without_h2,browser_without_sec_fetch,browser_without_modern_encoding"
         );
         assert!(s.value < rules().floor, "{}", s.value);
     }
@@ -324,7 +332,27 @@ mod tests {
         r.conn.version = HttpVersion::Http10;
         assert_eq!(signals(&r), "http10,reused_connection");
         r.user_agent = Some("   ");
-        assert!(request_signals(&r).has(Signal::NoUserAgent));
+        assert!(request_signals(&r, false).has(Signal::NoUserAgent));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_connection_says_nothing() {
+        let r = chrome(HttpVersion::Http11);
+        let s = request_signals(&r, true);
+        assert_eq!(
+            s.names(),
+            "accept_gzip,modern_encoding,sec_fetch,navigation_headers,claims_browser"
+        );
+        assert!(s.consistent_browser());
+    }
+
+    #[test]
+    fn headers_alone_never_make_a_consistent_browser() {
+        let mut r = chrome(HttpVersion::H2);
+        r.user_agent = Some("x");
+        let s = request_signals(&r, false);
+        assert!(rules().score(s).value >= 75, "trusted band by headers");
+        assert!(!s.consistent_browser());
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum Signal {
     NoUserAgent,
     /// A user agent that names a scripting tool or library (curl, wget, python-requests, …).
     ScriptAgent,
+    /// The user agent claims a browser. Weight 0 by default: it matters through
+    /// [`Signals::consistent_browser`], which alone makes a client eligible for passing on score
+    /// or a discount.
+    ClaimsBrowser,
     // Consistency: the user agent claims a browser, the request says otherwise.
     /// Claims a browser over TLS but did not negotiate HTTP/2.
     BrowserWithoutH2,
@@ -62,7 +66,7 @@ pub const INSTANT_SUBMIT_MS: u64 = 20;
 
 impl Signal {
     /// Every signal, in bit order.
-    pub const ALL: [Signal; 20] = [
+    pub const ALL: [Signal; 21] = [
         Signal::H2,
         Signal::Http10,
         Signal::ReusedConnection,
@@ -73,6 +77,7 @@ impl Signal {
         Signal::NavigationHeaders,
         Signal::NoUserAgent,
         Signal::ScriptAgent,
+        Signal::ClaimsBrowser,
         Signal::BrowserWithoutH2,
         Signal::BrowserWithoutSecFetch,
         Signal::BrowserWithoutModernEncoding,
@@ -99,6 +104,7 @@ impl Signal {
             Signal::NavigationHeaders => "navigation_headers",
             Signal::NoUserAgent => "no_user_agent",
             Signal::ScriptAgent => "script_agent",
+            Signal::ClaimsBrowser => "claims_browser",
             Signal::BrowserWithoutH2 => "browser_without_h2",
             Signal::BrowserWithoutSecFetch => "browser_without_sec_fetch",
             Signal::BrowserWithoutModernEncoding => "browser_without_modern_encoding",
@@ -131,6 +137,7 @@ impl Signal {
             Signal::NavigationHeaders => 5,
             Signal::NoUserAgent => -20,
             Signal::ScriptAgent => -10,
+            Signal::ClaimsBrowser => 0,
             Signal::BrowserWithoutH2 => -45,
             Signal::BrowserWithoutSecFetch => -20,
             Signal::BrowserWithoutModernEncoding => -10,
@@ -196,6 +203,31 @@ impl Signals {
             return "-".to_string();
         }
         self.iter().map(Signal::name).collect::<Vec<_>>().join(",")
+    }
+
+    /// Claims a browser and none of the consistency checks caught it lying: the only clients
+    /// a band may let through or discount. Headers alone (without a browser's user agent and
+    /// protocol) never qualify.
+    pub fn consistent_browser(self) -> bool {
+        self.has(Signal::ClaimsBrowser)
+            && !self.has(Signal::BrowserWithoutH2)
+            && !self.has(Signal::BrowserWithoutSecFetch)
+            && !self.has(Signal::BrowserWithoutModernEncoding)
+    }
+
+    /// Only what the request itself showed: no answer evidence, no site state. What a new
+    /// challenge token may carry.
+    pub fn request_side(self) -> Signals {
+        let answer = [
+            Signal::CspReport,
+            Signal::CookieRoundtrip,
+            Signal::Webdriver,
+            Signal::NoBrowserSignals,
+            Signal::HiddenPage,
+            Signal::InstantSubmit,
+            Signal::UnderAttack,
+        ];
+        Signals(answer.iter().fold(self.0, |acc, s| acc & !s.bit()))
     }
 
     /// As carried in a challenge token.

@@ -48,7 +48,6 @@ pub(crate) struct Ask<'a, 'r> {
     pub now_ns: u64,
     /// The environment score (`[score]` on); `verify` replaces it with the answer's.
     pub score: Cell<Option<Score>>,
-    pub under_attack: bool,
 }
 
 impl Ask<'_, '_> {
@@ -131,7 +130,8 @@ impl Tolls {
             if score.value < sr.floor {
                 return deny(403, Reason::ScoreTooLow);
             }
-            let passes = sr.band(score.value).is_some_and(|b| b.pass);
+            let passes =
+                sr.band(score.value).is_some_and(|b| b.pass) && score.signals.consistent_browser();
             let allowed = rules.routes.get(route).is_some_and(|r| r.pass_on_score);
             if passes && allowed && self.penalty_steps(ask) == 0 {
                 return Decision::Allow {
@@ -158,11 +158,18 @@ impl Tolls {
             .adjust(steps.saturating_add(self.band_steps(ask)))
     }
 
-    /// Doublings (or halvings) the client's score band adds; 0 without scoring.
+    /// Doublings (or halvings) the client's score band adds; 0 without scoring. Only a
+    /// consistent browser without a penalty gets a discount: a script sending the right headers
+    /// cannot, and a discount never cancels an offence.
     fn band_steps(&self, ask: &Ask<'_, '_>) -> i32 {
-        match (&ask.rules().score, ask.score.get()) {
-            (Some(sr), Some(score)) => sr.band(score.value).map_or(0, |b| b.extra_difficulty),
-            _ => 0,
+        let (Some(sr), Some(score)) = (&ask.rules().score, ask.score.get()) else {
+            return 0;
+        };
+        let steps = sr.band(score.value).map_or(0, |b| b.extra_difficulty);
+        if steps < 0 && (!score.signals.consistent_browser() || self.penalty_steps(ask) > 0) {
+            0
+        } else {
+            steps
         }
     }
 
@@ -329,8 +336,10 @@ impl Tolls {
         let route = route.and_then(|i| rules.routes.get(i));
         // The answer is scored with what was seen now (signed into the token), not what the
         // answering request shows: a page's script fetches differently from a navigation.
-        let mut seen = ask.score.get().map_or(Signals::EMPTY, |s| s.signals);
-        seen.remove(Signal::UnderAttack);
+        let seen = ask
+            .score
+            .get()
+            .map_or(Signals::EMPTY, |s| s.signals.request_side());
         let offer = pow::issue(
             &self.keys.load(),
             &IssueParams {
@@ -351,6 +360,7 @@ impl Tolls {
                 lang: Lang::negotiate(ask.req.accept_language),
                 json: false,
                 secure: ask.req.conn.tls,
+                scored: rules.score.is_some(),
             }),
         }
     }
@@ -364,13 +374,17 @@ impl Tolls {
             &solved.probe,
             reported,
         ));
-        s.add_if(ask.under_attack, Signal::UnderAttack);
+        let engaged = ask.score.get().map(|x| x.signals.has(Signal::UnderAttack));
+        s.add_if(engaged == Some(true), Signal::UnderAttack);
         s
     }
 
     /// `POST /.tollgate/csp?c=<challenge token>`: the page's deliberate CSP violation, reported
     /// by the browser. Recorded when it names a live challenge of this client.
     fn csp_report(&self, ask: &Ask<'_, '_>) -> Decision {
+        if ask.rules().score.is_none() {
+            return deny(404, Reason::UnknownEndpoint);
+        }
         if !evidence::is_csp_report(ask.req.content_type) {
             return deny(415, Reason::ChallengeInvalid);
         }

@@ -191,15 +191,15 @@ impl ProxyHttp for Gate {
     }
 }
 
-/// Counts upstream failures of proxied requests toward under-attack mode.
+/// Reports how the upstream handled a proxied request; the core decides what is a failure.
 fn note_upstream(shared: &Shared, session: &Session, error: Option<&pingora::Error>, ctx: &Ctx) {
     if !ctx.proxied {
         return;
     }
     let status = session.response_written().map(|r| r.status.as_u16());
-    if error.is_some() || matches!(status, Some(502..=504)) {
+    let upstream = error.is_some_and(|e| e.esource() == &pingora::ErrorSource::Upstream);
+    if shared.engine.upstream_outcome(status, upstream) {
         shared.metrics.upstream_error();
-        shared.engine.upstream_error();
     }
 }
 

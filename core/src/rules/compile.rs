@@ -70,7 +70,7 @@ pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rul
         clearance: ctx.clearance(&raw.clearance),
         routes: ctx.routes(&raw.routes, &defaults),
         score: ctx.score(raw.score.as_ref()),
-        under_attack: ctx.under_attack(raw.under_attack.as_ref()),
+        under_attack: ctx.under_attack(raw.under_attack.as_ref(), raw.score.as_ref()),
         challenge,
         list_files: ctx.list_paths(&raw.lists),
     };

@@ -75,10 +75,15 @@ impl Ctx<'_, '_> {
     pub(super) fn under_attack(
         &mut self,
         raw: Option<&Spanned<RawUnderAttack>>,
+        score: Option<&Spanned<RawScore>>,
     ) -> Option<AttackRules> {
         let spanned = raw?;
         let raw = spanned.get_ref();
         self.rule = Some("[under_attack]".into());
+        if score.is_none_or(|s| s.get_ref().enabled == Some(false)) {
+            let msg = "under-attack mode acts through scores: it needs an enabled [score] section";
+            self.errs.at(spanned.span(), Some("[under_attack]"), msg);
+        }
         let mut rate = |v: Option<&Spanned<i64>>, what: &str| {
             let n = self.int(v, 0, 0..1_000_000_001, what) as u64;
             (n > 0).then_some(n)
