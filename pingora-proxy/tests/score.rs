@@ -251,6 +251,7 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
         "copied Chrome headers",
     );
 
+    eprintln!("scores: curl {curl_score} wget {wget_score} python-requests {py_score} copied-chrome {liar_score}");
     // The liar scores lowest; every honest script stays in a paying band above the floor.
     for (who, s) in [
         ("curl", curl_score),
