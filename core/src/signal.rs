@@ -65,7 +65,8 @@ pub enum Signal {
 pub const INSTANT_SUBMIT_MS: u64 = 20;
 
 impl Signal {
-    /// Every signal, in bit order.
+    /// Every signal, in bit order: request-side signals first, then from [`Signal::CspReport`]
+    /// on the answer's evidence and site state (see [`Signals::request_side`]).
     pub const ALL: [Signal; 21] = [
         Signal::H2,
         Signal::Http10,
@@ -218,16 +219,8 @@ impl Signals {
     /// Only what the request itself showed: no answer evidence, no site state. What a new
     /// challenge token may carry.
     pub fn request_side(self) -> Signals {
-        let answer = [
-            Signal::CspReport,
-            Signal::CookieRoundtrip,
-            Signal::Webdriver,
-            Signal::NoBrowserSignals,
-            Signal::HiddenPage,
-            Signal::InstantSubmit,
-            Signal::UnderAttack,
-        ];
-        Signals(answer.iter().fold(self.0, |acc, s| acc & !s.bit()))
+        // Bit order puts every request-side signal before the first answer-side one.
+        Signals(self.0 & (Signal::CspReport.bit() - 1))
     }
 
     /// As carried in a challenge token.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use regex::RegexBuilder;
 use toml::Spanned;
 
-use super::error::{Errors, InvalidRules};
+use super::error::{one_line, Errors, InvalidRules};
 use super::raw::{
     RawBans, RawChallenge, RawClearance, RawClients, RawLists, RawQuota, RawRoute, RawRules,
     RawServer,
@@ -592,11 +592,4 @@ impl Ctx<'_, '_> {
         }
         s.to_ascii_uppercase()
     }
-}
-
-/// regex's syntax errors span several lines (pattern, caret, message); keep the message.
-fn one_line(e: &regex::Error) -> String {
-    let text = e.to_string();
-    let last = text.lines().last().unwrap_or("").trim();
-    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }

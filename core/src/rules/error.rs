@@ -80,6 +80,13 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// regex's syntax errors span several lines (pattern, caret, message); keep the message.
+pub(super) fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or("").trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
