@@ -14,7 +14,7 @@ use crate::request::RequestView;
 /// The client address for `req`, given the trusted proxies.
 pub fn resolve(req: &RequestView<'_>, trusted: &CidrSet) -> IpAddr {
     let peer = canonical(req.peer);
-    if trusted.is_empty() || !trusted.contains(peer) {
+    if !via_trusted_proxy(req, trusted) {
         return peer;
     }
     if let Some(xff) = req.forwarded_for {
@@ -30,6 +30,12 @@ pub fn resolve(req: &RequestView<'_>, trusted: &CidrSet) -> IpAddr {
         return last_trusted;
     }
     req.real_ip.and_then(parse_hop).unwrap_or(peer)
+}
+
+/// The TCP peer is one of the trusted proxies: the request came through it, so the connection
+/// (HTTP version, TLS, reuse) is the proxy's, not the client's.
+pub fn via_trusted_proxy(req: &RequestView<'_>, trusted: &CidrSet) -> bool {
+    !trusted.is_empty() && trusted.contains(canonical(req.peer))
 }
 
 /// The `X-Forwarded-For` value to send upstream: the chain we believed plus the peer, or only the
@@ -118,6 +124,17 @@ mod tests {
         let r = req("198.51.100.7", Some("1.2.3.4"));
         assert_eq!(resolve(&r, &trusted()).to_string(), "198.51.100.7");
         assert_eq!(forwarded_for(&r, &trusted()), "198.51.100.7");
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_recognised_in_any_address_form() {
+        assert!(via_trusted_proxy(&req("10.1.2.3", None), &trusted()));
+        assert!(via_trusted_proxy(&req("::ffff:10.1.2.3", None), &trusted()));
+        assert!(!via_trusted_proxy(&req("198.51.100.7", None), &trusted()));
+        assert!(!via_trusted_proxy(
+            &req("10.1.2.3", None),
+            &CidrSet::new([])
+        ));
     }
 
     #[test]

@@ -114,7 +114,7 @@ fn judge(
         .as_ref()
         .is_some_and(|a| state.attack.request(a, now_ns / NS_PER_SEC));
     if let Some(s) = &rules.score {
-        let forwarded = rules.clients.trusted_proxies.contains(req.peer);
+        let forwarded = client::via_trusted_proxy(req, &rules.clients.trusted_proxies);
         let mut signals = score::request_signals(req, forwarded);
         signals.add_if(engaged, Signal::UnderAttack);
         ask.score.set(Some(s.score(signals)));

@@ -126,10 +126,10 @@ impl Tolls {
     /// and a challenge priced by the band.
     fn unpaid(&self, ask: &Ask<'_, '_>, route: usize, reason: Reason) -> Decision {
         let rules = ask.rules();
+        if self.below_floor(ask) {
+            return deny(403, Reason::ScoreTooLow);
+        }
         if let (Some(sr), Some(score)) = (&rules.score, ask.score.get()) {
-            if score.value < sr.floor {
-                return deny(403, Reason::ScoreTooLow);
-            }
             let passes =
                 sr.band(score.value).is_some_and(|b| b.pass) && score.signals.consistent_browser();
             let allowed = rules.routes.get(route).is_some_and(|r| r.pass_on_score);
@@ -156,6 +156,15 @@ impl Tolls {
         let steps = i32::try_from(self.penalty_steps(ask)).unwrap_or(i32::MAX);
         self.base_puzzle(ask.rules(), route)
             .adjust(steps.saturating_add(self.band_steps(ask)))
+    }
+
+    /// The client's current score (the request's, or its answer's in `verify`) is below the
+    /// floor. False without scoring.
+    fn below_floor(&self, ask: &Ask<'_, '_>) -> bool {
+        match (&ask.rules().score, ask.score.get()) {
+            (Some(sr), Some(score)) => score.value < sr.floor,
+            _ => false,
+        }
     }
 
     /// Doublings (or halvings) the client's score band adds; 0 without scoring. Only a
@@ -225,10 +234,8 @@ impl Tolls {
             ..ask.req.clone()
         };
         let route = first_match(&ask.rules().routes, &probe);
-        if let (Some(sr), Some(score)) = (&ask.rules().score, ask.score.get()) {
-            if score.value < sr.floor {
-                return deny(403, Reason::ScoreTooLow);
-            }
+        if self.below_floor(ask) {
+            return deny(403, Reason::ScoreTooLow);
         }
         let mut d = self.challenge(ask, route, target, Reason::Endpoint);
         if let Decision::Challenge { page, .. } = &mut d {
@@ -279,11 +286,11 @@ impl Tolls {
             .iter()
             .position(|r| *r.name == solved.route);
         if let Some(sr) = &ask.rules().score {
-            let score = sr.score(self.answer_signals(ask, &solved));
-            ask.score.set(Some(score));
-            if score.value < sr.floor {
-                return deny(403, Reason::ScoreTooLow);
-            }
+            ask.score
+                .set(Some(sr.score(self.answer_signals(ask, &solved))));
+        }
+        if self.below_floor(ask) {
+            return deny(403, Reason::ScoreTooLow);
         }
         let required = self.required(ask, route);
         let enough =
