@@ -7,8 +7,9 @@
 //! While engaged, the [`Signal::UnderAttack`](crate::signal::Signal::UnderAttack) signal fires on
 //! every scored request, and its (negative) weight moves everyone down the bands.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::slots::SpinGuard;
 
 /// The `[under_attack]` section, compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,63 +32,101 @@ pub struct AttackStatus {
     pub last_upstream_errors_per_sec: u64,
 }
 
-#[derive(Debug, Default)]
+/// The meter's words: its own, or a slice of a shared region (so every worker process counts
+/// toward one rate and sees one verdict).
+#[derive(Debug)]
+enum Words {
+    Own(Box<[AtomicU64]>),
+    Shared(&'static [AtomicU64]),
+}
+
+/// Word indices.
+const SECOND: usize = 0;
+const REQUESTS: usize = 1;
+const ERRORS: usize = 2;
+const ENGAGED: usize = 3;
+/// First calm second of the current calm run; 0 when not calm.
+const CALM_SINCE: usize = 4;
+const LAST_REQUESTS: usize = 5;
+const LAST_ERRORS: usize = 6;
+/// Serialises judging: two winners of different seconds must not interleave their verdicts.
+const JUDGING: usize = 7;
+pub(crate) const METER_WORDS: usize = 8;
+
+#[derive(Debug)]
 pub(crate) struct AttackMeter {
-    second: AtomicU64,
-    requests: AtomicU64,
-    errors: AtomicU64,
-    engaged: AtomicBool,
-    /// First calm second of the current calm run; 0 when not calm.
-    calm_since: AtomicU64,
-    last_requests: AtomicU64,
-    last_errors: AtomicU64,
-    /// Serialises judging: two winners of different seconds must not interleave their verdicts.
-    judging: Mutex<()>,
+    words: Words,
+}
+
+impl Default for AttackMeter {
+    fn default() -> Self {
+        Self {
+            words: Words::Own((0..METER_WORDS).map(|_| AtomicU64::new(0)).collect()),
+        }
+    }
 }
 
 impl AttackMeter {
+    /// A meter over `words` (at least [`METER_WORDS`]) of a shared region.
+    pub fn shared(words: &'static [AtomicU64]) -> Self {
+        Self {
+            words: Words::Shared(words),
+        }
+    }
+
+    fn w(&self, i: usize) -> &AtomicU64 {
+        match &self.words {
+            Words::Own(w) => &w[i],
+            Words::Shared(w) => &w[i],
+        }
+    }
+
     /// Counts one request at `now_secs`; returns whether the mode is engaged.
     pub fn request(&self, rules: &AttackRules, now_secs: u64) -> bool {
         self.roll(rules, now_secs);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.engaged.load(Ordering::Relaxed)
+        self.w(REQUESTS).fetch_add(1, Ordering::Relaxed);
+        self.engaged()
+    }
+
+    fn engaged(&self) -> bool {
+        self.w(ENGAGED).load(Ordering::Relaxed) != 0
     }
 
     pub fn upstream_error(&self, rules: &AttackRules, now_secs: u64) {
         self.roll(rules, now_secs);
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.w(ERRORS).fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn status(&self) -> AttackStatus {
         AttackStatus {
-            engaged: self.engaged.load(Ordering::Relaxed),
-            last_requests_per_sec: self.last_requests.load(Ordering::Relaxed),
-            last_upstream_errors_per_sec: self.last_errors.load(Ordering::Relaxed),
+            engaged: self.engaged(),
+            last_requests_per_sec: self.w(LAST_REQUESTS).load(Ordering::Relaxed),
+            last_upstream_errors_per_sec: self.w(LAST_ERRORS).load(Ordering::Relaxed),
         }
     }
 
     /// Closes the counting second if `now_secs` is past it. Exactly one caller wins the swap,
     /// so each second is judged once; counts racing the swap land in the next second.
     pub fn roll(&self, rules: &AttackRules, now_secs: u64) {
-        let open = self.second.load(Ordering::Relaxed);
+        let open = self.w(SECOND).load(Ordering::Relaxed);
         if now_secs <= open {
             return;
         }
         if self
-            .second
+            .w(SECOND)
             .compare_exchange(open, now_secs, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
             return;
         }
-        let requests = self.requests.swap(0, Ordering::Relaxed);
-        let errors = self.errors.swap(0, Ordering::Relaxed);
-        self.last_requests.store(requests, Ordering::Relaxed);
-        self.last_errors.store(errors, Ordering::Relaxed);
+        let requests = self.w(REQUESTS).swap(0, Ordering::Relaxed);
+        let errors = self.w(ERRORS).swap(0, Ordering::Relaxed);
+        self.w(LAST_REQUESTS).store(requests, Ordering::Relaxed);
+        self.w(LAST_ERRORS).store(errors, Ordering::Relaxed);
         if open == 0 {
             return; // the first second: its counts cover an unknown span
         }
-        let _one_at_a_time = self.judging.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = SpinGuard::lock(self.w(JUDGING));
         self.judge(rules, requests, errors, open);
         // Seconds with no traffic at all are calm too.
         if now_secs > open + 1 {
@@ -101,25 +140,25 @@ impl AttackMeter {
             limit.is_none_or(|l| n.saturating_mul(100) < l.saturating_mul(rules.release_percent))
         };
         if over(requests, rules.requests_per_sec) || over(errors, rules.upstream_errors_per_sec) {
-            self.engaged.store(true, Ordering::Relaxed);
-            self.calm_since.store(0, Ordering::Relaxed);
+            self.w(ENGAGED).store(1, Ordering::Relaxed);
+            self.w(CALM_SINCE).store(0, Ordering::Relaxed);
             return;
         }
         if !(calm(requests, rules.requests_per_sec) && calm(errors, rules.upstream_errors_per_sec))
         {
-            self.calm_since.store(0, Ordering::Relaxed);
+            self.w(CALM_SINCE).store(0, Ordering::Relaxed);
             return;
         }
-        let since = match self.calm_since.load(Ordering::Relaxed) {
+        let since = match self.w(CALM_SINCE).load(Ordering::Relaxed) {
             0 => {
-                self.calm_since.store(second, Ordering::Relaxed);
+                self.w(CALM_SINCE).store(second, Ordering::Relaxed);
                 second
             }
             s => s,
         };
         // Seconds may be judged out of order under preemption: never underflow.
         if (second + 1).saturating_sub(since) >= rules.cooldown_secs {
-            self.engaged.store(false, Ordering::Relaxed);
+            self.w(ENGAGED).store(0, Ordering::Relaxed);
         }
     }
 }

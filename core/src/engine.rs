@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::attack::{AttackMeter, AttackStatus};
-use crate::ban::{BanRecord, BanTable};
+use crate::ban::{self, BanRecord, BanTable};
 use crate::clearance::Usage;
 use crate::client;
 use crate::clock::{CoreClock, NS_PER_SEC};
@@ -20,6 +20,7 @@ use crate::decision::Verdict;
 use crate::key::ClientKey;
 use crate::limit::{Limiter, Quota};
 use crate::penalty::Penalties;
+use crate::region::{Region, RegionStats};
 use crate::replay::ReplayCache;
 use crate::request::RequestView;
 use crate::respond::{respond, Reply};
@@ -70,6 +71,44 @@ pub struct EngineStats {
     pub solved_challenges: usize,
 }
 
+/// Where state lives: in this process, or in a shared-memory region every worker attaches to.
+#[derive(Debug)]
+enum Memory {
+    Local,
+    Shared(Arc<Region>),
+}
+
+impl Memory {
+    /// The counter store called `name`, bounded by `cap` keys when in-process.
+    fn store(&self, name: &str, cap: usize) -> Arc<KeyStore> {
+        Arc::new(match self {
+            Memory::Local => KeyStore::new(cap),
+            Memory::Shared(r) => KeyStore::shared(r.clone(), name),
+        })
+    }
+
+    fn replay(&self, name: &str, max: usize) -> ReplayCache {
+        match self {
+            Memory::Local => ReplayCache::new(MAX_CHALLENGE_TTL_SECS, max),
+            Memory::Shared(r) => ReplayCache::shared(r.clone(), name),
+        }
+    }
+
+    fn bans(&self, max: usize) -> BanTable {
+        match self {
+            Memory::Local => BanTable::new(max),
+            Memory::Shared(r) => BanTable::shared(r.clone()),
+        }
+    }
+
+    fn attack(&self) -> AttackMeter {
+        match self {
+            Memory::Local => AttackMeter::default(),
+            Memory::Shared(r) => AttackMeter::shared(r.attack),
+        }
+    }
+}
+
 /// State that outlives rules: bans and the toll's memory.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -87,19 +126,32 @@ pub struct Engine {
     active: ArcSwap<Active>,
     stores: Mutex<HashMap<String, Arc<KeyStore>>>,
     state: State,
+    memory: Memory,
     clock: CoreClock,
 }
 
 impl Engine {
-    /// An engine deciding by `rules`, signing with `keys`, reading time from `clock`.
+    /// An engine deciding by `rules`, signing with `keys`, reading time from `clock`, with its
+    /// state in this process.
     pub fn new(rules: Rules, keys: Keyring, clock: CoreClock) -> Self {
+        Self::build(rules, keys, clock, Memory::Local)
+    }
+
+    /// An engine whose counters, bans, replay caches and under-attack meter live in `region`,
+    /// so every process attached to the same region decides on the same state.
+    pub fn shared(rules: Rules, keys: Keyring, clock: CoreClock, region: Arc<Region>) -> Self {
+        Self::build(rules, keys, clock, Memory::Shared(region))
+    }
+
+    fn build(rules: Rules, keys: Keyring, clock: CoreClock, memory: Memory) -> Self {
         let cap = rules.clients.max_tracked_keys;
-        let penalties = Arc::new(KeyStore::new(cap));
-        let usage = Arc::new(KeyStore::new(cap));
+        let max_solved = rules.challenge.max_solved;
+        let penalties = memory.store("penalties", cap);
+        let usage = memory.store("usage", cap);
         let tolls = Tolls::new(
             keys,
-            ReplayCache::new(MAX_CHALLENGE_TTL_SECS, rules.challenge.max_solved),
-            ReplayCache::new(MAX_CHALLENGE_TTL_SECS, rules.challenge.max_solved),
+            memory.replay("solved", max_solved),
+            memory.replay("reports", max_solved),
             Penalties::new(penalties.clone()),
             Usage::new(usage.clone()),
             clock.now_ns(),
@@ -111,11 +163,12 @@ impl Engine {
             }),
             stores: Mutex::new(HashMap::new()),
             state: State {
-                bans: BanTable::new(rules.bans.policy.max_bans),
+                bans: memory.bans(rules.bans.policy.max_bans),
                 tolls,
-                attack: AttackMeter::default(),
+                attack: memory.attack(),
                 fixed_stores: [penalties, usage],
             },
+            memory,
             clock,
         };
         engine.install(rules);
@@ -154,7 +207,7 @@ impl Engine {
             let quota = quota?;
             let store = stores
                 .entry(id.clone())
-                .or_insert_with(|| Arc::new(KeyStore::new(cap)));
+                .or_insert_with(|| self.memory.store(&id, cap));
             store.set_max_keys(cap);
             used.push(id);
             Some(Limiter::new(quota, store.clone(), &self.clock))
@@ -207,7 +260,26 @@ impl Engine {
         }
         let solved = self.state.tolls.replay.sweep(now / NS_PER_SEC)
             + self.state.tolls.reports.sweep(now / NS_PER_SEC);
-        keys + solved + self.state.bans.sweep(now, &rules.bans.policy)
+        let shared = match &self.memory {
+            Memory::Local => 0,
+            Memory::Shared(region) => {
+                let policy = &rules.bans.policy;
+                region.sweep_step(
+                    |v| v[0] <= now,
+                    |v| ban::shared_slot_forgotten(v, now, policy),
+                    |v| v[0] <= now / NS_PER_SEC,
+                )
+            }
+        };
+        keys + solved + shared + self.state.bans.sweep(now, &rules.bans.policy)
+    }
+
+    /// The shared region's fill, when state lives in one.
+    pub fn region_stats(&self) -> Option<RegionStats> {
+        match &self.memory {
+            Memory::Local => None,
+            Memory::Shared(r) => Some(r.stats()),
+        }
     }
 
     pub fn stats(&self) -> EngineStats {

@@ -71,6 +71,16 @@ impl ClientKey {
         }
     }
 
+    /// The key as two words, high then low: how shared tables store it.
+    pub(crate) fn words(&self) -> (u64, u64) {
+        (self.hi, self.lo)
+    }
+
+    /// The key [`ClientKey::words`] gave.
+    pub(crate) fn from_words(hi: u64, lo: u64) -> Self {
+        Self { hi, lo }
+    }
+
     /// Used to spread keys over store shards without hashing twice.
     pub(crate) fn mix(&self) -> u64 {
         (self.hi ^ self.lo.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)

@@ -16,7 +16,8 @@
 //!   misbehaving clients ([`penalty`]). Keys come from [`secret`].
 //!
 //! Rules are parsed and validated in [`rules`], then swapped in atomically by [`Engine::reload`];
-//! state (counters, bans) lives in the engine and survives reloads.
+//! state (counters, bans) lives in the engine and survives reloads. A front end with several
+//! processes puts that state in one shared-memory [`region`] ([`Engine::shared`]).
 
 pub mod attack;
 pub mod ban;
@@ -34,6 +35,7 @@ pub mod page;
 pub mod path;
 pub mod penalty;
 pub mod pow;
+pub mod region;
 pub mod replay;
 pub mod request;
 pub mod respond;
@@ -42,6 +44,7 @@ pub mod rules;
 pub mod score;
 pub mod secret;
 pub mod signal;
+mod slots;
 pub mod solve;
 pub mod store;
 pub mod toll;

@@ -9,7 +9,10 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::region::{self, Region};
+use crate::slots::{Evict, SlotKey, Values};
 
 /// Width of one expiry bucket.
 const BUCKET_SECS: u64 = 60;
@@ -32,17 +35,106 @@ struct Bucket {
     ids: HashSet<[u8; 16]>,
 }
 
-/// Bounded, time-bucketed set of used challenge ids.
+/// Bounded set of used challenge ids: in-process, or one tagged map in a shared-memory
+/// [`Region`] (where a full bucket of live ids refuses, like a full local cache).
 #[derive(Debug)]
-pub struct ReplayCache {
-    buckets: Box<[Mutex<Bucket>]>,
-    len: AtomicUsize,
-    max: AtomicUsize,
+pub enum ReplayCache {
+    Local(LocalReplay),
+    Shared { region: Arc<Region>, tag: u64 },
 }
 
 impl ReplayCache {
     /// Holds ids of challenges living up to `max_ttl_secs`, at most `max` of them.
     pub fn new(max_ttl_secs: u64, max: usize) -> Self {
+        Self::Local(LocalReplay::new(max_ttl_secs, max))
+    }
+
+    /// The cache called `name` in `region`, shared by every process attached to it.
+    pub fn shared(region: Arc<Region>, name: &str) -> Self {
+        Self::Shared {
+            tag: region::tag(name),
+            region,
+        }
+    }
+
+    pub fn set_max(&self, max: usize) {
+        if let Self::Local(l) = self {
+            l.max.store(max, Ordering::Relaxed);
+        }
+    }
+
+    /// Records `id` of a challenge expiring at `expires_secs` (which must be in the future and at
+    /// most `max_ttl_secs` away) at `now_secs`.
+    pub fn insert(&self, id: [u8; 16], expires_secs: u64, now_secs: u64) -> Insert {
+        match self {
+            Self::Local(l) => l.insert(id, expires_secs),
+            Self::Shared { region, tag } => {
+                let k = slot_key(*tag, &id);
+                region.replay.with_bucket(&k, |b| {
+                    if b.find(&k).is_some() {
+                        return Insert::Replayed;
+                    }
+                    let rank = move |v: &Values| v[0].saturating_sub(now_secs);
+                    match b.insert(&k, &[expires_secs, 0, 0], Evict { rank, live: false }) {
+                        Some(_) => Insert::New,
+                        None => Insert::Full,
+                    }
+                })
+            }
+        }
+    }
+
+    /// Whether `id` (of a challenge expiring at `expires_secs`) is remembered.
+    pub fn contains(&self, id: &[u8; 16], expires_secs: u64) -> bool {
+        match self {
+            Self::Local(l) => l.contains(id, expires_secs),
+            Self::Shared { region, tag } => {
+                let k = slot_key(*tag, id);
+                region.replay.with_bucket(&k, |b| b.find(&k).is_some())
+            }
+        }
+    }
+
+    /// Forgets expired ids (a shared cache is swept a slice at a time by its region).
+    pub fn sweep(&self, now_secs: u64) -> usize {
+        match self {
+            Self::Local(l) => l.sweep(now_secs),
+            Self::Shared { .. } => 0,
+        }
+    }
+
+    /// Ids remembered (in-process caches only).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Local(l) => l.len.load(Ordering::Relaxed),
+            Self::Shared { .. } => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn slot_key(tag: u64, id: &[u8; 16]) -> SlotKey {
+    let word = |s: &[u8]| s.iter().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+    SlotKey {
+        tag,
+        hi: word(&id[..8]),
+        lo: word(&id[8..]),
+    }
+}
+
+/// The in-process cache: ids filed in buckets by expiry time.
+#[derive(Debug)]
+pub struct LocalReplay {
+    buckets: Box<[Mutex<Bucket>]>,
+    len: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl LocalReplay {
+    fn new(max_ttl_secs: u64, max: usize) -> Self {
         // Enough buckets that a bucket is reused only after every id in it has expired.
         let n = max_ttl_secs.div_ceil(BUCKET_SECS) + 2;
         Self {
@@ -52,13 +144,7 @@ impl ReplayCache {
         }
     }
 
-    pub fn set_max(&self, max: usize) {
-        self.max.store(max, Ordering::Relaxed);
-    }
-
-    /// Records `id` of a challenge expiring at `expires_secs` (which must be in the future and at
-    /// most `max_ttl_secs` away).
-    pub fn insert(&self, id: [u8; 16], expires_secs: u64) -> Insert {
+    fn insert(&self, id: [u8; 16], expires_secs: u64) -> Insert {
         let epoch = expires_secs / BUCKET_SECS;
         let i = (epoch % self.buckets.len() as u64) as usize;
         let mut b = self.buckets[i]
@@ -84,8 +170,7 @@ impl ReplayCache {
         Insert::New
     }
 
-    /// Whether `id` (of a challenge expiring at `expires_secs`) is remembered.
-    pub fn contains(&self, id: &[u8; 16], expires_secs: u64) -> bool {
+    fn contains(&self, id: &[u8; 16], expires_secs: u64) -> bool {
         let epoch = expires_secs / BUCKET_SECS;
         let i = (epoch % self.buckets.len() as u64) as usize;
         let b = self.buckets[i]
@@ -96,7 +181,7 @@ impl ReplayCache {
 
     /// Empties buckets whose every id has expired by `now_secs`, so dead ids stop counting
     /// toward the cap. Returns how many ids were dropped.
-    pub fn sweep(&self, now_secs: u64) -> usize {
+    fn sweep(&self, now_secs: u64) -> usize {
         let mut dropped = 0;
         for b in self.buckets.iter() {
             let mut b = b.lock().unwrap_or_else(PoisonError::into_inner);
@@ -107,14 +192,6 @@ impl ReplayCache {
             }
         }
         dropped
-    }
-
-    pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -128,37 +205,60 @@ mod tests {
         let cache = Arc::new(ReplayCache::new(300, 1_000));
         let wins: usize = std::thread::scope(|s| {
             let hs: Vec<_> = (0..16)
-                .map(|_| s.spawn(|| (cache.insert([9; 16], 1_000) == Insert::New) as usize))
+                .map(|_| s.spawn(|| (cache.insert([9; 16], 1_000, 0) == Insert::New) as usize))
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(wins, 1);
-        assert_eq!(cache.insert([9; 16], 1_000), Insert::Replayed);
+        assert_eq!(cache.insert([9; 16], 1_000, 0), Insert::Replayed);
     }
 
     #[test]
     fn full_cache_fails_closed_and_expired_buckets_are_reused() {
         let cache = ReplayCache::new(120, 2);
-        assert_eq!(cache.insert([1; 16], 1_000), Insert::New);
-        assert_eq!(cache.insert([2; 16], 1_000), Insert::New);
-        assert_eq!(cache.insert([3; 16], 1_000), Insert::Full);
+        assert_eq!(cache.insert([1; 16], 1_000, 0), Insert::New);
+        assert_eq!(cache.insert([2; 16], 1_000, 0), Insert::New);
+        assert_eq!(cache.insert([3; 16], 1_000, 0), Insert::Full);
         // Four buckets of 60 s: expiry 1 240 s reuses the bucket of 1 000 s, whose ids are dead.
-        assert_eq!(cache.insert([3; 16], 1_000 + 4 * 60), Insert::New);
+        assert_eq!(cache.insert([3; 16], 1_000 + 4 * 60, 0), Insert::New);
         assert_eq!(cache.len(), 1);
-        assert_eq!(cache.insert([4; 16], 1_000), Insert::Replayed);
+        assert_eq!(cache.insert([4; 16], 1_000, 0), Insert::Replayed);
+    }
+
+    #[test]
+    fn a_shared_cache_accepts_each_id_once_across_handles_and_reuses_dead_slots() {
+        let (region, _) =
+            Region::attach(crate::region::tests::zone(Region::MIN_BYTES), [2, 2]).unwrap();
+        let region = Arc::new(region);
+        let a = ReplayCache::shared(region.clone(), "solved");
+        let b = ReplayCache::shared(region.clone(), "solved");
+        let reports = ReplayCache::shared(region, "reports");
+        assert_eq!(a.insert([1; 16], 1_000, 900), Insert::New);
+        assert_eq!(b.insert([1; 16], 1_000, 900), Insert::Replayed);
+        assert!(!reports.contains(&[1; 16], 1_000));
+        // Fill far past one bucket with live ids: some bucket fills and refuses (fails closed)...
+        let id = |i: u32| {
+            let mut id = [7; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id
+        };
+        let full = (0..200_000u32).find(|&i| a.insert(id(i), 1_000, 900) == Insert::Full);
+        let full = full.expect("a bucket of live ids refuses");
+        // ...until the ids in it have expired: then their slots are taken again.
+        assert_eq!(a.insert(id(full), 2_000, 1_500), Insert::New);
     }
 
     #[test]
     fn sweeping_frees_room_held_by_expired_ids() {
         let cache = ReplayCache::new(3_600, 2);
-        assert_eq!(cache.insert([1; 16], 1_000), Insert::New);
-        assert_eq!(cache.insert([2; 16], 1_000), Insert::New);
+        assert_eq!(cache.insert([1; 16], 1_000, 0), Insert::New);
+        assert_eq!(cache.insert([2; 16], 1_000, 0), Insert::New);
         assert_eq!(
             cache.sweep(1_000),
             0,
             "ids expiring in [960, 1020) may still be live at 1000"
         );
         assert_eq!(cache.sweep(1_020), 2);
-        assert_eq!(cache.insert([3; 16], 1_300), Insert::New);
+        assert_eq!(cache.insert([3; 16], 1_300, 0), Insert::New);
     }
 }

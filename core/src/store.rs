@@ -7,7 +7,11 @@
 //!
 //! Absolute times are also what lets counters survive a reload: governor stores times relative to
 //! each limiter's creation, so [`StoreView`] translates for one limiter while the store itself
-//! outlives limiters (and could live in shared memory for nginx's workers).
+//! outlives limiters.
+//!
+//! Two backings: in-process shards (the Pingora proxy), or one tagged map in a shared-memory
+//! [`Region`] (nginx's workers, which must all count in the same place). Both evict the same
+//! way: keys at rest first, then the least debt.
 //!
 //! Memory per tracked key: a 24-byte entry (16-byte key + 8-byte TAT) and one control byte, at a
 //! hash-table load factor between 7/16 and 7/8: 28–57 bytes.
@@ -22,20 +26,136 @@ use hashbrown::HashMap;
 
 use crate::clock::CoreClock;
 use crate::key::ClientKey;
+use crate::region::{self, Region};
+use crate::slots::{Evict, Placed, SlotKey, Values};
 
 const SHARDS: usize = 64;
 
 type Shard = HashMap<ClientKey, u64>;
 
-/// Sharded map of client key → absolute TAT in nanoseconds, with a hard cap on keys.
+/// Map of client key → absolute TAT in nanoseconds, with a hard bound on memory.
 #[derive(Debug)]
-pub struct KeyStore {
+pub enum KeyStore {
+    Local(LocalStore),
+    /// One map (`tag`) in a shared region's counter table.
+    Shared {
+        region: Arc<Region>,
+        tag: u64,
+    },
+}
+
+impl KeyStore {
+    /// An in-process store holding at most about `max_keys` keys.
+    pub fn new(max_keys: usize) -> Self {
+        Self::Local(LocalStore::new(max_keys))
+    }
+
+    /// The map called `name` in `region`: every process attached to the region sees the same
+    /// counts, and the same name finds them again after a reload.
+    pub fn shared(region: Arc<Region>, name: &str) -> Self {
+        Self::Shared {
+            tag: region::tag(name),
+            region,
+        }
+    }
+
+    /// Changes the cap of an in-process store (a shared one is bounded by its zone).
+    pub fn set_max_keys(&self, max_keys: usize) {
+        if let Self::Local(l) = self {
+            l.set_max_keys(max_keys);
+        }
+    }
+
+    /// Reads and replaces one key's TAT atomically. `f` gets the old TAT (if any) and returns
+    /// the value to hand back plus the new TAT, or an error to leave the state untouched.
+    /// `now_ns` is read only when the store must make room.
+    pub fn update<T, E>(
+        &self,
+        key: &ClientKey,
+        now_ns: impl FnOnce() -> u64,
+        f: impl FnOnce(Option<u64>) -> Result<(T, u64), E>,
+    ) -> Result<T, E> {
+        match self {
+            Self::Local(l) => l.update(key, now_ns, f),
+            Self::Shared { region, tag } => {
+                let k = slot_key(*tag, key);
+                region.counters.with_bucket(&k, |b| {
+                    if let Some(i) = b.find(&k) {
+                        let (out, tat) = f(Some(b.values(i)[0]))?;
+                        b.set(i, &[tat, 0, 0]);
+                        return Ok(out);
+                    }
+                    let (out, tat) = f(None)?;
+                    let now = now_ns();
+                    let rank = move |v: &Values| v[0].saturating_sub(now);
+                    let placed = b.insert(&k, &[tat, 0, 0], Evict { rank, live: true });
+                    match placed {
+                        Some(Placed::Empty) => region.note_counter_placed(false),
+                        Some(Placed::Evicted) => region.note_counter_placed(true),
+                        Some(Placed::Dead) | None => {}
+                    }
+                    Ok(out)
+                })
+            }
+        }
+    }
+
+    /// The stored value for `key`, if any.
+    pub fn get(&self, key: &ClientKey) -> Option<u64> {
+        match self {
+            Self::Local(l) => l.get(key),
+            Self::Shared { region, tag } => {
+                let k = slot_key(*tag, key);
+                region
+                    .counters
+                    .with_bucket(&k, |b| b.find(&k).map(|i| b.values(i)[0]))
+            }
+        }
+    }
+
+    /// Drops every key whose TAT has passed. A shared store is swept by its region instead.
+    pub fn sweep(&self, now_ns: u64) -> usize {
+        match self {
+            Self::Local(l) => l.sweep(now_ns),
+            Self::Shared { .. } => 0,
+        }
+    }
+
+    /// Keys tracked now (in-process stores; a shared region counts for all its maps).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Local(l) => l.len(),
+            Self::Shared { .. } => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys evicted while still in debt because the store was full.
+    pub fn evicted(&self) -> usize {
+        match self {
+            Self::Local(l) => l.evicted(),
+            Self::Shared { .. } => 0,
+        }
+    }
+}
+
+pub(crate) fn slot_key(tag: u64, key: &ClientKey) -> SlotKey {
+    let (hi, lo) = key.words();
+    SlotKey { tag, hi, lo }
+}
+
+/// Sharded in-process map with a hard cap on keys.
+#[derive(Debug)]
+pub struct LocalStore {
     shards: Box<[Mutex<Shard>]>,
     shard_cap: AtomicUsize,
     evicted: AtomicUsize,
 }
 
-impl KeyStore {
+impl LocalStore {
     /// A store holding at most about `max_keys` keys (rounded up to a multiple of the shard count).
     pub fn new(max_keys: usize) -> Self {
         let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
@@ -49,7 +169,7 @@ impl KeyStore {
     }
 
     /// Changes the cap; shards above it shrink on their next insert.
-    pub fn set_max_keys(&self, max_keys: usize) {
+    fn set_max_keys(&self, max_keys: usize) {
         let cap = max_keys.div_ceil(SHARDS).max(1);
         self.shard_cap.store(cap, Ordering::Relaxed);
     }
@@ -62,10 +182,8 @@ impl KeyStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads and replaces one key's TAT under its shard lock. `f` gets the old TAT (if any) and
-    /// returns the value to hand back plus the new TAT, or an error to leave the state untouched.
-    /// `now_ns` is read only when a full shard must make room.
-    pub fn update<T, E>(
+    /// [`KeyStore::update`] under one shard lock.
+    fn update<T, E>(
         &self,
         key: &ClientKey,
         now_ns: impl FnOnce() -> u64,
@@ -89,12 +207,12 @@ impl KeyStore {
     }
 
     /// The stored value for `key`, if any.
-    pub fn get(&self, key: &ClientKey) -> Option<u64> {
+    fn get(&self, key: &ClientKey) -> Option<u64> {
         self.shard(key).get(key).copied()
     }
 
     /// Drops every key whose TAT has passed: such a key would start with a full burst anyway.
-    pub fn sweep(&self, now_ns: u64) -> usize {
+    fn sweep(&self, now_ns: u64) -> usize {
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -109,19 +227,15 @@ impl KeyStore {
     }
 
     /// Keys tracked now.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
             .sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Keys evicted while still in debt because the store was full.
-    pub fn evicted(&self) -> usize {
+    fn evicted(&self) -> usize {
         self.evicted.load(Ordering::Relaxed)
     }
 }
@@ -270,6 +384,42 @@ mod tests {
             .unwrap();
         assert_eq!(store.sweep(200), 1);
         assert_eq!(store.len(), 1);
+    }
+
+    fn shared(bytes: usize) -> (Arc<Region>, KeyStore) {
+        let (region, _) = Region::attach(crate::region::tests::zone(bytes), [5, 6]).unwrap();
+        let region = Arc::new(region);
+        (region.clone(), KeyStore::shared(region, "default"))
+    }
+
+    #[test]
+    fn shared_stores_of_one_name_count_together_and_names_apart() {
+        let (region, a) = shared(Region::MIN_BYTES);
+        let b = KeyStore::shared(region.clone(), "default");
+        let other = KeyStore::shared(region, "route:login");
+        a.update::<(), ()>(&key(1), || 0, |_| Ok(((), 10))).unwrap();
+        b.update::<(), ()>(&key(1), || 0, |p| Ok(((), p.unwrap_or(0) + 5)))
+            .unwrap();
+        assert_eq!(a.get(&key(1)), Some(15));
+        assert_eq!(other.get(&key(1)), None);
+    }
+
+    #[test]
+    fn a_shared_store_is_bounded_by_its_zone_and_keeps_the_heaviest() {
+        let (region, store) = shared(Region::MIN_BYTES);
+        let heavy = key(7);
+        store
+            .update::<(), ()>(&heavy, || 0, |_| Ok(((), u64::MAX / 2)))
+            .unwrap();
+        for i in 1_000..200_000u32 {
+            store
+                .update::<(), ()>(&key(i), || 0, |_| Ok(((), 10 + u64::from(i))))
+                .unwrap();
+        }
+        let stats = region.stats();
+        assert!(stats.counters_used as usize <= stats.counter_slots);
+        assert!(stats.evicted > 0);
+        assert_eq!(store.get(&heavy), Some(u64::MAX / 2));
     }
 
     #[test]

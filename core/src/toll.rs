@@ -269,7 +269,10 @@ impl Tolls {
             }
         };
         // Used up first, so of concurrent submissions exactly one gets past this line.
-        match self.replay.insert(solved.id, solved.expires_unix_secs) {
+        match self
+            .replay
+            .insert(solved.id, solved.expires_unix_secs, ask.now_secs())
+        {
             Insert::New => {}
             Insert::Replayed => {
                 self.offence(ask);
@@ -402,7 +405,9 @@ impl Tolls {
         match pow::open_token(&keys, &token, &ask.binding(), ask.now_secs()) {
             Ok(t) => {
                 // A full store only loses a bonus: nothing to refuse.
-                let _ = self.reports.insert(t.id, t.expires_unix_secs);
+                let _ = self
+                    .reports
+                    .insert(t.id, t.expires_unix_secs, ask.now_secs());
                 Decision::Serve {
                     reason: Reason::CspReport,
                     asset: Asset::Accepted,

@@ -3,8 +3,11 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tollgate_core::region::Region;
 use tollgate_core::rules::FsReader;
 use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
 use tollgate_testkit::scenario::{table, Scenario, Step};
@@ -33,12 +36,40 @@ fn view<'a>(step: &'a Step, cookie: Option<&'a str>) -> RequestView<'a> {
     v
 }
 
-fn run(s: &Scenario) {
+/// Where the engines under test keep their state.
+#[derive(Clone, Copy)]
+enum Memory {
+    /// One engine, in-process state (the Pingora proxy).
+    Local,
+    /// Two engines over one shared region, taking requests in turn (nginx's workers).
+    SharedByTwo,
+}
+
+fn engines(s: &Scenario, clock: &CoreClock, memory: Memory) -> Vec<Engine> {
     let rules = parse_rules(&s.rules, Path::new("scenario.toml"), &FsReader)
         .unwrap_or_else(|e| panic!("{}: {e}", s.name));
-    let clock = CoreClock::manual(1_700_000_000_000_000_000);
     let keys = Keyring::from_hex(TEST_SECRET_HEX).unwrap();
-    let engine = Engine::new(rules, keys, clock.clone());
+    match memory {
+        Memory::Local => vec![Engine::new(rules, keys, clock.clone())],
+        Memory::SharedByTwo => {
+            let zone: &'static [AtomicU64] = Box::leak(
+                (0..Region::MIN_BYTES / 8)
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+            );
+            let (region, _) = Region::attach(zone, [11, 12]).unwrap();
+            let region = Arc::new(region);
+            (0..2)
+                .map(|_| Engine::shared(rules.clone(), keys.clone(), clock.clone(), region.clone()))
+                .collect()
+        }
+    }
+}
+
+fn run(s: &Scenario, memory: Memory) {
+    let clock = CoreClock::manual(1_700_000_000_000_000_000);
+    let engines = engines(s, &clock, memory);
+    let mut turn = 0;
     for (i, step) in s.steps.iter().enumerate() {
         clock.advance(Duration::from_secs(step.advance_secs));
         let cookie = s.cookie(step, clock.now_ns() / 1_000_000_000);
@@ -50,6 +81,8 @@ fn run(s: &Scenario) {
             let mut req = view(step, cookie.as_deref());
             req.path = path;
             req.query = query;
+            let engine = &engines[turn % engines.len()];
+            turn += 1;
             let v = engine.decide(&req);
             let what = format!("{} / step {i} / request {n}: {v:?}", s.name);
             assert_eq!(v.decision.kind(), step.expect, "{what}");
@@ -72,6 +105,13 @@ fn every_scenario_holds_in_the_core() {
     let t = table();
     assert!(t.scenarios.len() >= 8);
     for s in &t.scenarios {
-        run(s);
+        run(s, Memory::Local);
+    }
+}
+
+#[test]
+fn every_scenario_holds_with_two_engines_sharing_one_region() {
+    for s in &table().scenarios {
+        run(s, Memory::SharedByTwo);
     }
 }

@@ -1,0 +1,347 @@
+//! A fixed-size hash table laid out in plain 64-bit words, for state shared between processes.
+//!
+//! nginx runs several worker processes; limits and bans are only exact if they all count in the
+//! same table, which must then live in a shared-memory zone: no pointers, no allocator, no
+//! process-local locks. This table is words only. It is set-associative: a key hashes to one
+//! bucket of [`WAYS`] slots guarded by one spinlock word, and lives in that bucket or nowhere.
+//! Memory is fixed when the zone is made, so a spray of fresh addresses can only evict (by the
+//! caller's ranking) inside the buckets it lands in, never grow anything.
+//!
+//! A slot is `[tag, key_hi, key_lo, values…]`; tag 0 marks an empty slot, and tags keep several
+//! logical maps (one per limiter, say) apart in one table. Bucket placement is keyed with a seed
+//! chosen when the zone is formatted, so clients cannot aim their addresses at one bucket.
+//!
+//! The lock is held for a handful of loads and stores, with no allocation and nothing that can
+//! panic. A worker killed inside that window would leave the word set forever, so a waiter that
+//! has yielded for [`STEAL_AFTER`] rounds (far longer than any critical section) takes the lock
+//! over: at worst two updates of one counter interleave, which skews it by one request.
+
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Slots per bucket.
+pub const WAYS: usize = 8;
+/// Words before the values in a slot: tag, key high, key low.
+const KEY_WORDS: usize = 3;
+/// Most value words a slot may carry.
+pub const MAX_VALUES: usize = 3;
+/// Spins with a CPU hint before yielding the thread.
+const SPINS: u32 = 64;
+/// Yields after which the lock's holder is presumed dead.
+const STEAL_AFTER: u32 = 200_000;
+
+/// A slot's key: which logical map (`tag`, non-zero) and which 128-bit key in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotKey {
+    pub tag: u64,
+    pub hi: u64,
+    pub lo: u64,
+}
+
+/// The values of one slot, as read under its bucket's lock.
+pub type Values = [u64; MAX_VALUES];
+
+/// One table over `words`, which it owns exclusively (a caller carves a region into tables).
+#[derive(Debug)]
+pub struct SlotTable {
+    words: &'static [AtomicU64],
+    values: usize,
+    buckets: usize,
+    seed: [u64; 2],
+}
+
+/// What to do when a bucket has no empty slot for a new key: `rank` orders the occupants (0 means
+/// "dead, free to take"); the lowest goes if it is dead, or if `live` allows evicting live keys.
+#[derive(Clone, Copy, Debug)]
+pub struct Evict<F> {
+    pub rank: F,
+    pub live: bool,
+}
+
+/// Where an insert landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    Empty,
+    /// Over a slot whose values ranked 0.
+    Dead,
+    /// Over a live key.
+    Evicted,
+}
+
+impl SlotTable {
+    /// Words one bucket takes for slots carrying `values` value words.
+    pub const fn bucket_words(values: usize) -> usize {
+        1 + WAYS * (KEY_WORDS + values)
+    }
+
+    /// A table over as many whole buckets as fit in `words`; `None` when not even one does.
+    /// `values` is clamped to 1..=[`MAX_VALUES`].
+    pub fn new(words: &'static [AtomicU64], values: usize, seed: [u64; 2]) -> Option<Self> {
+        let values = values.clamp(1, MAX_VALUES);
+        let buckets = words.len() / Self::bucket_words(values);
+        (buckets > 0).then(|| Self {
+            words: &words[..buckets * Self::bucket_words(values)],
+            values,
+            buckets,
+            seed,
+        })
+    }
+
+    /// Slots in the table.
+    pub fn capacity(&self) -> usize {
+        self.buckets * WAYS
+    }
+
+    pub fn buckets(&self) -> usize {
+        self.buckets
+    }
+
+    fn bucket_of(&self, key: &SlotKey) -> usize {
+        let mut h = self.seed[0] ^ key.tag.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ key.hi).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 31;
+        h = (h ^ key.lo ^ self.seed[1]).wrapping_mul(0x94D0_49BB_1331_11EB);
+        h ^= h >> 29;
+        ((u128::from(h) * self.buckets as u128) >> 64) as usize
+    }
+
+    /// Runs `f` on the bucket `key` belongs to, under its lock.
+    pub fn with_bucket<R>(&self, key: &SlotKey, f: impl FnOnce(&Bucket<'_>) -> R) -> R {
+        self.locked(self.bucket_of(key), f)
+    }
+
+    /// Runs `f` on bucket `i` (`i < buckets()`) under its lock.
+    pub fn locked<R>(&self, i: usize, f: impl FnOnce(&Bucket<'_>) -> R) -> R {
+        let width = Self::bucket_words(self.values);
+        let words = &self.words[i * width..(i + 1) * width];
+        let _guard = SpinGuard::lock(&words[0]);
+        f(&Bucket {
+            slots: &words[1..],
+            values: self.values,
+        })
+    }
+}
+
+/// One locked bucket.
+pub struct Bucket<'a> {
+    slots: &'a [AtomicU64],
+    values: usize,
+}
+
+impl Bucket<'_> {
+    fn slot(&self, i: usize) -> &[AtomicU64] {
+        let w = KEY_WORDS + self.values;
+        &self.slots[i * w..(i + 1) * w]
+    }
+
+    fn load(word: &AtomicU64) -> u64 {
+        word.load(Ordering::Relaxed)
+    }
+
+    /// The slot holding `key`.
+    pub fn find(&self, key: &SlotKey) -> Option<usize> {
+        (0..WAYS).find(|&i| {
+            let s = self.slot(i);
+            Self::load(&s[0]) == key.tag
+                && Self::load(&s[1]) == key.hi
+                && Self::load(&s[2]) == key.lo
+        })
+    }
+
+    /// The values of slot `i`.
+    pub fn values(&self, i: usize) -> Values {
+        let s = self.slot(i);
+        let mut out = [0; MAX_VALUES];
+        for (o, w) in out.iter_mut().zip(&s[KEY_WORDS..]) {
+            *o = Self::load(w);
+        }
+        out
+    }
+
+    /// The key in slot `i`, `None` when it is empty.
+    pub fn key(&self, i: usize) -> Option<SlotKey> {
+        let s = self.slot(i);
+        let tag = Self::load(&s[0]);
+        (tag != 0).then(|| SlotKey {
+            tag,
+            hi: Self::load(&s[1]),
+            lo: Self::load(&s[2]),
+        })
+    }
+
+    /// Replaces the values of slot `i`.
+    pub fn set(&self, i: usize, values: &Values) {
+        for (w, v) in self.slot(i)[KEY_WORDS..].iter().zip(values) {
+            w.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    /// Empties slot `i`.
+    pub fn clear(&self, i: usize) {
+        for w in self.slot(i) {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Puts `key` with `values` in an empty slot, else in the lowest-ranked one as `evict`
+    /// allows. `None` when the bucket is full and nothing may go.
+    pub fn insert<F: Fn(&Values) -> u64>(
+        &self,
+        key: &SlotKey,
+        values: &Values,
+        evict: Evict<F>,
+    ) -> Option<Placed> {
+        let (i, placed) = match (0..WAYS).find(|&i| self.key(i).is_none()) {
+            Some(i) => (i, Placed::Empty),
+            None => {
+                let (i, r) = (0..WAYS)
+                    .map(|i| (i, (evict.rank)(&self.values(i))))
+                    .min_by_key(|&(_, r)| r)?;
+                match r {
+                    0 => (i, Placed::Dead),
+                    _ if evict.live => (i, Placed::Evicted),
+                    _ => return None,
+                }
+            }
+        };
+        let s = self.slot(i);
+        s[0].store(key.tag, Ordering::Relaxed);
+        s[1].store(key.hi, Ordering::Relaxed);
+        s[2].store(key.lo, Ordering::Relaxed);
+        self.set(i, values);
+        Some(placed)
+    }
+
+    /// Empties every occupied slot whose values `dead` says carry nothing; returns how many.
+    pub fn purge(&self, dead: impl Fn(&SlotKey, &Values) -> bool) -> usize {
+        let mut n = 0;
+        for i in 0..WAYS {
+            if let Some(k) = self.key(i) {
+                if dead(&k, &self.values(i)) {
+                    self.clear(i);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Holds a bucket's lock word; releases it when dropped.
+pub(crate) struct SpinGuard<'a>(&'a AtomicU64);
+
+impl<'a> SpinGuard<'a> {
+    pub(crate) fn lock(word: &'a AtomicU64) -> Self {
+        let mut tries: u32 = 0;
+        while word
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            tries = tries.saturating_add(1);
+            if tries < SPINS {
+                spin_loop();
+            } else if tries < SPINS + STEAL_AFTER {
+                std::thread::yield_now();
+            } else {
+                // The holder died inside its critical section: take over (see module docs).
+                break;
+            }
+        }
+        Self(word)
+    }
+}
+
+impl Drop for SpinGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn words(n: usize) -> &'static [AtomicU64] {
+        Box::leak((0..n).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn key(tag: u64, i: u64) -> SlotKey {
+        SlotKey { tag, hi: 7, lo: i }
+    }
+
+    fn rank(v: &Values) -> u64 {
+        v[0]
+    }
+    const NONE: Evict<fn(&Values) -> u64> = Evict { rank, live: false };
+
+    #[test]
+    fn tags_keep_maps_apart_and_values_round_trip() {
+        let t = SlotTable::new(words(4 * SlotTable::bucket_words(1)), 1, [1, 2]).unwrap();
+        assert_eq!(t.capacity(), 4 * WAYS);
+        for tag in [1, 2] {
+            t.with_bucket(&key(tag, 5), |b| {
+                b.insert(&key(tag, 5), &[tag * 10, 0, 0], NONE)
+            })
+            .unwrap();
+        }
+        for tag in [1, 2] {
+            let v = t.with_bucket(&key(tag, 5), |b| b.find(&key(tag, 5)).map(|i| b.values(i)));
+            assert_eq!(v.map(|v| v[0]), Some(tag * 10));
+        }
+        assert_eq!(t.with_bucket(&key(3, 5), |b| b.find(&key(3, 5))), None);
+    }
+
+    #[test]
+    fn a_full_bucket_evicts_the_lowest_rank_or_refuses() {
+        let t = SlotTable::new(words(SlotTable::bucket_words(1)), 1, [0, 0]).unwrap();
+        for i in 0..WAYS as u64 {
+            let placed =
+                t.with_bucket(&key(1, i), |b| b.insert(&key(1, i), &[100 + i, 0, 0], NONE));
+            assert_eq!(placed, Some(Placed::Empty));
+        }
+        let refused = t.with_bucket(&key(1, 99), |b| b.insert(&key(1, 99), &[1, 0, 0], NONE));
+        assert_eq!(refused, None);
+        let any = Evict { rank, live: true };
+        let placed = t.with_bucket(&key(1, 99), |b| b.insert(&key(1, 99), &[1, 0, 0], any));
+        assert_eq!(placed, Some(Placed::Evicted));
+        // The lowest value (100, key 0) went; the heaviest stayed.
+        assert_eq!(t.with_bucket(&key(1, 0), |b| b.find(&key(1, 0))), None);
+        assert!(t.with_bucket(&key(1, 7), |b| b.find(&key(1, 7))).is_some());
+    }
+
+    #[test]
+    fn concurrent_increments_are_exact() {
+        let t = SlotTable::new(words(64 * SlotTable::bucket_words(1)), 1, [3, 4]).unwrap();
+        let k = key(1, 42);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        t.with_bucket(&k, |b| match b.find(&k) {
+                            Some(i) => b.set(i, &[b.values(i)[0] + 1, 0, 0]),
+                            None => {
+                                b.insert(&k, &[1, 0, 0], NONE);
+                            }
+                        });
+                    }
+                });
+            }
+        });
+        let v = t.with_bucket(&k, |b| b.find(&k).map(|i| b.values(i)[0]));
+        assert_eq!(v, Some(40_000));
+    }
+
+    #[test]
+    fn a_lock_left_held_by_a_dead_holder_is_taken_over() {
+        let t = SlotTable::new(words(SlotTable::bucket_words(1)), 1, [0, 0]).unwrap();
+        t.words[0].store(1, Ordering::Relaxed); // a worker died holding the lock
+        let placed = t.with_bucket(&key(1, 1), |b| b.insert(&key(1, 1), &[5, 0, 0], NONE));
+        assert_eq!(placed, Some(Placed::Empty));
+        assert_eq!(t.words[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn too_small_a_table_is_refused() {
+        assert!(SlotTable::new(words(3), 1, [0, 0]).is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! placeholder
+use ngx as _;
+use tollgate_core as _;
