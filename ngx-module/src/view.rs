@@ -1,0 +1,134 @@
+//! An nginx request as the core's [`RequestView`]: borrowed header values, connection facts
+//! from nginx itself (HTTP version, requests on the connection, TLS), and the client address
+//! as the realip module left it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ngx::ffi::{
+    ngx_connection_t, ngx_http_request_t, sockaddr_in, sockaddr_in6, AF_INET, AF_INET6,
+    NGX_HTTP_VERSION_10, NGX_HTTP_VERSION_20, NGX_HTTP_VERSION_30, NGX_HTTP_VERSION_9,
+};
+use ngx::http::Request;
+use tollgate_core::key::UNKNOWN_PEER;
+use tollgate_core::{ConnectionView, HttpVersion, RequestView};
+
+/// Header values that occur more than once, joined the way the core expects.
+#[derive(Default)]
+pub struct Joined {
+    cookie: Option<String>,
+    forwarded_for: Option<String>,
+}
+
+fn text(v: &[u8]) -> Option<&str> {
+    std::str::from_utf8(v).ok()
+}
+
+fn join(slot: &mut Option<String>, value: &str, sep: &str) {
+    match slot {
+        Some(s) => {
+            s.push_str(sep);
+            s.push_str(value);
+        }
+        None => *slot = Some(value.to_owned()),
+    }
+}
+
+impl Joined {
+    pub fn collect(req: &Request) -> Self {
+        let mut j = Self::default();
+        for (name, value) in req.headers_in_iterator() {
+            let Some(value) = text(value.as_bytes()) else {
+                continue;
+            };
+            let name = name.as_bytes();
+            if name.eq_ignore_ascii_case(b"cookie") {
+                join(&mut j.cookie, value, "; ");
+            } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                join(&mut j.forwarded_for, value, ",");
+            }
+        }
+        j
+    }
+}
+
+/// The core's view of `req`.
+pub fn view<'a>(req: &'a Request, joined: &'a Joined) -> RequestView<'a> {
+    let r: &ngx_http_request_t = req.as_ref();
+    let target = text(req.unparsed_uri().as_bytes()).unwrap_or("/");
+    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    let mut v = RequestView::get(peer(req.connection()), path);
+    v.conn = connection(r);
+    v.method = text(r.method_name.as_bytes()).unwrap_or("");
+    v.query = (r.args.len > 0).then(|| text(r.args.as_bytes())).flatten();
+    v.cookie = joined.cookie.as_deref();
+    v.forwarded_for = joined.forwarded_for.as_deref();
+    for (name, value) in req.headers_in_iterator() {
+        let Some(value) = text(value.as_bytes()) else {
+            continue;
+        };
+        let slot = match name.as_bytes().to_ascii_lowercase().as_slice() {
+            b"host" => &mut v.host,
+            b"user-agent" => &mut v.user_agent,
+            b"x-real-ip" => &mut v.real_ip,
+            b"accept-language" => &mut v.accept_language,
+            b"accept" => &mut v.accept,
+            b"accept-encoding" => &mut v.accept_encoding,
+            b"connection" => &mut v.connection,
+            b"sec-fetch-site" => &mut v.sec_fetch_site,
+            b"sec-fetch-mode" => &mut v.sec_fetch_mode,
+            b"content-type" => &mut v.content_type,
+            _ => continue,
+        };
+        slot.get_or_insert(value); // first value of each, as the proxy does
+    }
+    v
+}
+
+/// TLS, protocol and the request's place on its connection, as nginx counts them.
+fn connection(r: &ngx_http_request_t) -> ConnectionView {
+    let version = match r.http_version as u32 {
+        NGX_HTTP_VERSION_9 | NGX_HTTP_VERSION_10 => HttpVersion::Http10,
+        NGX_HTTP_VERSION_20 => HttpVersion::H2,
+        NGX_HTTP_VERSION_30 => HttpVersion::H3,
+        _ => HttpVersion::Http11,
+    };
+    // SAFETY: a request's connection is live for the request; on HTTP/2 `r->connection` is a
+    // per-stream copy whose count is stale, and the stream points at the real one.
+    let (tls, requests) = unsafe {
+        let c = &*r.connection;
+        let counted: *const ngx_connection_t = if r.stream.is_null() {
+            r.connection
+        } else {
+            (*(*r.stream).connection).connection
+        };
+        (!c.ssl.is_null(), (*counted).requests)
+    };
+    ConnectionView {
+        tls,
+        version,
+        requests: u32::try_from(requests).unwrap_or(u32::MAX),
+    }
+}
+
+/// The client address (after realip, when it is configured).
+fn peer(c: *mut ngx_connection_t) -> IpAddr {
+    // SAFETY: a request's connection and its sockaddr are live for the request; the family
+    // says which sockaddr type it is.
+    unsafe {
+        let sa = (*c).sockaddr;
+        if sa.is_null() {
+            return UNKNOWN_PEER;
+        }
+        match u32::from((*sa).sa_family) {
+            AF_INET => {
+                let sin = &*sa.cast::<sockaddr_in>();
+                IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+            }
+            AF_INET6 => {
+                let sin6 = &*sa.cast::<sockaddr_in6>();
+                IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.__in6_u.__u6_addr8))
+            }
+            _ => UNKNOWN_PEER,
+        }
+    }
+}
