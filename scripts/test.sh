@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test tollgate has: unit tests, rule-file tests, the scenario table against the core
 # and against a real proxy process, the proxy lifecycle tests (reload, restart, bans, spray), and
-# the challenge tests (headless Chromium, curl, `tollgate solve`, forged and replayed tokens).
+# the challenge tests (headless Chromium, curl, `tollgate solve`, forged and replayed tokens), and
+# the nginx module in a real nginx built from the vendored source.
 # On a bare Debian machine (as root) it first installs the system packages the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,10 @@ command -v node >/dev/null || need+=(nodejs npm)      # drives Chromium through 
 [ -x /usr/bin/chromium ] || need+=(chromium)          # the browser that pays the challenge
 command -v wget >/dev/null || need+=(wget)            # the attacker guide's harvesting loop
 /usr/bin/python3 -c 'import requests' 2>/dev/null || need+=(python3-requests)  # a scripted client
+# The vendored nginx build: bindgen needs libclang; nginx links PCRE2, zlib and OpenSSL.
+for pkg in libclang-dev libpcre2-dev zlib1g-dev libssl-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
@@ -32,4 +37,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The module is a cdylib and the proxy a binary that the nginx tests start: cargo test does not
+# rebuild either for another package's tests, so build them first.
+cargo build --locked -p tollgate-ngx -p tollgate-proxy
 cargo test --workspace --locked

@@ -172,6 +172,26 @@ fn now_secs() -> u64 {
 /// Runs `s` over real HTTP against a front end listening on `to`, whose upstream is `upstream`.
 /// Panics with the scenario, step and request on the first mismatch.
 pub fn run_over_http(s: &Scenario, to: std::net::SocketAddr, upstream: &crate::upstream::Upstream) {
+    run_over_http_as(s, to, upstream, UpstreamHeaders::Tollgates)
+}
+
+/// Whose the front end's upstream request headers are.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum UpstreamHeaders {
+    /// The proxy sets `X-Forwarded-For` itself: check it.
+    Tollgates,
+    /// nginx sends what the operator's `proxy_set_header` says: the decision is checked, the
+    /// upstream's `X-Forwarded-For` is not.
+    Operators,
+}
+
+/// [`run_over_http`], saying whose the upstream headers are.
+pub fn run_over_http_as(
+    s: &Scenario,
+    to: std::net::SocketAddr,
+    upstream: &crate::upstream::Upstream,
+    upstream_headers: UpstreamHeaders,
+) {
     for (i, step) in s.steps.iter().enumerate() {
         for n in 0..step.repeat {
             let mut headers: Vec<(&str, &str)> = Vec::new();
@@ -211,7 +231,9 @@ pub fn run_over_http(s: &Scenario, to: std::net::SocketAddr, upstream: &crate::u
                     "allowed request must reach the upstream: {what}"
                 );
                 assert_eq!(reason, None, "{what}");
-                if let Some(xff) = &step.upstream_forwarded_for {
+                if let (Some(xff), UpstreamHeaders::Tollgates) =
+                    (&step.upstream_forwarded_for, upstream_headers)
+                {
                     assert_eq!(
                         upstream.last_forwarded_for().as_deref(),
                         Some(xff.as_str()),

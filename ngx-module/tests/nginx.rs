@@ -1,0 +1,341 @@
+//! The module in a real nginx built from the vendored source: 2 workers on one `reuseport`
+//! listener, a real upstream, clients bound to distinct 127.0.0.0/8 addresses.
+//!
+//! The same scenario table as the core and the proxy; state exact across workers and kept across
+//! `nginx -s reload`; broken rules refused by `nginx -t` and by a reload; one decision per
+//! request through internal redirects; clearances interchangeable with the Pingora proxy; and
+//! headless Chromium paying the challenge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use tollgate_core::clearance::COOKIE;
+use tollgate_core::pow::Puzzle;
+use tollgate_core::solve::{solve_parallel, Work};
+use tollgate_testkit::http::{self, Response};
+use tollgate_testkit::nginx::{Nginx, NginxBuild, NginxConf};
+use tollgate_testkit::scenario::{run_over_http_as, table, UpstreamHeaders};
+use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::upstream::Upstream;
+
+/// The cargo profile directory this test was built in (`target/debug`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn build() -> NginxBuild {
+    let objs = Path::new(env!("TOLLGATE_NGINX_BUILD_DIR"));
+    NginxBuild::new(objs, &target_dir())
+}
+
+fn get(n: &Nginx, from: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    http::request(from.parse().unwrap(), n.listen, "GET", path, headers).unwrap()
+}
+
+fn reason(r: &Response) -> &str {
+    r.header("x-tollgate-reason").unwrap_or("-")
+}
+
+#[test]
+fn every_scenario_holds_in_nginx_with_two_workers() {
+    let b = build();
+    let mut ran = 0;
+    for s in table().scenarios.iter().filter(|s| !s.core_only) {
+        let dir = TempDir::new("ngx-scenario");
+        let upstream = Upstream::start().unwrap();
+        let n = Nginx::start(&b, &dir.0, &s.rules, upstream.addr);
+        run_over_http_as(s, n.listen, &upstream, UpstreamHeaders::Operators);
+        ran += 1;
+    }
+    assert!(ran >= 6, "only {ran} scenarios ran");
+}
+
+const FLOOD_RULES: &str = "
+[limit]
+requests = 1
+per_secs = 60
+burst = 5
+[bans]
+extreme_requests = 0
+violations = 3
+violations_window_secs = 60
+ttl_secs = 120
+";
+
+/// Statuses of `n` requests from `from`, each on its own connection (so `reuseport` spreads
+/// them over both workers).
+fn statuses(nginx: &Nginx, from: &str, path: &str, n: usize) -> Vec<u16> {
+    (0..n).map(|_| get(nginx, from, path, &[]).status).collect()
+}
+
+#[test]
+fn limits_are_exact_across_workers_and_bans_survive_reload() {
+    let b = build();
+    let dir = TempDir::new("ngx-reload");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start(&b, &dir.0, FLOOD_RULES, up.addr);
+    // 40 clients, each with burst 5: exactly 5 of 7 pass no matter which worker takes them.
+    for i in 0..40 {
+        let from = format!("127.0.3.{}", 10 + i);
+        assert_eq!(
+            statuses(&n, &from, "/", 7),
+            [200, 200, 200, 200, 200, 429, 429],
+            "{from}"
+        );
+    }
+    let workers_seen = n.log().matches("tollgate: refused").count();
+    assert_eq!(workers_seen, 80, "every refusal logged once");
+    let log = n.log();
+    let pids: std::collections::HashSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("tollgate: refused"))
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(pids.len(), 2, "both workers took requests: {pids:?}");
+    // Client .10's third violation is refused; its fourth bans it.
+    assert_eq!(statuses(&n, "127.0.3.10", "/", 1), [429]);
+    let banned = get(&n, "127.0.3.10", "/", &[]);
+    assert_eq!(
+        (banned.status, reason(&banned)),
+        (403, "repeated_violations")
+    );
+
+    assert!(n.reload(), "a good configuration reloads:\n{}", n.log());
+    assert!(n.log().contains("zone kept across reload"), "{}", n.log());
+    let after = get(&n, "127.0.3.10", "/", &[]);
+    assert_eq!(
+        (after.status, reason(&after)),
+        (403, "active_ban"),
+        "ban kept"
+    );
+    let spent = get(&n, "127.0.3.11", "/", &[]);
+    assert_eq!(spent.status, 429, "spent burst kept");
+    assert_eq!(get(&n, "127.0.3.99", "/", &[]).status, 200, "others pass");
+}
+
+#[test]
+fn broken_rules_fail_nginx_t_and_a_reload_keeps_the_old_rules() {
+    let b = build();
+    let dir = TempDir::new("ngx-bad");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start(&b, &dir.0, FLOOD_RULES, up.addr);
+    std::fs::write(
+        &n.rules_path,
+        "[limit]\nrequests = 1\nper_secs = \"soon\"\n",
+    )
+    .unwrap();
+    let t = n.test_config();
+    let stderr = String::from_utf8_lossy(&t.stderr);
+    assert!(!t.status.success(), "{stderr}");
+    let at = format!("{}:3:12", n.rules_path.display());
+    assert!(
+        stderr.contains("tollgate: invalid rules") && stderr.contains(&at),
+        "file:line:column expected ({at}):\n{stderr}"
+    );
+    let refused = Command::new(&b.nginx)
+        .arg("-p")
+        .arg(&n.dir)
+        .arg("-c")
+        .arg(n.dir.join("nginx.conf"))
+        .args(["-s", "reload"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "nginx -s reload checks the rules first"
+    );
+    assert!(
+        !n.reload(),
+        "the master refuses the broken file too:
+{}",
+        n.log()
+    );
+    // Still serving the old rules: burst 5 for a fresh client.
+    assert_eq!(
+        statuses(&n, "127.0.4.1", "/", 6),
+        [200, 200, 200, 200, 200, 429]
+    );
+}
+
+#[test]
+fn internal_redirects_are_decided_once_and_a_location_can_turn_tollgate_off() {
+    let b = build();
+    let dir = TempDir::new("ngx-redirect");
+    let up = Upstream::start().unwrap();
+    let conf = NginxConf {
+        server_extra: "
+    location /files/ { root /nonexistent; try_files $uri @backend; }
+    location @backend { proxy_pass http://backend; }
+    location /open/ { tollgate off; proxy_pass http://backend; }"
+            .into(),
+        ..NginxConf::default()
+    };
+    let n = Nginx::start_conf(&b, &dir.0, FLOOD_RULES, up.addr, &conf);
+    // try_files hands the request to a named location (an internal redirect): still 5 per burst.
+    assert_eq!(
+        statuses(&n, "127.0.5.1", "/files/a", 6),
+        [200, 200, 200, 200, 200, 429]
+    );
+    assert_eq!(statuses(&n, "127.0.5.2", "/open/x", 12), [200; 12]);
+}
+
+// ---- challenges: the same tokens on both front ends ----
+
+fn challenge_rules(bits: Option<u32>) -> String {
+    let difficulty = bits.map_or(String::new(), |b| {
+        format!("[challenge]\ndifficulty = {b}\n")
+    });
+    format!(
+        "[limit]\nrequests = 1000\nper_secs = 1\nburst = 1000\n{difficulty}
+[[route]]\nname = \"hashcash\"\npath_prefix = \"/protected\"\naction = \"challenge\"\n"
+    )
+}
+
+const UA: &str = "Mozilla/5.0 tollgate-test";
+
+/// A clearance cookie for `/protected`, earned natively as `from` with [`UA`] from `at`.
+fn earn(at: std::net::SocketAddr, from: &str) -> String {
+    let ua = [("User-Agent", UA)];
+    let req = |path: &str| http::request(from.parse().unwrap(), at, "GET", path, &ua).unwrap();
+    let offer: Value =
+        serde_json::from_str(&req("/.tollgate/challenge?return=/protected/x").body).unwrap();
+    let puzzle = Puzzle::from_kind(
+        offer["puzzle"].as_str().unwrap(),
+        offer["param"].as_u64().unwrap(),
+    )
+    .unwrap();
+    let work = Work::new(
+        puzzle,
+        offer["prefix"].as_str().unwrap(),
+        offer["target"].as_str(),
+    )
+    .unwrap();
+    let nonce = solve_parallel(&work, 2).unwrap().0;
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("challenge", offer["token"].as_str().unwrap())
+        .append_pair("nonce", &nonce.to_string())
+        .append_pair("return", "/protected/x")
+        .finish();
+    let r = req(&format!("/.tollgate/verify?{q}"));
+    assert_eq!((r.status, reason(&r)), (303, "challenge_passed"), "{r:?}");
+    let set = r.header("set-cookie").unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn a_clearance_from_the_pingora_proxy_passes_nginx_and_back() {
+    let b = build();
+    let proxy_bin = target_dir().join("tollgate");
+    assert!(
+        proxy_bin.exists(),
+        "{} missing: cargo build -p tollgate-proxy",
+        proxy_bin.display()
+    );
+    let up = Upstream::start().unwrap();
+    let rules = challenge_rules(Some(12));
+    let pdir = TempDir::new("ngx-cross-proxy");
+    let proxy = Tollgate::start(&proxy_bin, &pdir.0, &rules, up.addr);
+    let ndir = TempDir::new("ngx-cross-nginx");
+    let n = Nginx::start(&b, &ndir.0, &rules, up.addr);
+
+    let me = "127.0.6.1";
+    let from_proxy = earn(proxy.listen, me);
+    let r = get(
+        &n,
+        me,
+        "/protected/page",
+        &[("User-Agent", UA), ("Cookie", &from_proxy)],
+    );
+    assert_eq!(
+        (r.status, reason(&r)),
+        (200, "-"),
+        "proxy's clearance on nginx: {r:?}"
+    );
+    assert!(r.body.starts_with("upstream saw /protected/page"), "{r:?}");
+    // Bound to the client: another address gets the challenge.
+    let thief = get(
+        &n,
+        "127.0.6.2",
+        "/protected/page",
+        &[("User-Agent", UA), ("Cookie", &from_proxy)],
+    );
+    assert_eq!((thief.status, reason(&thief)), (403, "clearance_invalid"));
+
+    let from_nginx = earn(n.listen, me);
+    let r = http::request(
+        me.parse().unwrap(),
+        proxy.listen,
+        "GET",
+        "/protected/page",
+        &[("User-Agent", UA), ("Cookie", &from_nginx)],
+    )
+    .unwrap();
+    assert_eq!(
+        (r.status, reason(&r)),
+        (200, "-"),
+        "nginx's clearance on the proxy: {r:?}"
+    );
+    assert!(
+        from_nginx.starts_with(&format!("{COOKIE}=")),
+        "{from_nginx}"
+    );
+}
+
+#[test]
+fn headless_chromium_pays_the_challenge_through_nginx() {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/drive.mjs");
+    let modules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/node_modules/playwright-core");
+    if std::env::var("TOLLGATE_SKIP_BROWSER").is_ok_and(|v| v == "1")
+        && std::env::var("CI").is_err()
+    {
+        eprintln!("skipping the browser test: TOLLGATE_SKIP_BROWSER=1");
+        return;
+    }
+    assert!(
+        modules.exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Debian's chromium and `npm ci` in tests/browser"
+    );
+    let b = build();
+    let dir = TempDir::new("ngx-chromium");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start(&b, &dir.0, &challenge_rules(None), up.addr);
+    let path = "/protected/page";
+    let out = Command::new("node")
+        .arg(driver)
+        .args([
+            "pass",
+            &format!("http://{}{path}", n.listen),
+            &format!("upstream saw {path}"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let page: Vec<(u64, Option<&str>)> = v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap().ends_with(path))
+        .map(|r| (r["status"].as_u64().unwrap(), r["reason"].as_str()))
+        .collect();
+    assert_eq!(
+        page,
+        [(403, Some("route_challenge")), (200, None)],
+        "{stdout}"
+    );
+    let cookies = v["cookies"].as_array().unwrap();
+    assert!(cookies.iter().any(|c| c["name"] == COOKIE), "{stdout}");
+    eprintln!(
+        "nginx: Chromium solved in {} ms, backend after {} ms",
+        v["solve_ms"], v["elapsed_ms"]
+    );
+}

@@ -1,0 +1,214 @@
+//! A real nginx, built from the vendored source, with the tollgate module loaded: 2 worker
+//! processes on one `reuseport` listener (so connections from different source addresses land
+//! on different workers), a real upstream behind `proxy_pass`, stopped when dropped.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::process::{eventually, free_port, wait_listening, Guard};
+
+/// Where the nginx binary and the module are.
+#[derive(Clone, Debug)]
+pub struct NginxBuild {
+    pub nginx: PathBuf,
+    pub module: PathBuf,
+}
+
+impl NginxBuild {
+    /// `build_dir` is nginx's objs parent (the ngx-module build script's `DEP_NGINX_BUILD_DIR`),
+    /// `target_dir` the cargo profile directory holding `libtollgate_ngx.so`.
+    pub fn new(build_dir: &Path, target_dir: &Path) -> Self {
+        let b = Self {
+            nginx: build_dir.join("nginx"),
+            module: target_dir.join("libtollgate_ngx.so"),
+        };
+        for p in [&b.nginx, &b.module] {
+            assert!(
+                p.exists(),
+                "{} missing: build it first (cargo build -p tollgate-ngx)",
+                p.display()
+            );
+        }
+        b
+    }
+}
+
+/// Knobs of the generated `nginx.conf`.
+#[derive(Clone, Debug, Default)]
+pub struct NginxConf {
+    /// Extra directives inside the `server` block (locations, say).
+    pub server_extra: String,
+    /// Networks whose `X-Forwarded-For` the realip module believes.
+    pub real_ip_from: Vec<String>,
+}
+
+pub struct Nginx {
+    pub proc: Guard,
+    pub listen: SocketAddr,
+    pub dir: PathBuf,
+    pub rules_path: PathBuf,
+    build: NginxBuild,
+}
+
+impl Nginx {
+    /// Writes `rules` to `dir/rules.toml` and starts nginx in front of `upstream`.
+    pub fn start(build: &NginxBuild, dir: &Path, rules: &str, upstream: SocketAddr) -> Self {
+        let conf = NginxConf {
+            real_ip_from: trusted_proxies(rules),
+            ..NginxConf::default()
+        };
+        Self::start_conf(build, dir, rules, upstream, &conf)
+    }
+
+    pub fn start_conf(
+        build: &NginxBuild,
+        dir: &Path,
+        rules: &str,
+        upstream: SocketAddr,
+        conf: &NginxConf,
+    ) -> Self {
+        let rules_path = dir.join("rules.toml");
+        fs::write(&rules_path, rules).unwrap_or_else(|e| panic!("writing rules: {e}"));
+        let key = format!("current = \"{}\"\n", crate::TEST_SECRET_HEX);
+        fs::write(dir.join("secret.key"), key).unwrap_or_else(|e| panic!("writing key: {e}"));
+        fs::create_dir_all(dir.join("logs")).unwrap_or_else(|e| panic!("logs dir: {e}"));
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let text = conf_text(build, dir, listen, upstream, conf);
+        fs::write(dir.join("nginx.conf"), text).unwrap_or_else(|e| panic!("writing conf: {e}"));
+        let mut cmd = Command::new(&build.nginx);
+        cmd.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf"));
+        cmd.env_remove("TOLLGATE_SECRET");
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let proc = Guard::spawn(&mut cmd).unwrap_or_else(|e| panic!("spawning nginx: {e}"));
+        let n = Self {
+            proc,
+            listen,
+            dir: dir.to_path_buf(),
+            rules_path,
+            build: build.clone(),
+        };
+        let up = wait_listening(listen, Duration::from_secs(20));
+        assert!(up, "nginx did not start; error log:\n{}", n.log());
+        n
+    }
+
+    /// nginx's error log (tollgate's notices and refusals are in it).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
+    }
+
+    fn control(&self, args: &[&str]) -> Output {
+        Command::new(&self.build.nginx)
+            .arg("-p")
+            .arg(&self.dir)
+            .arg("-c")
+            .arg(self.dir.join("nginx.conf"))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running nginx {args:?}: {e}"))
+    }
+
+    /// `nginx -t` on the current files.
+    pub fn test_config(&self) -> Output {
+        self.control(&["-t"])
+    }
+
+    /// Signals the master to reload (what `nginx -s reload` sends, without that command's own
+    /// pre-check, so the master's handling of a bad file is what is tested), then waits until
+    /// it has logged the outcome: `true` when the new configuration took, `false` when refused.
+    pub fn reload(&self) -> bool {
+        let before = self.log().len();
+        assert!(self.proc.signal("HUP"), "signalling the nginx master");
+        let mut took = None;
+        let logged = eventually(Duration::from_secs(10), || {
+            let log = self.log();
+            let new = &log[before.min(log.len())..];
+            if new.contains("[emerg]") {
+                took = Some(false);
+            } else if new.contains("start worker process") {
+                took = Some(true);
+            }
+            took.is_some()
+        });
+        assert!(logged, "reload logged nothing:\n{}", self.log());
+        // Old workers finish their requests and exit; give the new ones their listeners.
+        std::thread::sleep(Duration::from_millis(300));
+        took.unwrap_or(false)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // The master stops its workers on TERM; a kill would orphan them on the port.
+        self.proc.signal("TERM");
+        self.proc.wait_exit(Duration::from_secs(5));
+    }
+}
+
+/// The rules' `[clients] trusted_proxies`: the test configuration trusts them via realip too.
+pub fn trusted_proxies(rules: &str) -> Vec<String> {
+    let Ok(doc) = rules.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    doc.get("clients")
+        .and_then(|c| c.get("trusted_proxies"))
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn conf_text(
+    build: &NginxBuild,
+    dir: &Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    conf: &NginxConf,
+) -> String {
+    let d = dir.display();
+    let realip: String = conf
+        .real_ip_from
+        .iter()
+        .map(|n| format!("  set_real_ip_from {n};\n"))
+        .chain(
+            (!conf.real_ip_from.is_empty()).then(|| "  real_ip_header X-Forwarded-For;\n".into()),
+        )
+        .collect();
+    format!(
+        "load_module {module};
+daemon off;
+worker_processes 2;
+error_log {d}/logs/error.log info;
+pid {d}/logs/nginx.pid;
+worker_shutdown_timeout 2s;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/logs/body; proxy_temp_path {d}/logs/proxy;
+  fastcgi_temp_path {d}/logs/fastcgi; uwsgi_temp_path {d}/logs/uwsgi; scgi_temp_path {d}/logs/scgi;
+  tollgate_rules {d}/rules.toml;
+  tollgate_secret_file {d}/secret.key;
+  tollgate_zone tollgate 4m;
+{realip}  upstream backend {{ server {upstream}; keepalive 16; }}
+  server {{
+    listen {listen} reuseport;
+    tollgate on;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }}
+{extra}
+  }}
+}}
+",
+        module = build.module.display(),
+        extra = conf.server_extra,
+    )
+}
