@@ -92,8 +92,8 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(engine) = worker::engine() else {
         return NGX_DECLINED as ngx_int_t;
     };
-    let joined = view::Joined::collect(req);
-    let view = view::view(req, &joined);
+    let mut joined = view::Joined::default();
+    let view = view::view(req, &mut joined);
     let verdict = engine.decide(&view);
     let Some(answer) = engine.respond(&verdict) else {
         return NGX_DECLINED as ngx_int_t;

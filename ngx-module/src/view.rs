@@ -12,7 +12,8 @@ use ngx::http::Request;
 use tollgate_core::key::UNKNOWN_PEER;
 use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 
-/// Header values that occur more than once, joined the way the core expects.
+/// Header values that occur more than once, joined the way the core expects (owned only when a
+/// header really repeats).
 #[derive(Default)]
 pub struct Joined {
     cookie: Option<String>,
@@ -23,36 +24,21 @@ fn text(v: &[u8]) -> Option<&str> {
     std::str::from_utf8(v).ok()
 }
 
-fn join(slot: &mut Option<String>, value: &str, sep: &str) {
-    match slot {
-        Some(s) => {
+/// Appends a repeated header's value; the first occurrence stays borrowed.
+fn join<'a>(first: &mut Option<&'a str>, joined: &mut Option<String>, value: &'a str, sep: &str) {
+    match (first.as_ref(), joined.as_mut()) {
+        (None, _) => *first = Some(value),
+        (Some(_), Some(s)) => {
             s.push_str(sep);
             s.push_str(value);
         }
-        None => *slot = Some(value.to_owned()),
+        (Some(f), None) => *joined = Some(format!("{f}{sep}{value}")),
     }
 }
 
-impl Joined {
-    pub fn collect(req: &Request) -> Self {
-        let mut j = Self::default();
-        for (name, value) in req.headers_in_iterator() {
-            let Some(value) = text(value.as_bytes()) else {
-                continue;
-            };
-            let name = name.as_bytes();
-            if name.eq_ignore_ascii_case(b"cookie") {
-                join(&mut j.cookie, value, "; ");
-            } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-                join(&mut j.forwarded_for, value, ",");
-            }
-        }
-        j
-    }
-}
-
-/// The core's view of `req`.
-pub fn view<'a>(req: &'a Request, joined: &'a Joined) -> RequestView<'a> {
+/// The core's view of `req`, in one pass over its headers (no allocation unless a cookie or
+/// forwarding header repeats). `joined` holds what had to be joined.
+pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
     let r: &ngx_http_request_t = req.as_ref();
     let target = text(req.unparsed_uri().as_bytes()).unwrap_or("/");
     let path = target.split_once('?').map_or(target, |(p, _)| p);
@@ -60,27 +46,44 @@ pub fn view<'a>(req: &'a Request, joined: &'a Joined) -> RequestView<'a> {
     v.conn = connection(r);
     v.method = text(r.method_name.as_bytes()).unwrap_or("");
     v.query = (r.args.len > 0).then(|| text(r.args.as_bytes())).flatten();
-    v.cookie = joined.cookie.as_deref();
-    v.forwarded_for = joined.forwarded_for.as_deref();
+    let (mut cookie, mut xff) = (None, None);
     for (name, value) in req.headers_in_iterator() {
-        let Some(value) = text(value.as_bytes()) else {
+        let Some(value) = text(value.as_bytes()) else { continue };
+        let name = name.as_bytes();
+        let is = |h: &str| name.eq_ignore_ascii_case(h.as_bytes());
+        let slot = if is("cookie") {
+            join(&mut cookie, &mut joined.cookie, value, "; ");
             continue;
-        };
-        let slot = match name.as_bytes().to_ascii_lowercase().as_slice() {
-            b"host" => &mut v.host,
-            b"user-agent" => &mut v.user_agent,
-            b"x-real-ip" => &mut v.real_ip,
-            b"accept-language" => &mut v.accept_language,
-            b"accept" => &mut v.accept,
-            b"accept-encoding" => &mut v.accept_encoding,
-            b"connection" => &mut v.connection,
-            b"sec-fetch-site" => &mut v.sec_fetch_site,
-            b"sec-fetch-mode" => &mut v.sec_fetch_mode,
-            b"content-type" => &mut v.content_type,
-            _ => continue,
+        } else if is("x-forwarded-for") {
+            join(&mut xff, &mut joined.forwarded_for, value, ",");
+            continue;
+        } else if is("host") {
+            &mut v.host
+        } else if is("user-agent") {
+            &mut v.user_agent
+        } else if is("x-real-ip") {
+            &mut v.real_ip
+        } else if is("accept-language") {
+            &mut v.accept_language
+        } else if is("accept") {
+            &mut v.accept
+        } else if is("accept-encoding") {
+            &mut v.accept_encoding
+        } else if is("connection") {
+            &mut v.connection
+        } else if is("sec-fetch-site") {
+            &mut v.sec_fetch_site
+        } else if is("sec-fetch-mode") {
+            &mut v.sec_fetch_mode
+        } else if is("content-type") {
+            &mut v.content_type
+        } else {
+            continue;
         };
         slot.get_or_insert(value); // first value of each, as the proxy does
     }
+    v.cookie = joined.cookie.as_deref().or(cookie);
+    v.forwarded_for = joined.forwarded_for.as_deref().or(xff);
     v
 }
 
