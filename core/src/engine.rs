@@ -21,7 +21,7 @@ use crate::key::ClientKey;
 use crate::limit::{Limiter, Quota};
 use crate::penalty::Penalties;
 use crate::region::{Region, RegionStats};
-use crate::replay::ReplayCache;
+use crate::replay::{self, ReplayCache};
 use crate::request::RequestView;
 use crate::respond::{respond, Reply};
 use crate::route::Action;
@@ -87,10 +87,10 @@ impl Memory {
         })
     }
 
-    fn replay(&self, name: &str, max: usize) -> ReplayCache {
+    fn replay(&self, kind: replay::Kind, max: usize) -> ReplayCache {
         match self {
             Memory::Local => ReplayCache::new(MAX_CHALLENGE_TTL_SECS, max),
-            Memory::Shared(r) => ReplayCache::shared(r.clone(), name),
+            Memory::Shared(r) => ReplayCache::shared(r.clone(), kind),
         }
     }
 
@@ -150,8 +150,8 @@ impl Engine {
         let usage = memory.store("usage", cap);
         let tolls = Tolls::new(
             keys,
-            memory.replay("solved", max_solved),
-            memory.replay("reports", max_solved),
+            memory.replay(replay::Kind::Solved, max_solved),
+            memory.replay(replay::Kind::Reports, max_solved),
             Penalties::new(penalties.clone()),
             Usage::new(usage.clone()),
             clock.now_ns(),

@@ -1,14 +1,15 @@
 //! One shared-memory zone, carved into the state every worker must see alike.
 //!
 //! A front end with several processes (nginx) hands the engine the zone's memory as words; the
-//! region lays out a header, the under-attack meter and three [`SlotTable`]s in it:
-//! rate counters (every limiter, penalties and clearance spending, kept apart by tag), bans, and
-//! the replay caches. The layout is plain words, so it means the same in every process, and the
+//! region lays out a header, the under-attack meter and four [`SlotTable`]s in it:
+//! rate counters (every limiter, penalties and clearance spending, kept apart by tag), bans,
+//! solved challenges, and CSP reports (apart, so reports, which cost a client nothing, can never
+//! crowd out the record of a solved challenge). The layout is plain words, so it means the same in every process, and the
 //! header lets a zone kept across a reload (nginx keeps a zone of the same name and size) be
 //! recognised and reused, which is how counters and bans survive `nginx -s reload`.
 //!
-//! Sizing: counters take three quarters of the zone at 32 bytes a key, bans and the replay
-//! caches an eighth each. The zone's size is the memory bound; the rules' `max_*` caps apply to
+//! Sizing: counters take three quarters of the zone at 33 bytes a key, bans an eighth, solved
+//! challenges and reports a sixteenth each. The zone's size is the memory bound; the rules' `max_*` caps apply to
 //! in-process state only.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use crate::slots::{SlotKey, SlotTable, Values};
 /// "TOLLGATE" in ASCII.
 const MAGIC: u64 = 0x544F_4C4C_4741_5445;
 /// Bumped whenever the layout changes, so an old zone is re-formatted rather than misread.
-const LAYOUT: u64 = 1;
+const LAYOUT: u64 = 2;
 const HEADER_WORDS: usize = 16;
 pub(crate) const ATTACK_WORDS: usize = 16;
 
@@ -57,6 +58,7 @@ pub struct Region {
     pub(crate) counters: SlotTable,
     pub(crate) bans: SlotTable,
     pub(crate) replay: SlotTable,
+    pub(crate) reports: SlotTable,
 }
 
 /// What the region holds now.
@@ -71,6 +73,15 @@ pub struct RegionStats {
 impl Region {
     /// The smallest zone that holds one bucket of every table.
     pub const MIN_BYTES: usize = 8 * 64 * 1024;
+
+    /// The region already formatted in `words`, for a process that must never format a zone
+    /// others may be using (an nginx worker). `None` when `words` holds no region of this layout.
+    pub fn open(words: &'static [AtomicU64]) -> Option<Self> {
+        if words.len() < HEADER_WORDS || !Self::recognises(&words[..HEADER_WORDS], words.len()) {
+            return None;
+        }
+        Self::attach(words, [0, 0]).ok().map(|(r, _)| r)
+    }
 
     /// Lays the region over `words`. A zone that already holds a region of this layout and size
     /// (kept across a reload) is reused as it is; anything else is formatted, with `seed`
@@ -103,9 +114,10 @@ impl Region {
             header[H_SEED + 1].load(Ordering::Relaxed),
         ];
         let (attack, rest) = rest.split_at(ATTACK_WORDS);
-        let eighth = rest.len() / 8;
-        let (bans, rest) = rest.split_at(eighth);
-        let (replay, counters) = rest.split_at(eighth);
+        let sixteenth = rest.len() / 16;
+        let (bans, rest) = rest.split_at(2 * sixteenth);
+        let (replay, rest) = rest.split_at(sixteenth);
+        let (reports, counters) = rest.split_at(sixteenth);
         let table = |w, values| {
             SlotTable::new(w, values, seed).ok_or(RegionError::TooSmall {
                 have: words.len() * 8,
@@ -118,6 +130,7 @@ impl Region {
             counters: table(counters, COUNTER_VALUES)?,
             bans: table(bans, BAN_VALUES)?,
             replay: table(replay, REPLAY_VALUES)?,
+            reports: table(reports, REPLAY_VALUES)?,
         };
         Ok((region, formatted))
     }
@@ -174,6 +187,7 @@ impl Region {
         sweep(&self.counters, &counter_dead, Some(H_COUNTERS_USED));
         sweep(&self.bans, &ban_dead, Some(H_BANS_USED));
         sweep(&self.replay, &replay_dead, None);
+        sweep(&self.reports, &replay_dead, None);
         freed
     }
 }
@@ -204,7 +218,9 @@ pub(crate) mod tests {
         let (r, fresh) = Region::attach(words, [3, 4]).unwrap();
         assert!(!fresh, "same layout and size: reused");
         assert_eq!(r.stats().bans_used, 1);
+        assert!(Region::open(words).is_some());
         words[H_LAYOUT].store(LAYOUT + 1, Ordering::Relaxed);
+        assert!(Region::open(words).is_none(), "a worker never formats");
         let (r, fresh) = Region::attach(words, [3, 4]).unwrap();
         assert!(fresh);
         assert_eq!(r.stats().bans_used, 0);

@@ -40,7 +40,20 @@ struct Bucket {
 #[derive(Debug)]
 pub enum ReplayCache {
     Local(LocalReplay),
-    Shared { region: Arc<Region>, tag: u64 },
+    Shared {
+        region: Arc<Region>,
+        tag: u64,
+        kind: Kind,
+    },
+}
+
+/// Which shared table a cache lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Solved challenges: a full table refuses new answers.
+    Solved,
+    /// CSP reports: a full table only loses a bonus.
+    Reports,
 }
 
 impl ReplayCache {
@@ -49,11 +62,19 @@ impl ReplayCache {
         Self::Local(LocalReplay::new(max_ttl_secs, max))
     }
 
-    /// The cache called `name` in `region`, shared by every process attached to it.
-    pub fn shared(region: Arc<Region>, name: &str) -> Self {
+    /// The cache of `kind` in `region`, shared by every process attached to it.
+    pub fn shared(region: Arc<Region>, kind: Kind) -> Self {
         Self::Shared {
-            tag: region::tag(name),
+            tag: region::tag(&format!("{kind:?}")),
             region,
+            kind,
+        }
+    }
+
+    fn table<'r>(region: &'r Region, kind: Kind) -> &'r crate::slots::SlotTable {
+        match kind {
+            Kind::Solved => &region.replay,
+            Kind::Reports => &region.reports,
         }
     }
 
@@ -68,9 +89,9 @@ impl ReplayCache {
     pub fn insert(&self, id: [u8; 16], expires_secs: u64, now_secs: u64) -> Insert {
         match self {
             Self::Local(l) => l.insert(id, expires_secs),
-            Self::Shared { region, tag } => {
+            Self::Shared { region, tag, kind } => {
                 let k = slot_key(*tag, &id);
-                region.replay.with_bucket(&k, |b| {
+                Self::table(region, *kind).with_bucket(&k, |b| {
                     if b.find(&k).is_some() {
                         return Insert::Replayed;
                     }
@@ -88,9 +109,9 @@ impl ReplayCache {
     pub fn contains(&self, id: &[u8; 16], expires_secs: u64) -> bool {
         match self {
             Self::Local(l) => l.contains(id, expires_secs),
-            Self::Shared { region, tag } => {
+            Self::Shared { region, tag, kind } => {
                 let k = slot_key(*tag, id);
-                region.replay.with_bucket(&k, |b| b.find(&k).is_some())
+                Self::table(region, *kind).with_bucket(&k, |b| b.find(&k).is_some())
             }
         }
     }
@@ -230,9 +251,9 @@ mod tests {
         let (region, _) =
             Region::attach(crate::region::tests::zone(Region::MIN_BYTES), [2, 2]).unwrap();
         let region = Arc::new(region);
-        let a = ReplayCache::shared(region.clone(), "solved");
-        let b = ReplayCache::shared(region.clone(), "solved");
-        let reports = ReplayCache::shared(region, "reports");
+        let a = ReplayCache::shared(region.clone(), Kind::Solved);
+        let b = ReplayCache::shared(region.clone(), Kind::Solved);
+        let reports = ReplayCache::shared(region, Kind::Reports);
         assert_eq!(a.insert([1; 16], 1_000, 900), Insert::New);
         assert_eq!(b.insert([1; 16], 1_000, 900), Insert::Replayed);
         assert!(!reports.contains(&[1; 16], 1_000));

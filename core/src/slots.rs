@@ -13,8 +13,11 @@
 //!
 //! The lock is held for a handful of loads and stores, with no allocation and nothing that can
 //! panic. A worker killed inside that window would leave the word set forever, so a waiter that
-//! has yielded for [`STEAL_AFTER`] rounds (far longer than any critical section) takes the lock
-//! over: at worst two updates of one counter interleave, which skews it by one request.
+//! has yielded for [`STEAL_AFTER`] rounds (seconds: far longer than any critical section or
+//! scheduling delay) takes the lock over. The word holds its holder's process id, and release
+//! only clears the word if it still holds that id, so a holder that was merely stalled does not
+//! unlock its successor. If a stalled holder does resume inside its section, two updates of one
+//! bucket interleave: a counter skews by a request, or one key of the bucket is lost.
 
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +30,9 @@ const KEY_WORDS: usize = 3;
 pub const MAX_VALUES: usize = 3;
 /// Spins with a CPU hint before yielding the thread.
 const SPINS: u32 = 64;
-/// Yields after which the lock's holder is presumed dead.
-const STEAL_AFTER: u32 = 200_000;
+/// Yields after which the lock's holder is presumed dead (each yield is at least a system call;
+/// with other runnable work it is a time slice).
+const STEAL_AFTER: u32 = 5_000_000;
 
 /// A slot's key: which logical map (`tag`, non-zero) and which 128-bit key in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,33 +231,47 @@ impl Bucket<'_> {
     }
 }
 
-/// Holds a bucket's lock word; releases it when dropped.
-pub(crate) struct SpinGuard<'a>(&'a AtomicU64);
+/// Holds a bucket's lock word (set to this process's id); releases it when dropped.
+pub(crate) struct SpinGuard<'a> {
+    word: &'a AtomicU64,
+    me: u64,
+}
 
 impl<'a> SpinGuard<'a> {
     pub(crate) fn lock(word: &'a AtomicU64) -> Self {
+        // The process id, never 0: names the holder across processes sharing the word.
+        let me = u64::from(std::process::id()) | (1 << 32);
         let mut tries: u32 = 0;
-        while word
-            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        loop {
+            let seen = match word.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(seen) => seen,
+            };
             tries = tries.saturating_add(1);
             if tries < SPINS {
                 spin_loop();
             } else if tries < SPINS + STEAL_AFTER {
                 std::thread::yield_now();
-            } else {
+            } else if seen == 0
+                || word
+                    .compare_exchange(seen, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
                 // The holder died inside its critical section: take over (see module docs).
                 break;
             }
         }
-        Self(word)
+        Self { word, me }
     }
 }
 
 impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
+        // Only our own hold: if ours was taken over, the new holder's stays.
+        let _ = self
+            .word
+            .compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed);
     }
 }
 
@@ -334,7 +352,7 @@ mod tests {
     #[test]
     fn a_lock_left_held_by_a_dead_holder_is_taken_over() {
         let t = SlotTable::new(words(SlotTable::bucket_words(1)), 1, [0, 0]).unwrap();
-        t.words[0].store(1, Ordering::Relaxed); // a worker died holding the lock
+        t.words[0].store(7, Ordering::Relaxed); // process 7 died holding the lock
         let placed = t.with_bucket(&key(1, 1), |b| b.insert(&key(1, 1), &[5, 0, 0], NONE));
         assert_eq!(placed, Some(Placed::Empty));
         assert_eq!(t.words[0].load(Ordering::Relaxed), 0);

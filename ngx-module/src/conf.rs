@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t,
-    NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_OK,
+    ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_process, ngx_shm_zone_t, ngx_str_t,
+    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
+    NGX_LOG_EMERG, NGX_OK, NGX_PROCESS_SIGNALLER,
 };
 use ngx::http::{HttpModuleMainConf, Merge, MergeConfigError};
 use ngx::{ngx_conf_log_error, ngx_string};
@@ -263,7 +264,12 @@ fn check(mc: &mut MainConf) -> Result<(), String> {
     if mc.zone.is_null() {
         return Err("\"tollgate_rules\" needs \"tollgate_zone NAME SIZE\": counters and bans live in shared memory".into());
     }
-    mc.keys = Some(load_keys(mc.secret_file.as_deref())?);
+    // `nginx -s stop|quit|reload` parses the configuration too, perhaps as a user who cannot
+    // read the key: it only signals the master, which loads the key itself.
+    // SAFETY: nginx sets `ngx_process` before reading the configuration.
+    if unsafe { ngx_process } as u32 != NGX_PROCESS_SIGNALLER {
+        mc.keys = Some(load_keys(mc.secret_file.as_deref())?);
+    }
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule, Request};
 use ngx::ngx_log_error;
 
+use tollgate_core::page::PREFIX;
+
 use crate::{reply, view, worker, Tollgate};
 
 /// Adds the handler to the access phase (postconfiguration).
@@ -82,7 +84,10 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls access handlers with a live request.
     let req = unsafe { Request::from_ngx_http_request(r) };
     let on = Tollgate::location_conf(req).is_some_and(|lc| lc.enable == Some(true));
-    if !on || !req.is_main() {
+    // The challenge's own endpoints must answer wherever a protected location sends a client,
+    // whichever location their path falls in.
+    let reserved = req.unparsed_uri().as_bytes().starts_with(PREFIX.as_bytes());
+    if !(on || reserved) || !req.is_main() {
         return NGX_DECLINED as ngx_int_t;
     }
     // SAFETY: `r` is live (above).
@@ -90,7 +95,7 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DECLINED as ngx_int_t;
     }
     let Some(engine) = worker::engine() else {
-        return NGX_DECLINED as ngx_int_t;
+        return NGX_DECLINED as ngx_int_t; // no tollgate_rules: nothing to enforce (checked at config time)
     };
     let mut joined = view::Joined::default();
     let view = view::view(req, &mut joined);
@@ -101,7 +106,8 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     ngx_log_error!(
         NGX_LOG_INFO,
         req.log(),
-        "tollgate: refused {} {} from {}: {}",
+        "tollgate: answered {} {} {} from {}: {}",
+        answer.status,
         view.method,
         view.path,
         verdict.client_ip,

@@ -47,7 +47,7 @@ pub unsafe fn send(r: *mut ngx_http_request_t, reply: &Reply) -> ngx_int_t {
         if reply.close {
             (*r).set_keepalive(0);
         }
-        let req = Request::from_ngx_http_request(r);
+        // A fresh `Request` wrapper per header: no reference to `*r` outlives a raw write.
         for (name, value) in &reply.headers {
             if name.eq_ignore_ascii_case("content-type") {
                 let Some(ct) = pool_copy(r, value.as_bytes()) else {
@@ -57,7 +57,10 @@ pub unsafe fn send(r: *mut ngx_http_request_t, reply: &Reply) -> ngx_int_t {
                 out.content_type_len = ct.len;
                 out.content_type = ct;
                 out.content_type_lowcase = ptr::null_mut();
-            } else if req.add_header_out(name, value).is_none() {
+            } else if Request::from_ngx_http_request(r)
+                .add_header_out(name, value)
+                .is_none()
+            {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
         }

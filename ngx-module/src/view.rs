@@ -2,6 +2,7 @@
 //! from nginx itself (HTTP version, requests on the connection, TLS), and the client address
 //! as the realip module left it.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ngx::ffi::{
@@ -12,52 +13,88 @@ use ngx::http::Request;
 use tollgate_core::key::UNKNOWN_PEER;
 use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 
-/// Header values that occur more than once, joined the way the core expects (owned only when a
-/// header really repeats).
+/// Text the view could not borrow: repeated headers joined the way the core expects, and bytes
+/// that were not UTF-8 (decoded lossily, so one stray byte can neither hide a path from its
+/// route nor a forwarding header from the core, as in the proxy).
 #[derive(Default)]
 pub struct Joined {
     cookie: Option<String>,
     forwarded_for: Option<String>,
+    target: Option<String>,
 }
 
 fn text(v: &[u8]) -> Option<&str> {
     std::str::from_utf8(v).ok()
 }
 
-/// Appends a repeated header's value; the first occurrence stays borrowed.
-fn join<'a>(first: &mut Option<&'a str>, joined: &mut Option<String>, value: &'a str, sep: &str) {
-    match (first.as_ref(), joined.as_mut()) {
-        (None, _) => *first = Some(value),
-        (Some(_), Some(s)) => {
-            s.push_str(sep);
-            s.push_str(value);
-        }
-        (Some(f), None) => *joined = Some(format!("{f}{sep}{value}")),
+/// `v` as text, lossily for the headers whose absence would change who the client is.
+fn lossy(v: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(v)
+}
+
+/// Adds one occurrence of a header. The first stays borrowed when it is valid UTF-8; once
+/// anything had to be owned (a repeat, or lossy bytes), `all` holds every value so far.
+fn join<'a>(first: &mut Option<&'a str>, all: &mut Option<String>, value: Cow<'a, str>, sep: &str) {
+    if let Some(s) = all {
+        s.push_str(sep);
+        s.push_str(&value);
+        return;
     }
+    *all = match (*first, value) {
+        (None, Cow::Borrowed(v)) => {
+            *first = Some(v);
+            None
+        }
+        (None, Cow::Owned(v)) => Some(v),
+        (Some(f), v) => Some(format!("{f}{sep}{v}")),
+    };
 }
 
 /// The core's view of `req`, in one pass over its headers (no allocation unless a cookie or
 /// forwarding header repeats). `joined` holds what had to be joined.
 pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
     let r: &ngx_http_request_t = req.as_ref();
-    let target = text(req.unparsed_uri().as_bytes()).unwrap_or("/");
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    // Path and query both from the request target as sent (rewrites do not change what the
+    // client asked for), as the proxy reads them.
+    let raw = req.unparsed_uri().as_bytes();
+    let target: &str = match lossy(raw) {
+        Cow::Borrowed(t) => t,
+        Cow::Owned(t) => joined.target.insert(t),
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
     let mut v = RequestView::get(peer(req.connection()), path);
     v.conn = connection(r);
     v.method = text(r.method_name.as_bytes()).unwrap_or("");
-    v.query = (r.args.len > 0).then(|| text(r.args.as_bytes())).flatten();
+    v.query = query;
     let (mut cookie, mut xff) = (None, None);
     for (name, value) in req.headers_in_iterator() {
-        let Some(value) = text(value.as_bytes()) else { continue };
         let name = name.as_bytes();
         let is = |h: &str| name.eq_ignore_ascii_case(h.as_bytes());
-        let slot = if is("cookie") {
-            join(&mut cookie, &mut joined.cookie, value, "; ");
+        if is("cookie") {
+            join(
+                &mut cookie,
+                &mut joined.cookie,
+                lossy(value.as_bytes()),
+                "; ",
+            );
             continue;
-        } else if is("x-forwarded-for") {
-            join(&mut xff, &mut joined.forwarded_for, value, ",");
+        }
+        if is("x-forwarded-for") {
+            join(
+                &mut xff,
+                &mut joined.forwarded_for,
+                lossy(value.as_bytes()),
+                ",",
+            );
             continue;
-        } else if is("host") {
+        }
+        let Some(value) = text(value.as_bytes()) else {
+            continue;
+        };
+        let slot = if is("host") {
             &mut v.host
         } else if is("user-agent") {
             &mut v.user_agent

@@ -48,12 +48,14 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     };
     // SAFETY: the zone was declared by `tollgate_zone` and mapped by the master before forking.
     let words = unsafe { zone::words(mc.zone) };
-    let region = match Region::attach(words, [0, 0]) {
-        Ok((region, _)) => Arc::new(region),
-        Err(e) => {
-            ngx_log_error!(NGX_LOG_EMERG, cycle.log, "tollgate: {}", e);
-            return NGX_ERROR as ngx_int_t;
-        }
+    // Never format here: sibling and old workers may be using the zone. The master formatted it.
+    let Some(region) = Region::open(words).map(Arc::new) else {
+        ngx_log_error!(
+            NGX_LOG_EMERG,
+            cycle.log,
+            "tollgate: the shared zone holds no tollgate region"
+        );
+        return NGX_ERROR as ngx_int_t;
     };
     let rules = Rules::clone(rules);
     let _ = ENGINE.set(Engine::shared(

@@ -86,12 +86,12 @@ fn limits_are_exact_across_workers_and_bans_survive_reload() {
             "{from}"
         );
     }
-    let workers_seen = n.log().matches("tollgate: refused").count();
+    let workers_seen = n.log().matches("tollgate: answered 429").count();
     assert_eq!(workers_seen, 80, "every refusal logged once");
     let log = n.log();
     let pids: std::collections::HashSet<&str> = log
         .lines()
-        .filter(|l| l.contains("tollgate: refused"))
+        .filter(|l| l.contains("tollgate: answered 429"))
         .filter_map(|l| l.split_whitespace().nth(3))
         .collect();
     assert_eq!(pids.len(), 2, "both workers took requests: {pids:?}");
@@ -337,5 +337,43 @@ fn headless_chromium_pays_the_challenge_through_nginx() {
     eprintln!(
         "nginx: Chromium solved in {} ms, backend after {} ms",
         v["solve_ms"], v["elapsed_ms"]
+    );
+}
+
+#[test]
+fn a_stray_non_utf8_byte_neither_hides_a_path_nor_a_forwarding_header() {
+    use std::io::{Read, Write};
+    let b = build();
+    let dir = TempDir::new("ngx-bytes");
+    let up = Upstream::start().unwrap();
+    let rules =
+        "[clients]\ntrusted_proxies = [\"127.0.7.50/32\"]\n[lists]\ndeny = [\"198.51.100.9/32\"]\n\
+                 [[route]]\nname = \"admin\"\npath_prefix = \"/admin\"\naction = \"deny\"\n";
+    // No realip here: the core itself must resolve the client behind the trusted proxy.
+    let conf = NginxConf::default();
+    let n = Nginx::start_conf(&b, &dir.0, rules, up.addr, &conf);
+    let raw = |from: &str, head: &[u8]| {
+        let mut s = http::connect(from.parse().unwrap(), n.listen).unwrap();
+        s.write_all(head).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let admin = raw(
+        "127.0.7.1",
+        b"GET /admin/\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        admin.starts_with("HTTP/1.1 403") && admin.contains("route_deny"),
+        "{admin}"
+    );
+    // A proxy appends the real client after the attacker's stray byte: still the deny-listed client.
+    let xff = raw(
+        "127.0.7.50",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: \xff, 198.51.100.9\r\nX-Real-IP: 203.0.113.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        xff.starts_with("HTTP/1.1 403") && xff.contains("deny_list"),
+        "{xff}"
     );
 }
