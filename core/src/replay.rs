@@ -71,7 +71,7 @@ impl ReplayCache {
         }
     }
 
-    fn table<'r>(region: &'r Region, kind: Kind) -> &'r crate::slots::SlotTable {
+    fn table(region: &Region, kind: Kind) -> &crate::slots::SlotTable {
         match kind {
             Kind::Solved => &region.replay,
             Kind::Reports => &region.reports,
