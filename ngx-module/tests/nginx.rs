@@ -14,6 +14,7 @@ use serde_json::Value;
 use tollgate_core::clearance::COOKIE;
 use tollgate_core::pow::Puzzle;
 use tollgate_core::solve::{solve_parallel, Work};
+use tollgate_testkit::browser;
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::nginx::{Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::scenario::{run_over_http_as, table, UpstreamHeaders};
@@ -286,54 +287,26 @@ fn a_clearance_from_the_pingora_proxy_passes_nginx_and_back() {
 
 #[test]
 fn headless_chromium_pays_the_challenge_through_nginx() {
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/drive.mjs");
-    let modules =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/node_modules/playwright-core");
-    if std::env::var("TOLLGATE_SKIP_BROWSER").is_ok_and(|v| v == "1")
-        && std::env::var("CI").is_err()
-    {
-        eprintln!("skipping the browser test: TOLLGATE_SKIP_BROWSER=1");
+    if !browser::available() {
         return;
     }
-    assert!(
-        modules.exists() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Debian's chromium and `npm ci` in tests/browser"
-    );
     let b = build();
     let dir = TempDir::new("ngx-chromium");
     let up = Upstream::start().unwrap();
     let n = Nginx::start(&b, &dir.0, &challenge_rules(None), up.addr);
     let path = "/protected/page";
-    let out = Command::new("node")
-        .arg(driver)
-        .args([
-            "pass",
-            &format!("http://{}{path}", n.listen),
-            &format!("upstream saw {path}"),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = browser::pass(
+        &format!("http://{}{path}", n.listen),
+        &format!("upstream saw {path}"),
     );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
-    let page: Vec<(u64, Option<&str>)> = v["responses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["url"].as_str().unwrap().ends_with(path))
-        .map(|r| (r["status"].as_u64().unwrap(), r["reason"].as_str()))
-        .collect();
+    let page = browser::responses(&v, path);
     assert_eq!(
         page,
-        [(403, Some("route_challenge")), (200, None)],
-        "{stdout}"
+        [(403, Some("route_challenge".into())), (200, None)],
+        "{v}"
     );
     let cookies = v["cookies"].as_array().unwrap();
-    assert!(cookies.iter().any(|c| c["name"] == COOKIE), "{stdout}");
+    assert!(cookies.iter().any(|c| c["name"] == COOKIE), "{v}");
     eprintln!(
         "nginx: Chromium solved in {} ms, backend after {} ms",
         v["solve_ms"], v["elapsed_ms"]

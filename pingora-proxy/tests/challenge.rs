@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 
@@ -14,6 +14,7 @@ use tollgate_core::key::ClientKey;
 use tollgate_core::pow::{self, Binding, IssueParams, Puzzle};
 use tollgate_core::solve::{solve_parallel, Work};
 use tollgate_core::Keyring;
+use tollgate_testkit::browser;
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
@@ -363,31 +364,9 @@ fn a_minted_token_passes_for_its_client_only() {
     assert_eq!(reason(&r), "clearance_invalid");
 }
 
-/// Where the Playwright driver lives.
-fn driver() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/drive.mjs")
-}
-
-/// Headless Chromium must be here; set TOLLGATE_SKIP_BROWSER=1 to skip knowingly (never in CI).
-fn browser_available() -> bool {
-    if std::env::var("TOLLGATE_SKIP_BROWSER").is_ok_and(|v| v == "1")
-        && std::env::var("CI").is_err()
-    {
-        eprintln!("skipping the browser test: TOLLGATE_SKIP_BROWSER=1");
-        return false;
-    }
-    let modules =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/node_modules/playwright-core");
-    assert!(
-        modules.exists() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Debian's chromium and `npm ci` in tests/browser (bash .ci/run installs both)"
-    );
-    true
-}
-
 #[test]
 fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
-    if !browser_available() {
+    if !browser::available() {
         return;
     }
     let dir = TempDir::new("chromium");
@@ -397,22 +376,11 @@ fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
     let t = Tollgate::start(bin(), &dir.0, &rules, up.addr);
     for (path, route) in [("/protected/page", "hashcash"), ("/login", "range")] {
         let before = up.hits();
-        let out = Command::new("node")
-            .arg(driver())
-            .args([
-                "pass",
-                &format!("http://{}{path}", t.listen),
-                &format!("upstream saw {path}"),
-            ])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{route}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v = browser::pass(
+            &format!("http://{}{path}", t.listen),
+            &format!("upstream saw {path}"),
         );
-        let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+        let stdout = v.to_string();
         let reasons: Vec<&str> = v["responses"]
             .as_array()
             .unwrap()
@@ -426,16 +394,10 @@ fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
         assert_eq!(cookie["httpOnly"].as_bool(), Some(true), "{stdout}");
         // The protected path was answered by tollgate first, and by the backend only after the
         // answer was accepted (Chromium may also fetch /favicon.ico, which is not protected).
-        let page: Vec<(u64, Option<&str>)> = v["responses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["url"].as_str().unwrap().ends_with(path))
-            .map(|r| (r["status"].as_u64().unwrap(), r["reason"].as_str()))
-            .collect();
+        let page = browser::responses(&v, path);
         assert_eq!(
             page,
-            [(403, Some("route_challenge")), (200, None)],
+            [(403, Some("route_challenge".into())), (200, None)],
             "{stdout}"
         );
         assert!(up.hits() > before, "{route}: the backend was reached");

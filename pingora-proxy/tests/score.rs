@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use serde_json::Value;
+use tollgate_testkit::browser;
 use tollgate_testkit::process::{eventually, free_port, wait_listening};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
@@ -299,59 +299,20 @@ fn a_wget_loop_of_500_requests_gets_nothing_from_the_backend() {
     assert!(challenged >= 1.0, "the loop met the challenge first");
 }
 
-fn driver() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/drive.mjs")
-}
-
-/// Headless Chromium must be here; TOLLGATE_SKIP_BROWSER=1 skips knowingly (never in CI).
-fn browser_available() -> bool {
-    let skip = std::env::var("TOLLGATE_SKIP_BROWSER").is_ok_and(|v| v == "1");
-    if skip && std::env::var("CI").is_err() {
-        eprintln!("skipping the browser test: TOLLGATE_SKIP_BROWSER=1");
-        return false;
-    }
-    true
-}
-
-fn chromium(url: &str) -> Value {
-    let out = run(Command::new("node")
-        .arg(driver())
-        .args(["pass", url, "upstream saw"]));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{url}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
-}
-
-/// (status, tollgate reason) of each response for a URL ending in `path`.
-fn responses(v: &Value, path: &str) -> Vec<(u64, Option<String>)> {
-    v["responses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["url"].as_str().unwrap().ends_with(path))
-        .map(|r| {
-            (
-                r["status"].as_u64().unwrap(),
-                r["reason"].as_str().map(String::from),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_report_counts() {
-    if !browser_available() {
+    if !browser::available() {
         return;
     }
     let site = Site::start();
 
     // A route that lets good scores through: no challenge at all.
-    let v = chromium(&site.url("/articles/one"));
-    assert_eq!(responses(&v, "/articles/one"), [(200, None)], "{v}");
+    let v = browser::pass(&site.url("/articles/one"), "upstream saw");
+    assert_eq!(
+        browser::responses(&v, "/articles/one"),
+        [(200, None)],
+        "{v}"
+    );
     assert!(
         site.t
             .metric("tollgate_requests_total{decision=\"allow\",reason=\"score_pass\"}")
@@ -359,9 +320,9 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
     );
 
     // A route that always asks: the trusted band's cheaper puzzle, then the backend.
-    let v = chromium(&site.url("/protected/two"));
+    let v = browser::pass(&site.url("/protected/two"), "upstream saw");
     assert_eq!(
-        responses(&v, "/protected/two"),
+        browser::responses(&v, "/protected/two"),
         [(403, Some("route_challenge".into())), (200, None)],
         "{v}"
     );

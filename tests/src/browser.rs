@@ -1,0 +1,62 @@
+//! Headless Chromium (Debian's, driven by `tests/browser/drive.mjs` through playwright-core),
+//! shared by every front end's browser tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Where the Playwright driver lives.
+pub fn driver() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/drive.mjs")
+}
+
+/// Whether to run a browser test: Chromium and the driver's modules must be here; set
+/// TOLLGATE_SKIP_BROWSER=1 to skip knowingly (never honoured in CI).
+pub fn available() -> bool {
+    if std::env::var("TOLLGATE_SKIP_BROWSER").is_ok_and(|v| v == "1")
+        && std::env::var("CI").is_err()
+    {
+        eprintln!("skipping the browser test: TOLLGATE_SKIP_BROWSER=1");
+        return false;
+    }
+    let modules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/node_modules/playwright-core");
+    assert!(
+        modules.exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Debian's chromium and `npm ci` in tests/browser (bash .ci/run installs both)"
+    );
+    true
+}
+
+/// Opens `url` and waits for a page containing `expect`; returns the driver's JSON report
+/// (responses with status and tollgate reason, cookies, timings). Panics if it never gets there.
+pub fn pass(url: &str, expect: &str) -> Value {
+    let out = Command::new("node")
+        .arg(driver())
+        .args(["pass", url, expect])
+        .output()
+        .unwrap_or_else(|e| panic!("running node: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{url}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("driver report: {e}: {stdout}"))
+}
+
+/// (status, tollgate reason) of each response for a URL ending in `path`, in order.
+pub fn responses(v: &Value, path: &str) -> Vec<(u64, Option<String>)> {
+    let list = v["responses"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    list.iter()
+        .filter(|r| r["url"].as_str().is_some_and(|u| u.ends_with(path)))
+        .map(|r| {
+            let status = r["status"].as_u64().unwrap_or(0);
+            (status, r["reason"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
