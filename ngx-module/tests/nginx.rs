@@ -12,9 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use tollgate_core::clearance::COOKIE;
-use tollgate_core::pow::Puzzle;
-use tollgate_core::solve::{solve_parallel, Work};
 use tollgate_testkit::browser;
+use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::nginx::{Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::scenario::{run_over_http_as, table, UpstreamHeaders};
@@ -203,24 +202,8 @@ fn earn(at: std::net::SocketAddr, from: &str) -> String {
     let req = |path: &str| http::request(from.parse().unwrap(), at, "GET", path, &ua).unwrap();
     let offer: Value =
         serde_json::from_str(&req("/.tollgate/challenge?return=/protected/x").body).unwrap();
-    let puzzle = Puzzle::from_kind(
-        offer["puzzle"].as_str().unwrap(),
-        offer["param"].as_u64().unwrap(),
-    )
-    .unwrap();
-    let work = Work::new(
-        puzzle,
-        offer["prefix"].as_str().unwrap(),
-        offer["target"].as_str(),
-    )
-    .unwrap();
-    let nonce = solve_parallel(&work, 2).unwrap().0;
-    let q = form_urlencoded::Serializer::new(String::new())
-        .append_pair("challenge", offer["token"].as_str().unwrap())
-        .append_pair("nonce", &nonce.to_string())
-        .append_pair("return", "/protected/x")
-        .finish();
-    let r = req(&format!("/.tollgate/verify?{q}"));
+    let token = offer["token"].as_str().unwrap();
+    let r = req(&verify_path(token, answer(&offer), "/protected/x"));
     assert_eq!((r.status, reason(&r)), (303, "challenge_passed"), "{r:?}");
     let set = r.header("set-cookie").unwrap();
     set.split(';').next().unwrap().to_string()

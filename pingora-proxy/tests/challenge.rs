@@ -15,6 +15,7 @@ use tollgate_core::pow::{self, Binding, IssueParams, Puzzle};
 use tollgate_core::solve::{solve_parallel, Work};
 use tollgate_core::Keyring;
 use tollgate_testkit::browser;
+use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
@@ -69,30 +70,6 @@ fn offer(t: &Tollgate, from: &str, ua: &str, path: &str) -> Value {
     );
     assert_eq!(r.status, 200, "{r:?}");
     serde_json::from_str(&r.body).unwrap()
-}
-
-fn answer(offer: &Value) -> u64 {
-    let puzzle = Puzzle::from_kind(
-        offer["puzzle"].as_str().unwrap(),
-        offer["param"].as_u64().unwrap(),
-    )
-    .unwrap();
-    let work = Work::new(
-        puzzle,
-        offer["prefix"].as_str().unwrap(),
-        offer["target"].as_str(),
-    )
-    .unwrap();
-    solve_parallel(&work, 2).unwrap().0
-}
-
-fn verify_path(token: &str, nonce: u64, back: &str) -> String {
-    let q = form_urlencoded::Serializer::new(String::new())
-        .append_pair("challenge", token)
-        .append_pair("nonce", &nonce.to_string())
-        .append_pair("return", back)
-        .finish();
-    format!("/.tollgate/verify?{q}")
 }
 
 fn clearance_of(r: &Response) -> String {

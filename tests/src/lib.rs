@@ -10,6 +10,7 @@
 #![allow(clippy::panic)] // test-only crate: a broken fixture must fail the test loudly
 
 pub mod browser;
+pub mod challenge;
 pub mod http;
 pub mod nginx;
 pub mod process;
