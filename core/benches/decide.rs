@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate_core::rules::FsReader;
+use tollgate_core::FsReader;
 use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
 
 const KEYS: u32 = 1_000_000;

@@ -15,11 +15,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate_core::rules::FsReader;
-use tollgate_core::score::{request_signals, ScoreRules};
+use tollgate_core::FsReader;
 use tollgate_core::{
     parse_rules, ConnectionView, CoreClock, Engine, HttpVersion, Keyring, RequestView,
 };
+use tollgate_core::{request_signals, ScoreRules};
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));

@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate_core::clearance::{self, Clearance};
-use tollgate_core::key::ClientKey;
-use tollgate_core::pow::{self, Binding, IssueParams, Offer, Puzzle};
-use tollgate_core::solve::{solve, Work};
-use tollgate_core::Keyring;
+use tollgate_core::{
+    check_answer, check_clearance, issue_challenge, seal_clearance, solve, Binding, Clearance,
+    ClientKey, IssueParams, Keyring, Offer, Puzzle, Work,
+};
 
 const NOW: u64 = 1_700_000_000;
 
@@ -76,17 +75,17 @@ fn bench(c: &mut Criterion) {
     let hashcash = Puzzle::Hashcash { bits: 12 };
     let range = Puzzle::Range { size: 4_096 };
     c.bench_function("issue_hashcash", |b| {
-        b.iter(|| pow::issue(&keys, black_box(&params(hashcash))))
+        b.iter(|| issue_challenge(&keys, black_box(&params(hashcash))))
     });
     c.bench_function("issue_range", |b| {
-        b.iter(|| pow::issue(&keys, black_box(&params(range))))
+        b.iter(|| issue_challenge(&keys, black_box(&params(range))))
     });
     for (name, puzzle) in [("verify_hashcash", hashcash), ("verify_range", range)] {
-        let o = pow::issue(&keys, &params(puzzle));
+        let o = issue_challenge(&keys, &params(puzzle));
         let n = solved(&o);
         let bind = binding();
         c.bench_function(name, |b| {
-            b.iter(|| pow::check(&keys, black_box(&o.token), n, &bind, NOW + 1).unwrap())
+            b.iter(|| check_answer(&keys, black_box(&o.token), n, &bind, NOW + 1).unwrap())
         });
     }
     let grant = Clearance {
@@ -97,9 +96,9 @@ fn bench(c: &mut Criterion) {
         serial: [3; 16],
     };
     let bind = binding();
-    let cookie = clearance::mint(&keys, &grant, &bind);
+    let cookie = seal_clearance(&keys, &grant, &bind);
     c.bench_function("clearance_check", |b| {
-        b.iter(|| clearance::check(&keys, black_box(&cookie), &bind, NOW + 1).unwrap())
+        b.iter(|| check_clearance(&keys, black_box(&cookie), &bind, NOW + 1).unwrap())
     });
 }
 

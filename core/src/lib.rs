@@ -3,57 +3,60 @@
 //! Everything that decides what happens to a request lives here, and nothing else does: no
 //! sockets, no files, no async runtime, no Pingora or nginx types. A front end turns its request
 //! into a [`RequestView`], calls [`Engine::decide`], and carries out the returned [`Decision`]
-//! (see [`respond`] for the shared HTTP rendering of a decision).
+//! ([`Engine::respond`] renders it the same way for every front end).
 //!
-//! The pieces, in the order a request meets them:
-//! - [`client`] finds the real client address (trusted proxies only) and its [`ClientKey`];
-//! - [`cidr`] answers allow/deny list membership;
-//! - [`ban`] holds extreme clients for an escalating TTL;
-//! - [`route`] picks the first route rule that matches;
-//! - [`limit`] runs governor's GCRA over the bounded [`store`];
-//! - [`toll`] asks challenge routes for a clearance ([`clearance`]) or a solved proof-of-work
-//!   ([`pow`]), answers tollgate's own endpoints, and remembers used answers ([`replay`]) and
-//!   misbehaving clients ([`penalty`]). Keys come from [`secret`].
+//! The folders follow the request's path:
+//! - `request`: the view, the real client ([`ClientKey`]), the canonical path, CIDR lists and
+//!   the route that matches;
+//! - `engine`: the [`Engine`], whose ordered gates take a request through the allow list, bans,
+//!   the deny list, scoring, the extreme-rate counter, tollgate's endpoints and the route's
+//!   action;
+//! - `limit`: rate limits over bounded stores, and bans;
+//! - `score`: environment signals, the score and the under-attack meter;
+//! - `toll`: what a challenge route costs: clearances, proof-of-work challenges, used answers,
+//!   penalties, keys, the page;
+//! - `verdict`: the [`Decision`] with its [`Reason`], and the [`Reply`] it becomes;
+//! - `shared`: state in one shared-memory [`Region`] for multi-process front ends;
+//! - `rules`: the rules file, parsed and validated with positions, compiled once.
 //!
-//! Rules are parsed and validated in [`rules`], then swapped in atomically by [`Engine::reload`];
-//! state (counters, bans) lives in the engine and survives reloads. A front end with several
-//! processes puts that state in one shared-memory [`region`] ([`Engine::shared`]).
+//! Only the items re-exported here are the core's API; the modules behind them are private.
 
-pub mod attack;
-pub mod ban;
-pub mod cidr;
-pub mod clearance;
-pub mod client;
-pub mod clock;
-mod decide;
-pub mod decision;
-pub mod engine;
-mod evidence;
-pub mod key;
-pub mod limit;
-pub mod page;
-pub mod path;
-pub mod penalty;
-pub mod pow;
-pub mod region;
-pub mod replay;
-pub mod request;
-pub mod respond;
-pub mod route;
-pub mod rules;
-pub mod score;
-pub mod secret;
-pub mod signal;
-mod slots;
-pub mod solve;
-pub mod store;
-pub mod toll;
-mod wire;
+mod clock;
+mod codes;
+mod engine;
+mod limit;
+mod request;
+mod rules;
+mod score;
+mod shared;
+#[cfg(any(test, feature = "solver"))]
+mod solve;
+mod text;
+mod toll;
+mod verdict;
 
-pub use clock::CoreClock;
-pub use decision::{Decision, Reason, Verdict};
+pub use clock::{CoreClock, NS_PER_SEC};
 pub use engine::{Engine, EngineStats};
-pub use key::ClientKey;
-pub use request::{ConnectionView, HttpVersion, RequestView};
-pub use rules::{load_rules, parse_rules, InvalidRules, Rules, SourceReader};
-pub use secret::Keyring;
+pub use limit::{BanPolicy, BanRecord, Quota};
+pub use request::{
+    Action, CidrSet, ClientKey, ConnectionView, Forwarding, HttpVersion, RequestView, Route,
+    RouteId, UNKNOWN_PEER,
+};
+pub use rules::{
+    load_rules, parse_rules, ConfigError, FsReader, InvalidRules, Mode, Rules, SourceReader,
+};
+pub use score::{request_signals, AttackStatus, Score, ScoreRules, Signal, Signals};
+pub use shared::{Region, RegionError, RegionStats};
+#[cfg(feature = "solver")]
+pub use solve::{solve, solve_parallel, Work};
+pub use text::line_col;
+pub use toll::{
+    check_answer, check_clearance, hardest_work_bits, issue_challenge, mint_clearance,
+    seal_clearance, Binding, Clearance, ClearanceError, IssueParams, Keyring, Offer, PowError,
+    Puzzle, SecretError, Solved, CLEARANCE_COOKIE, MAX_CHALLENGE_TTL_SECS, OFFER_PATH, PREFIX,
+    VERIFY_PATH,
+};
+pub use verdict::{
+    respond, Asset, ChallengePage, Decision, Grant, Kind, Lang, Reason, Reply, Verdict,
+    REASON_HEADER,
+};

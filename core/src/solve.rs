@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::pow::{leading_zero_bits, Offer, Puzzle};
+use crate::toll::pow::{leading_zero_bits, Offer, Puzzle};
 
 /// A puzzle in the form a solver needs.
 #[derive(Clone, Debug)]

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::region::Region;
-use tollgate_core::rules::FsReader;
+use tollgate_core::FsReader;
+use tollgate_core::Region;
 use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
 use tollgate_testkit::scenario::{table, Scenario, Step};
 use tollgate_testkit::TEST_SECRET_HEX;
@@ -85,7 +85,7 @@ fn run(s: &Scenario, memory: Memory) {
             turn += 1;
             let v = engine.decide(&req);
             let what = format!("{} / step {i} / request {n}: {v:?}", s.name);
-            assert_eq!(v.decision.kind(), step.expect, "{what}");
+            assert_eq!(v.decision.kind().as_str(), step.expect, "{what}");
             if let Some(reason) = &step.reason {
                 assert_eq!(v.decision.reason().as_str(), reason, "{what}");
             }

@@ -19,7 +19,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleMainConf, Merge, MergeConfigError};
 use ngx::{ngx_conf_log_error, ngx_string};
-use tollgate_core::rules::FsReader;
+use tollgate_core::FsReader;
 use tollgate_core::{load_rules, Keyring, Rules};
 
 use crate::{zone, Tollgate};

@@ -15,7 +15,7 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule, Request};
 use ngx::ngx_log_error;
 
-use tollgate_core::page::PREFIX;
+use tollgate_core::PREFIX;
 
 use crate::{reply, view, worker, Tollgate};
 

@@ -8,7 +8,7 @@ use ngx::ffi::{
     off_t, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_OK,
 };
 use ngx::http::Request;
-use tollgate_core::respond::Reply;
+use tollgate_core::Reply;
 
 /// Copies `bytes` into the request's pool, which outlives the response.
 ///

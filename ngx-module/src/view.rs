@@ -10,7 +10,7 @@ use ngx::ffi::{
     NGX_HTTP_VERSION_10, NGX_HTTP_VERSION_20, NGX_HTTP_VERSION_30, NGX_HTTP_VERSION_9,
 };
 use ngx::http::Request;
-use tollgate_core::key::UNKNOWN_PEER;
+use tollgate_core::UNKNOWN_PEER;
 use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 
 /// Text the view could not borrow: repeated headers joined the way the core expects, and bytes

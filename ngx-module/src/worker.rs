@@ -13,7 +13,7 @@ use ngx::ffi::{
 };
 use ngx::http::HttpModuleMainConf;
 use ngx::ngx_log_error;
-use tollgate_core::region::Region;
+use tollgate_core::Region;
 use tollgate_core::{CoreClock, Engine, Rules};
 
 use crate::{zone, Tollgate};

@@ -15,7 +15,7 @@ use ngx::ffi::{
     NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_OK,
 };
 use ngx::ngx_log_error;
-use tollgate_core::region::Region;
+use tollgate_core::Region;
 
 use crate::ngx_http_tollgate_module;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use tollgate_core::clearance::COOKIE;
+use tollgate_core::CLEARANCE_COOKIE as COOKIE;
 use tollgate_testkit::browser;
 use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::{self, Response};

@@ -18,6 +18,7 @@ use tollgate_core::{CoreClock, Engine};
 
 use crate::admin::Admin;
 use crate::cli::RunArgs;
+use crate::config::Config;
 use crate::demo::Demo;
 use crate::logging::{self, LogBudget};
 use crate::metrics::Metrics;
@@ -32,16 +33,19 @@ const PERSIST_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format);
-    let rules = args.rules.load()?;
-    let listen = args.listen.unwrap_or(rules.server.listen);
-    let admin_addr = args.admin.unwrap_or(rules.server.admin);
+    let Config {
+        rules,
+        server: settings,
+    } = args.rules.load()?;
+    let listen = args.listen.unwrap_or(settings.listen);
+    let admin_addr = args.admin.unwrap_or(settings.admin);
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| rules.server.state_dir.clone());
+        .unwrap_or_else(|| settings.state_dir.clone());
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating state dir {}", state_dir.display()))?;
-    let demo = rules.server.upstreams.is_empty() && args.upstreams.is_empty();
+    let demo = settings.upstreams.is_empty() && args.upstreams.is_empty();
     if !admin_addr.ip().is_loopback() {
         tracing::warn!(admin = %admin_addr, "admin listener is not on loopback and has no authentication: firewall it");
     }
@@ -60,6 +64,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         engine,
         metrics,
         budget,
+        settings.upstreams.clone(),
         args.upstreams.clone(),
         args.demo_backend,
     ));
@@ -67,6 +72,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.rules.path.clone(),
         key_source,
         shared.clone(),
+        settings.clone(),
     ));
     reload::spawn_sighup(reloader.clone()).context("installing SIGHUP handler")?;
     reload::spawn_watcher(reloader.clone()).context("starting file watcher")?;
@@ -76,7 +82,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), server_conf(&args, &state_dir));
     server.bootstrap();
     let conf = server.configuration.clone();
-    let engine_rules = shared.engine.rules();
     let mut proxy = http_proxy_service(
         &conf,
         Gate {
@@ -84,7 +89,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     );
     proxy.add_tcp(&listen.to_string());
-    let tls_listen = match &engine_rules.server.tls {
+    let tls_listen = match &settings.tls {
         Some(t) => {
             let settings = tls::settings(t, &state_dir)?;
             proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
@@ -92,7 +97,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    if engine_rules.server.h2c {
+    if settings.h2c {
         if let Some(app) = proxy.app_logic_mut() {
             let mut options = HttpServerOptions::default();
             options.h2c = true;

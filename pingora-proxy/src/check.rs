@@ -2,16 +2,14 @@
 
 use std::process::ExitCode;
 
-use tollgate_core::load_rules;
-use tollgate_core::rules::FsReader;
-
 use crate::cli::CheckArgs;
+use crate::config::{self, Config};
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
-        match load_rules(file, &FsReader) {
-            Ok(rules) => println!(
+        match config::load(file) {
+            Ok(Config { rules, .. }) => println!(
                 "{}: ok ({} routes, {} allow ranges, {} deny ranges, mode {:?})",
                 file.display(),
                 rules.routes.len(),

@@ -83,9 +83,8 @@ pub struct RulesArg {
 
 impl RulesArg {
     /// Loads and validates the file; every error is in the message.
-    pub fn load(&self) -> anyhow::Result<tollgate_core::Rules> {
-        tollgate_core::load_rules(&self.path, &tollgate_core::rules::FsReader)
-            .map_err(|e| anyhow::anyhow!("{e}"))
+    pub fn load(&self) -> anyhow::Result<crate::config::Config> {
+        crate::config::load(&self.path).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

@@ -9,6 +9,7 @@ mod admin;
 mod app;
 mod check;
 mod cli;
+mod config;
 mod demo;
 mod logging;
 mod metrics;

@@ -11,9 +11,9 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-use tollgate_core::score::Score;
-use tollgate_core::signal::Signal;
-use tollgate_core::{Decision, Engine, Reason};
+use tollgate_core::Score;
+use tollgate_core::Signal;
+use tollgate_core::{Decision, Engine, Kind, Reason};
 
 pub struct Metrics {
     registry: Registry,
@@ -45,7 +45,7 @@ impl Metrics {
             ),
             &["decision", "reason"],
         )?;
-        let by_decision = (0..Decision::KINDS.len() * Reason::ALL.len())
+        let by_decision = (0..Kind::ALL.len() * Reason::ALL.len())
             .map(|_| OnceLock::new())
             .collect();
         let buckets = vec![
@@ -68,7 +68,7 @@ impl Metrics {
         )?;
         let signals = Signal::ALL
             .iter()
-            .map(|s| signal_vec.get_metric_with_label_values(&[s.name()]))
+            .map(|s| signal_vec.get_metric_with_label_values(&[s.as_str()]))
             .collect::<prometheus::Result<Vec<_>>>()?;
         let score = Histogram::with_opts(
             HistogramOpts::new("tollgate_score", "Environment scores of scored requests.")
@@ -134,9 +134,9 @@ impl Metrics {
     }
 
     pub fn count(&self, decision: &Decision, took: Duration) {
-        let idx = decision.kind_index() * Reason::ALL.len() + decision.reason().index();
+        let idx = decision.kind().index() * Reason::ALL.len() + decision.reason().index();
         if let Some(slot) = self.by_decision.get(idx) {
-            let labels = [decision.kind(), decision.reason().as_str()];
+            let labels = [decision.kind().as_str(), decision.reason().as_str()];
             slot.get_or_init(|| self.requests.with_label_values(&labels))
                 .inc();
         }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tollgate_core::ban::BanRecord;
+use tollgate_core::BanRecord;
 use tollgate_core::{ClientKey, Engine, Reason};
 
 #[derive(Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! The Pingora phases: ask the core in `request_filter`, carry out its decision, proxy the rest.
 //!
-//! No policy here: the core decides and [`tollgate_core::respond::respond`] says what tollgate's
+//! No policy here: the core decides and [`tollgate_core::respond`] says what tollgate's
 //! own answers look like (refusals, challenge pages, clearance redirects); this file only moves
 //! bytes.
 
@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
@@ -18,8 +19,8 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::Result;
-use tollgate_core::client::Forwarding;
-use tollgate_core::respond::Reply;
+use tollgate_core::Forwarding;
+use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Verdict};
 
 use crate::logging::LogBudget;
@@ -33,6 +34,8 @@ pub struct Shared {
     pub log_budget: LogBudget,
     /// Upstreams from the command line; when empty, the rules' upstreams apply.
     pub upstreams_override: Vec<SocketAddr>,
+    /// The rules file's `[server] upstreams`, replaced on reload.
+    pub upstreams: ArcSwap<Vec<SocketAddr>>,
     /// Used when neither names an upstream.
     pub demo_backend: SocketAddr,
     next_upstream: AtomicUsize,
@@ -43,6 +46,7 @@ impl Shared {
         engine: Engine,
         metrics: Metrics,
         log_budget: LogBudget,
+        upstreams: Vec<SocketAddr>,
         upstreams_override: Vec<SocketAddr>,
         demo_backend: SocketAddr,
     ) -> Self {
@@ -51,6 +55,7 @@ impl Shared {
             metrics,
             log_budget,
             upstreams_override,
+            upstreams: ArcSwap::from_pointee(upstreams),
             demo_backend,
             next_upstream: AtomicUsize::new(0),
         }
@@ -63,7 +68,7 @@ impl Shared {
             n => list[self.next_upstream.fetch_add(1, Ordering::Relaxed) % n],
         };
         if self.upstreams_override.is_empty() {
-            self.engine.with_rules(|r| pick(&r.server.upstreams))
+            pick(&self.upstreams.load())
         } else {
             pick(&self.upstreams_override)
         }
@@ -244,7 +249,7 @@ fn log_verdict(shared: &Shared, v: &Verdict, method: &str, path: &str) {
         None => (None, String::new()),
     };
     tracing::info!(
-        decision = shown.kind(),
+        decision = shown.kind().as_str(),
         reason = shown.reason().as_str(),
         score,
         signals,

@@ -11,14 +11,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use crate::config::{self, ServerSettings};
+use crate::proxy::Shared;
+use crate::secrets::{self, KeySource};
 use notify::{RecursiveMode, Watcher};
 use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::Signals;
-use tollgate_core::load_rules;
-use tollgate_core::rules::FsReader;
-
-use crate::proxy::Shared;
-use crate::secrets::{self, KeySource};
 
 /// Quiet time after the last file event before reloading (editors write in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -27,27 +25,37 @@ pub struct Reloader {
     path: PathBuf,
     keys: KeySource,
     shared: Arc<Shared>,
-    /// One reload at a time, whatever triggered it.
-    lock: Mutex<()>,
+    /// The `[server]` section last loaded; one reload at a time holds it.
+    server: Mutex<ServerSettings>,
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, keys: KeySource, shared: Arc<Shared>) -> Self {
+    pub fn new(
+        path: PathBuf,
+        keys: KeySource,
+        shared: Arc<Shared>,
+        server: ServerSettings,
+    ) -> Self {
         Self {
             path,
             keys,
             shared,
-            lock: Mutex::new(()),
+            server: Mutex::new(server),
         }
     }
 
     /// Reloads now. `Ok` lists what changed; `Err` lists every error, and nothing changed.
     pub fn reload(&self, trigger: &str) -> Result<Vec<String>, Vec<String>> {
-        let _one = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
         self.reload_keys(trigger);
-        match load_rules(&self.path, &FsReader) {
-            Ok(rules) => {
-                let changes = self.shared.engine.reload(rules);
+        match config::load(&self.path) {
+            Ok(new) => {
+                let mut changes = self.shared.engine.reload(new.rules);
+                changes.extend(config::describe_changes(&server, &new.server));
+                self.shared
+                    .upstreams
+                    .store(Arc::new(new.server.upstreams.clone()));
+                *server = new.server;
                 self.shared.metrics.reload(true);
                 let summary = if changes.is_empty() {
                     "no changes".to_string()

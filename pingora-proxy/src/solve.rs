@@ -7,11 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use tollgate_core::clearance::{Clearance, COOKIE};
-use tollgate_core::page::{OFFER_PATH, VERIFY_PATH};
-use tollgate_core::pow::Puzzle;
-use tollgate_core::solve::{solve_parallel, Work};
-use tollgate_core::toll::{hardest_work_bits, mint_clearance};
+use tollgate_core::{hardest_work_bits, mint_clearance};
+use tollgate_core::{solve_parallel, Work};
+use tollgate_core::{Clearance, Puzzle, CLEARANCE_COOKIE as COOKIE, OFFER_PATH, VERIFY_PATH};
 
 use crate::cli::{RotateArgs, SolveArgs, TokenArgs};
 use crate::secrets;
@@ -136,11 +134,12 @@ fn read_body(r: impl Read) -> anyhow::Result<String> {
 }
 
 pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
-    let rules = args.rules.load()?;
+    let config = args.rules.load()?;
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| rules.server.state_dir.clone());
+        .unwrap_or_else(|| config.server.state_dir.clone());
+    let rules = config.rules;
     let (keys, _) = secrets::load(args.key.secret_file.as_deref(), &state_dir)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

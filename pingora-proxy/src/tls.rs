@@ -10,9 +10,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::config::{TlsCert, TlsListener};
 use anyhow::Context;
 use pingora::listeners::tls::TlsSettings;
-use tollgate_core::rules::{TlsCert, TlsListener};
 
 /// Names the development certificate is valid for.
 const DEV_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];

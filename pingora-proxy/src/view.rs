@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, Version};
 use pingora::proxy::Session;
-use tollgate_core::key::UNKNOWN_PEER;
+use tollgate_core::UNKNOWN_PEER;
 use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 
 /// Header values the view borrows; joined only when a header repeats.

@@ -9,11 +9,10 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 
 use serde_json::Value;
-use tollgate_core::clearance::COOKIE;
-use tollgate_core::key::ClientKey;
-use tollgate_core::pow::{self, Binding, IssueParams, Puzzle};
-use tollgate_core::solve::{solve_parallel, Work};
-use tollgate_core::Keyring;
+use tollgate_core::CLEARANCE_COOKIE as COOKIE;
+use tollgate_core::{
+    issue_challenge, solve_parallel, Binding, ClientKey, IssueParams, Keyring, Puzzle, Work,
+};
 use tollgate_testkit::browser;
 use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::{self, Response};
@@ -209,7 +208,7 @@ fn an_expired_challenge_gets_a_fresh_one() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let old = pow::issue(
+    let old = issue_challenge(
         &keys,
         &IssueParams {
             puzzle: Puzzle::Hashcash { bits: 8 },

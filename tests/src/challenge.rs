@@ -2,8 +2,8 @@
 //! end, since they share the core and the key.
 
 use serde_json::Value;
-use tollgate_core::pow::Puzzle;
-use tollgate_core::solve::{solve_parallel, Work};
+use tollgate_core::Puzzle;
+use tollgate_core::{solve_parallel, Work};
 
 /// The nonce that answers a JSON offer from `/.tollgate/challenge` (solved on 2 threads).
 pub fn answer(offer: &Value) -> u64 {

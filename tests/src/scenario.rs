@@ -4,9 +4,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Deserialize;
-use tollgate_core::clearance::Clearance;
-use tollgate_core::rules::FsReader;
-use tollgate_core::toll::{hardest_work_bits, mint_clearance};
+use tollgate_core::Clearance;
+use tollgate_core::FsReader;
+use tollgate_core::{hardest_work_bits, mint_clearance};
 use tollgate_core::{parse_rules, Keyring};
 
 use crate::TEST_SECRET_HEX;
@@ -132,7 +132,7 @@ impl Scenario {
             serial: serial_of(&self.name),
         };
         let value = mint_clearance(keys, &rules, peer, step.user_agent.as_deref(), &grant);
-        Some(format!("{}={value}", tollgate_core::clearance::COOKIE))
+        Some(format!("{}={value}", tollgate_core::CLEARANCE_COOKIE))
     }
 }
 

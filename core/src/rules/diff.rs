@@ -1,4 +1,4 @@
-//! What a reload changed, in words for the log.
+//! What a reload changed, in words for the log. (A front end adds its own sections' changes.)
 
 use super::Rules;
 
@@ -33,11 +33,6 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
         format!("{:?}", new.clients),
     );
     field(
-        "upstreams",
-        format!("{:?}", old.server.upstreams),
-        format!("{:?}", new.server.upstreams),
-    );
-    field(
         "score",
         format!("{:?}", old.score),
         format!("{:?}", new.score),
@@ -47,28 +42,6 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
         format!("{:?}", old.under_attack),
         format!("{:?}", new.under_attack),
     );
-    let restart = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
-        format!("{a:?} -> {b:?} (takes effect on restart)")
-    };
-    if old.server.listen != new.server.listen {
-        out.push(format!(
-            "listen: {}",
-            restart(&old.server.listen, &new.server.listen)
-        ));
-    }
-    if old.server.admin != new.server.admin {
-        out.push(format!(
-            "admin: {}",
-            restart(&old.server.admin, &new.server.admin)
-        ));
-    }
-    if old.server.tls != new.server.tls || old.server.h2c != new.server.h2c {
-        let (a, b) = (
-            (&old.server.tls, old.server.h2c),
-            (&new.server.tls, new.server.h2c),
-        );
-        out.push(format!("tls/h2c: {}", restart(&a, &b)));
-    }
     for r in &new.routes {
         match old.routes.iter().find(|o| o.name == r.name) {
             None => out.push(format!("route {:?} added", &*r.name)),

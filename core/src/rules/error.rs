@@ -3,6 +3,8 @@
 use std::fmt;
 use std::ops::Range;
 
+use crate::text::line_col;
+
 /// One problem in a rules file (or in a list file it names).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -70,33 +72,9 @@ impl<'a> Errors<'a> {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
-}
-
 /// regex's syntax errors span several lines (pattern, caret, message); keep the message.
 pub(super) fn one_line(e: &regex::Error) -> String {
     let text = e.to_string();
     let last = text.lines().last().unwrap_or("").trim();
     last.strip_prefix("error: ").unwrap_or(last).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_and_columns_are_one_based() {
-        let t = "a = 1\nbé = x\n";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 6), (2, 1));
-        assert_eq!(line_col(t, 11), (2, 5));
-        assert_eq!(line_col(t, 999), (3, 1));
-    }
 }

@@ -4,27 +4,21 @@
 //! [`SourceReader`] the front end supplies, so the core stays I/O-free and tests can feed text.
 
 mod compile;
+mod defaults;
 mod diff;
-pub mod error;
+pub(crate) mod error;
 mod raw;
-mod scoring;
-mod tls;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use compile::MAX_CHALLENGE_TTL_SECS;
 pub use diff::describe_changes;
 pub use error::{ConfigError, InvalidRules};
 
-use crate::attack::AttackRules;
-use crate::ban::BanPolicy;
-use crate::cidr::CidrSet;
-use crate::limit::Quota;
-use crate::pow::Puzzle;
-use crate::route::Route;
-use crate::score::ScoreRules;
+use crate::limit::{BanPolicy, Quota};
+use crate::request::{CidrSet, Route, RouteId};
+use crate::score::{AttackRules, ScoreRules};
+use crate::toll::Puzzle;
 
 /// Reads files named by a rules file (list files). Front ends pass [`FsReader`].
 pub trait SourceReader {
@@ -49,35 +43,6 @@ pub enum Mode {
     Observe,
     /// Allow everything without deciding.
     Off,
-}
-
-/// Listener and upstream settings: read by the Pingora front end, ignored by nginx.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerSettings {
-    pub listen: SocketAddr,
-    pub admin: SocketAddr,
-    /// Empty: serve the built-in demo backend.
-    pub upstreams: Vec<SocketAddr>,
-    pub state_dir: PathBuf,
-    /// A TLS listener (ALPN h2 and http/1.1), if configured.
-    pub tls: Option<TlsListener>,
-    /// Accept prior-knowledge HTTP/2 in clear text on `listen`.
-    pub h2c: bool,
-}
-
-/// Where TLS is served and with which certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsListener {
-    pub listen: SocketAddr,
-    pub cert: TlsCert,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TlsCert {
-    /// PEM files: the certificate chain and its private key.
-    Files { cert: PathBuf, key: PathBuf },
-    /// Development only: a self-signed certificate generated at start.
-    SelfSigned,
 }
 
 /// How client addresses are found and keyed.
@@ -135,7 +100,6 @@ pub struct Rules {
     /// Where the rules came from (for logs).
     pub source: Arc<str>,
     pub mode: Mode,
-    pub server: ServerSettings,
     pub clients: ClientSettings,
     pub allow: CidrSet,
     pub deny: CidrSet,
@@ -151,6 +115,19 @@ pub struct Rules {
     pub under_attack: Option<AttackRules>,
     /// List files the rules read, so a front end can reload when one changes.
     pub list_files: Vec<PathBuf>,
+}
+
+impl Rules {
+    /// The route `id` names (an id from these rules).
+    pub fn route(&self, id: RouteId) -> Option<&Route> {
+        self.routes.get(id.index())
+    }
+
+    /// The route called `name`.
+    pub fn route_named(&self, name: &str) -> Option<RouteId> {
+        let i = self.routes.iter().position(|r| *r.name == *name)?;
+        Some(RouteId::new(i))
+    }
 }
 
 /// Parses and validates rules `text` that came from `file` (used in messages and to resolve

@@ -13,8 +13,10 @@ use toml::Spanned;
 pub struct RawRules {
     #[serde(default)]
     pub mode: Option<Spanned<String>>,
-    #[serde(default)]
-    pub server: RawServer,
+    /// The Pingora front end's section (listeners, upstreams, TLS): it parses and validates
+    /// it; the core passes it through without reading it.
+    #[serde(default, rename = "server")]
+    pub _server: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub clients: RawClients,
     #[serde(default)]
@@ -31,21 +33,6 @@ pub struct RawRules {
     pub under_attack: Option<Spanned<RawUnderAttack>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawServer {
-    pub listen: Option<Spanned<String>>,
-    pub admin: Option<Spanned<String>>,
-    #[serde(default)]
-    pub upstreams: Vec<Spanned<String>>,
-    pub state_dir: Option<String>,
-    pub tls_listen: Option<Spanned<String>>,
-    pub tls_cert: Option<Spanned<String>>,
-    pub tls_key: Option<Spanned<String>>,
-    pub tls_self_signed: Option<Spanned<bool>>,
-    pub h2c: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]

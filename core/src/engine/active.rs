@@ -1,0 +1,46 @@
+//! The rules in force and the limiters compiled for them: swapped as one on reload.
+
+use std::sync::Arc;
+
+use crate::limit::limiter::Limiter;
+use crate::request::RouteId;
+use crate::rules::Rules;
+use crate::toll::TollLimiters;
+
+/// Rules plus the limiters compiled for them.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub rules: Arc<Rules>,
+    pub limiters: Limiters,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Limiters {
+    pub default: Option<Limiter>,
+    /// One per route, `None` where the route uses the default quota or none.
+    pub routes: Vec<Option<Limiter>>,
+    pub extreme: Option<Limiter>,
+    pub violations: Option<Limiter>,
+    /// Per clearance cookie (keyed by its serial).
+    pub clearance: Option<Limiter>,
+    /// Clearances granted per client key.
+    pub grants: Option<Limiter>,
+}
+
+impl Limiters {
+    /// The limiter `route` applies: its own, else the default.
+    pub fn for_route(&self, route: RouteId) -> Option<&Limiter> {
+        match self.routes.get(route.index()) {
+            Some(Some(own)) => Some(own),
+            _ => self.default.as_ref(),
+        }
+    }
+
+    /// The limiters the toll applies itself.
+    pub fn toll(&self) -> TollLimiters<'_> {
+        TollLimiters {
+            clearance: self.clearance.as_ref(),
+            grants: self.grants.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The decision pipeline for one request: a pure function of rules, state and time.
+//!
+//! Each check is a gate that either lets the request on (`Continue`) or decides (`Break`), so
+//! the pipeline reads in the order a request meets it. Order matters and is cheapest-first for
+//! abusers: allow list, active ban, deny list, then the route's action. The extreme-rate counter
+//! sees every request that reaches routing, whatever the route, so exempting `/api/` from rate
+//! limits never exempts it from bans. Tollgate's own endpoints (under `/.tollgate/`) come after
+//! the extreme counter and under the default limit, so hammering `verify` is a flood like any
+//! other. A challenge route checks the clearance only after its rate limit: a cleared client is
+//! still rate limited.
+
+use std::net::IpAddr;
+use std::ops::ControlFlow::{self, Break, Continue};
+use std::time::Duration;
+
+use super::{Active, State};
+use crate::clock::NS_PER_SEC;
+use crate::limit::limiter::Limiter;
+use crate::request::route::match_normalized;
+use crate::request::{client, path, Action, ClientKey, RequestView, RouteId};
+use crate::rules::{Mode, Rules};
+use crate::score::{request_signals, Signal};
+use crate::toll::{Ask, PREFIX};
+use crate::verdict::{Decision, Reason, Verdict};
+
+pub(crate) fn decide(
+    active: &Active,
+    state: &State,
+    req: &RequestView<'_>,
+    now_ns: u64,
+) -> Verdict {
+    let rules = &active.rules;
+    let client_ip = client::resolve(req, &rules.clients.trusted_proxies);
+    let key = ClientKey::new(
+        client_ip,
+        rules.clients.ipv4_prefix_len,
+        rules.clients.ipv6_prefix_len,
+    );
+    let mut verdict = Verdict {
+        decision: allow(Reason::Disabled),
+        client_ip,
+        key,
+        route: None,
+        observed: None,
+        score: None,
+    };
+    if rules.mode == Mode::Off {
+        return verdict;
+    }
+    let path = path::normalize(req.path);
+    let mut trip = Trip {
+        active,
+        state,
+        path: &path,
+        ip: client_ip,
+        route: None,
+        ask: Ask {
+            rules,
+            limiters: active.limiters.toll(),
+            req,
+            key: &key,
+            now_ns,
+            score: None,
+        },
+    };
+    let decision = match trip.gates() {
+        Break(d) => d,
+        Continue(()) => allow(Reason::WithinLimit),
+    };
+    verdict.score = trip.ask.score;
+    verdict.route = trip
+        .route
+        .and_then(|id| rules.route(id))
+        .map(|r| r.name.clone());
+    // Tollgate's own endpoints are answered in observe mode too: the upstream has none of them.
+    let own = path.starts_with(PREFIX);
+    if rules.mode == Mode::Observe && decision.is_refusal() && !own {
+        verdict.decision = allow(decision.reason());
+        verdict.observed = Some(decision);
+    } else {
+        verdict.decision = decision;
+    }
+    verdict
+}
+
+/// One request on its way through the gates.
+struct Trip<'a, 'r> {
+    active: &'a Active,
+    state: &'a State,
+    /// The path as the upstream will understand it.
+    path: &'a str,
+    ip: IpAddr,
+    /// The route that matched, once routing has run (none for tollgate's own endpoints).
+    route: Option<RouteId>,
+    ask: Ask<'a, 'r>,
+}
+
+impl Trip<'_, '_> {
+    fn gates(&mut self) -> ControlFlow<Decision> {
+        self.allow_list()?;
+        self.active_ban()?;
+        self.deny_list()?;
+        self.score();
+        self.route = match_normalized(&self.rules().routes, self.ask.req, self.path);
+        self.extreme_rate()?;
+        self.own_endpoint()?;
+        self.route_action()
+    }
+
+    fn rules(&self) -> &Rules {
+        &self.active.rules
+    }
+
+    fn allow_list(&self) -> ControlFlow<Decision> {
+        if self.rules().allow.contains(self.ip) {
+            return Break(allow(Reason::AllowList));
+        }
+        Continue(())
+    }
+
+    fn active_ban(&self) -> ControlFlow<Decision> {
+        match self.state.bans.active(self.ask.key, self.ask.now_ns) {
+            Some(ban) => Break(self.banned(ban.until_unix_secs(), Reason::ActiveBan)),
+            None => Continue(()),
+        }
+    }
+
+    fn deny_list(&self) -> ControlFlow<Decision> {
+        if self.rules().deny.contains(self.ip) {
+            return Break(Decision::deny(403, Reason::DenyList));
+        }
+        Continue(())
+    }
+
+    /// Scores the request (with `[score]` on) and counts it for under-attack mode. Counted only
+    /// past the cheap refusals: a neutralised flood must not hold the mode on.
+    fn score(&mut self) {
+        let rules = &self.active.rules;
+        let now_secs = self.ask.now_ns / NS_PER_SEC;
+        let engaged = rules
+            .under_attack
+            .as_ref()
+            .is_some_and(|a| self.state.attack.request(a, now_secs));
+        if let Some(s) = &rules.score {
+            let req = self.ask.req;
+            let forwarded = client::via_trusted_proxy(req, &rules.clients.trusted_proxies);
+            let mut signals = request_signals(req, forwarded);
+            signals.add_if(engaged, Signal::UnderAttack);
+            self.ask.score = Some(s.score(signals));
+        }
+    }
+
+    fn extreme_rate(&self) -> ControlFlow<Decision> {
+        match &self.active.limiters.extreme {
+            Some(ex) if ex.check(self.ask.key, self.ask.now_ns).is_err() => {
+                Break(self.ban(Reason::ExtremeRate))
+            }
+            _ => Continue(()),
+        }
+    }
+
+    /// Tollgate's own endpoints, under the default limit.
+    fn own_endpoint(&mut self) -> ControlFlow<Decision> {
+        if !self.path.starts_with(PREFIX) {
+            return Continue(());
+        }
+        self.route = None;
+        self.within(self.active.limiters.default.as_ref())?;
+        Break(self.state.tolls.endpoint(&mut self.ask, self.path))
+    }
+
+    /// What the matched route (or, without one, the default limit) says.
+    fn route_action(&self) -> ControlFlow<Decision> {
+        let limiters = &self.active.limiters;
+        let (action, limiter) = match self
+            .route
+            .and_then(|id| Some((id, self.rules().route(id)?)))
+        {
+            Some((id, r)) => (r.action, limiters.for_route(id)),
+            None => (Action::Limit, limiters.default.as_ref()),
+        };
+        match action {
+            Action::Allow => Break(allow(Reason::RouteAllow)),
+            Action::Deny { status } => Break(Decision::deny(status, Reason::RouteDeny)),
+            Action::Limit | Action::Challenge => {
+                self.within(limiter)?;
+                match (action, self.route) {
+                    (Action::Challenge, Some(id)) => Break(self.state.tolls.admit(&self.ask, id)),
+                    _ => Break(allow(Reason::WithinLimit)),
+                }
+            }
+        }
+    }
+
+    /// Lets the request on when it is within `limiter` (or there is none); else a violation.
+    fn within(&self, limiter: Option<&Limiter>) -> ControlFlow<Decision> {
+        match limiter.and_then(|l| l.check(self.ask.key, self.ask.now_ns).err()) {
+            Some(wait) => Break(self.violation(wait)),
+            None => Continue(()),
+        }
+    }
+
+    /// A rate-limit violation: counted toward a ban, then answered with the wait.
+    fn violation(&self, wait: Duration) -> Decision {
+        if let Some(v) = &self.active.limiters.violations {
+            if v.check(self.ask.key, self.ask.now_ns).is_err() {
+                return self.ban(Reason::RepeatedViolations);
+            }
+        }
+        Decision::RateLimited {
+            retry_after: wait,
+            reason: Reason::RateLimit,
+        }
+    }
+
+    /// Bans the client in enforce mode. Observe mode only reports what would happen: recording
+    /// the ban would start enforcing it the moment the mode changes.
+    fn ban(&self, reason: Reason) -> Decision {
+        let rules = self.rules();
+        let (key, now_ns) = (*self.ask.key, self.ask.now_ns);
+        let policy = &rules.bans.policy;
+        let until_ns = if rules.mode == Mode::Enforce {
+            self.state.bans.ban(key, now_ns, reason, policy).until_ns
+        } else {
+            now_ns.saturating_add(policy.ttl_secs.saturating_mul(NS_PER_SEC))
+        };
+        self.banned(until_ns.div_ceil(NS_PER_SEC), reason)
+    }
+
+    fn banned(&self, until_unix_secs: u64, reason: Reason) -> Decision {
+        Decision::Banned {
+            until_unix_secs,
+            reason,
+            close: self.rules().bans.close_connection,
+        }
+    }
+}
+
+fn allow(reason: Reason) -> Decision {
+    Decision::Allow { reason }
+}

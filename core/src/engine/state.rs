@@ -1,0 +1,60 @@
+//! State that outlives any rules (bans, the toll's memory, the under-attack meter), and where
+//! it lives: in this process or in a shared-memory region.
+
+use std::sync::Arc;
+
+use crate::limit::ban::BanTable;
+use crate::limit::store::KeyStore;
+use crate::score::attack::AttackMeter;
+use crate::shared::Region;
+use crate::toll::replay::{self, ReplayCache};
+use crate::toll::{Tolls, MAX_CHALLENGE_TTL_SECS};
+
+/// State that outlives rules: bans and the toll's memory.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub bans: BanTable,
+    pub tolls: Tolls,
+    /// Request and upstream-error rates for under-attack mode.
+    pub attack: AttackMeter,
+    /// Stores that are not behind a limiter (penalties, clearance spending), capped like the rest.
+    pub fixed_stores: [Arc<KeyStore>; 2],
+}
+
+/// Where state lives: in this process, or in a shared-memory region every worker attaches to.
+#[derive(Debug)]
+pub(crate) enum Memory {
+    Local,
+    Shared(Arc<Region>),
+}
+
+impl Memory {
+    /// The counter store called `name`, bounded by `cap` keys when in-process.
+    pub fn store(&self, name: &str, cap: usize) -> Arc<KeyStore> {
+        Arc::new(match self {
+            Memory::Local => KeyStore::new(cap),
+            Memory::Shared(r) => KeyStore::shared(r.clone(), name),
+        })
+    }
+
+    pub fn replay(&self, kind: replay::Kind, max: usize) -> ReplayCache {
+        match self {
+            Memory::Local => ReplayCache::new(MAX_CHALLENGE_TTL_SECS, max),
+            Memory::Shared(r) => ReplayCache::shared(r.clone(), kind),
+        }
+    }
+
+    pub fn bans(&self, max: usize) -> BanTable {
+        match self {
+            Memory::Local => BanTable::new(max),
+            Memory::Shared(r) => BanTable::shared(r.clone()),
+        }
+    }
+
+    pub fn attack(&self) -> AttackMeter {
+        match self {
+            Memory::Local => AttackMeter::default(),
+            Memory::Shared(r) => AttackMeter::shared(r.attack),
+        }
+    }
+}

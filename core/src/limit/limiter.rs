@@ -1,0 +1,114 @@
+//! Per-client rate limits: governor's GCRA over the bounded [`KeyStore`].
+//!
+//! A [`Limiter`] is rebuilt on every reload (its quota may have changed) but keeps using the same
+//! store, so a client's spent burst is remembered across reloads.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::{Quota as GQuota, RateLimiter};
+
+use crate::clock::{CoreClock, NS_PER_SEC};
+use crate::limit::store::{KeyStore, StoreView};
+use crate::request::key::ClientKey;
+
+/// `requests` per `per_secs` seconds, with up to `burst` at once. Zero is unrepresentable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub requests: NonZeroU32,
+    pub per_secs: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl Quota {
+    fn to_governor(self) -> GQuota {
+        let period_ns =
+            u64::from(self.per_secs.get()) * NS_PER_SEC / u64::from(self.requests.get());
+        let period = Duration::from_nanos(period_ns.max(1));
+        // with_period only fails on a zero period, excluded by `max(1)` above.
+        GQuota::with_period(period)
+            .unwrap_or_else(|| GQuota::per_second(self.requests))
+            .allow_burst(self.burst)
+    }
+}
+
+/// One quota applied to every client key, state in a shared store.
+#[derive(Debug)]
+pub struct Limiter {
+    inner: RateLimiter<ClientKey, StoreView, CoreClock, NoOpMiddleware<Nanos>>,
+}
+
+impl Limiter {
+    pub fn new(quota: Quota, store: Arc<KeyStore>, clock: &CoreClock) -> Self {
+        // governor reads the clock again in `new`; under the system clock the two readings differ
+        // by nanoseconds, which shifts remembered state by as much.
+        let origin = clock.now_ns();
+        let view = StoreView::new(store, origin, clock.clone());
+        Self {
+            inner: RateLimiter::new(quota.to_governor(), view, clock.clone()),
+        }
+    }
+
+    /// Counts one request. `Err` carries how long until the next one would conform.
+    pub fn check(&self, key: &ClientKey, now_ns: u64) -> Result<(), Duration> {
+        self.inner
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(now_ns.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    fn quota(requests: u32, per_secs: u32, burst: u32) -> Quota {
+        Quota {
+            requests: nz(requests),
+            per_secs: nz(per_secs),
+            burst: nz(burst),
+        }
+    }
+
+    #[test]
+    fn burst_then_limited_then_replenished() {
+        let clock = CoreClock::manual(1_000 * NS_PER_SEC);
+        let store = Arc::new(KeyStore::new(1_000));
+        let lim = Limiter::new(quota(1, 1, 3), store, &clock);
+        let key = ClientKey::new("192.0.2.1".parse::<IpAddr>().unwrap(), 32, 64);
+        for _ in 0..3 {
+            assert!(lim.check(&key, clock.now_ns()).is_ok());
+        }
+        let wait = lim.check(&key, clock.now_ns()).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert!(lim.check(&key, clock.now_ns()).is_ok());
+        assert!(lim.check(&key, clock.now_ns()).is_err());
+    }
+
+    #[test]
+    fn state_survives_a_rebuilt_limiter() {
+        let clock = CoreClock::manual(5 * NS_PER_SEC);
+        let store = Arc::new(KeyStore::new(1_000));
+        let key = ClientKey::new("192.0.2.1".parse::<IpAddr>().unwrap(), 32, 64);
+        let old = Limiter::new(quota(1, 10, 2), store.clone(), &clock);
+        assert!(old.check(&key, clock.now_ns()).is_ok());
+        assert!(old.check(&key, clock.now_ns()).is_ok());
+        clock.advance(Duration::from_secs(1));
+        let new = Limiter::new(quota(1, 10, 2), store, &clock);
+        assert!(
+            new.check(&key, clock.now_ns()).is_err(),
+            "spent burst was forgotten"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The identity a client is counted and banned under.
+//!
+//! One IPv4 address, or one IPv6 /64, by default: a home or cloud customer usually owns a whole
+//! /64, so counting single IPv6 addresses would let one machine rotate through 2^64 identities.
+//! Both prefix lengths are configurable. The key is 16 bytes with 8-byte alignment so a tracked
+//! entry stays small (see `store.rs`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An address masked to its configured prefix, as 128 bits (IPv4 is stored IPv4-mapped).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct ClientKey {
+    hi: u64,
+    lo: u64,
+}
+
+impl ClientKey {
+    /// Masks `ip` to `v4_len` (IPv4) or `v6_len` (IPv6) bits. Lengths above the family's width
+    /// are clamped.
+    pub fn new(ip: IpAddr, v4_len: u8, v6_len: u8) -> Self {
+        let (bits, len) = match canonical(ip) {
+            IpAddr::V4(v4) => {
+                let len = v4_len.min(32);
+                let mapped = u128::from(v4.to_ipv6_mapped());
+                (mapped, 96 + len)
+            }
+            IpAddr::V6(v6) => (u128::from(v6), v6_len.min(128)),
+        };
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len))
+        };
+        let masked = bits & mask;
+        Self {
+            hi: (masked >> 64) as u64,
+            lo: masked as u64,
+        }
+    }
+
+    /// The network this key stands for under the given prefix lengths, e.g. `203.0.113.7/32` or
+    /// `2001:db8:1:2::/64`. The key itself does not carry its length, to stay 16 bytes.
+    pub fn network(&self, v4_len: u8, v6_len: u8) -> String {
+        match self.addr() {
+            IpAddr::V4(v4) => format!("{v4}/{}", v4_len.min(32)),
+            IpAddr::V6(v6) => format!("{v6}/{}", v6_len.min(128)),
+        }
+    }
+
+    /// The network's first address.
+    pub fn addr(&self) -> IpAddr {
+        canonical(IpAddr::V6(Ipv6Addr::from(self.bits())))
+    }
+
+    fn bits(&self) -> u128 {
+        (u128::from(self.hi) << 64) | u128::from(self.lo)
+    }
+
+    /// The masked address as 16 bytes: what tokens are bound to.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        self.bits().to_be_bytes()
+    }
+
+    /// A key standing for 16 arbitrary bytes (e.g. a token's serial) in a [`crate::limit::store::KeyStore`].
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        let bits = u128::from_be_bytes(bytes);
+        Self {
+            hi: (bits >> 64) as u64,
+            lo: bits as u64,
+        }
+    }
+
+    /// The key as two words, high then low: how shared tables store it.
+    pub(crate) fn words(&self) -> (u64, u64) {
+        (self.hi, self.lo)
+    }
+
+    /// The key [`ClientKey::words`] gave.
+    pub(crate) fn from_words(hi: u64, lo: u64) -> Self {
+        Self { hi, lo }
+    }
+
+    /// Used to spread keys over store shards without hashing twice.
+    pub(crate) fn mix(&self) -> u64 {
+        (self.hi ^ self.lo.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are the IPv4 client they carry.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.addr())
+    }
+}
+
+/// The unspecified IPv4 address, used where a front end has no peer address at all.
+pub const UNKNOWN_PEER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_aggregates_to_slash_64() {
+        let a = ClientKey::new("2001:db8:1:2::1".parse().unwrap(), 32, 64);
+        let b = ClientKey::new("2001:db8:1:2:ffff::9".parse().unwrap(), 32, 64);
+        let c = ClientKey::new("2001:db8:1:3::1".parse().unwrap(), 32, 64);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.network(32, 64), "2001:db8:1:2::/64");
+    }
+
+    #[test]
+    fn ipv4_is_per_address_and_mapped_form_is_the_same_client() {
+        let a = ClientKey::new("10.1.2.3".parse().unwrap(), 32, 64);
+        let m = ClientKey::new("::ffff:10.1.2.3".parse().unwrap(), 32, 64);
+        let b = ClientKey::new("10.1.2.4".parse().unwrap(), 32, 64);
+        assert_eq!(a, m);
+        assert_ne!(a, b);
+        assert_eq!(a.network(32, 64), "10.1.2.3/32");
+        let net24 = ClientKey::new("10.1.2.200".parse().unwrap(), 24, 64);
+        assert_eq!(net24.network(24, 64), "10.1.2.0/24");
+        assert_eq!(std::mem::size_of::<ClientKey>(), 16);
+    }
+}

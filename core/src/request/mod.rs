@@ -1,0 +1,20 @@
+//! The request as the core sees it, and who sent it.
+//!
+//! A front end fills a [`RequestView`] with borrowed strings. From it the core finds the real
+//! client (trusted proxies only) and the [`ClientKey`] it is counted under, the path as the
+//! upstream will understand it, list membership ([`CidrSet`]) and the first [`Route`] that
+//! matches.
+
+pub(crate) mod cidr;
+pub(crate) mod client;
+pub(crate) mod cookie;
+pub(crate) mod key;
+pub(crate) mod path;
+pub(crate) mod route;
+mod view;
+
+pub use cidr::CidrSet;
+pub use client::Forwarding;
+pub use key::{ClientKey, UNKNOWN_PEER};
+pub use route::{Action, Route, RouteId};
+pub use view::{ConnectionView, HttpVersion, RequestView};

@@ -1,0 +1,145 @@
+//! Route rules: which requests get which action.
+//!
+//! Rules are tried in file order and the first match wins, so operators write specific rules
+//! (`/login`) before general ones. A rule matches when every condition it sets matches.
+
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::{path, RequestView};
+use crate::limit::Quota;
+use crate::toll::Puzzle;
+
+/// A route by its position in the rules that compiled it; valid for those rules only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteId(usize);
+
+impl RouteId {
+    pub(crate) fn new(index: usize) -> Self {
+        RouteId(index)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// What a matched route does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Proxy without a rate limit (the extreme threshold still counts).
+    Allow,
+    /// Refuse with the rule's status.
+    Deny { status: u16 },
+    /// Apply the rule's own quota, or the default one.
+    Limit,
+    /// Require a solved challenge, after the rate limit.
+    Challenge,
+}
+
+/// One compiled route rule.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub name: Arc<str>,
+    pub path_prefix: Option<String>,
+    /// Upper-case method names; empty means any method.
+    pub methods: Vec<String>,
+    /// Lower-case host; `*.example.com` matches subdomains.
+    pub host: Option<String>,
+    pub user_agent: Option<Regex>,
+    pub action: Action,
+    /// A quota of this route's own (`None`: the default quota).
+    pub quota: Option<Quota>,
+    /// For `challenge` routes, the puzzle to pay (before any penalty).
+    pub puzzle: Option<Puzzle>,
+    /// For `challenge` routes: a score in a band with `pass = true` passes without a puzzle.
+    pub pass_on_score: bool,
+}
+
+impl Route {
+    /// Whether the rule matches `req`, whose normalized path (see `request::path`) is `path`.
+    pub fn matches(&self, req: &RequestView<'_>, path: &str) -> bool {
+        if let Some(prefix) = &self.path_prefix {
+            if !path.starts_with(prefix.as_str()) {
+                return false;
+            }
+        }
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == req.method) {
+            return false;
+        }
+        if let Some(want) = &self.host {
+            if !host_matches(want, req.host.unwrap_or("")) {
+                return false;
+            }
+        }
+        if let Some(re) = &self.user_agent {
+            if !re.is_match(req.user_agent.unwrap_or("")) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The first route matching `req`.
+pub fn first_match(routes: &[Route], req: &RequestView<'_>) -> Option<RouteId> {
+    if routes.is_empty() {
+        return None;
+    }
+    let path = path::normalize(req.path);
+    match_normalized(routes, req, &path)
+}
+
+/// The first route matching `req`, whose path normalized is `path`.
+pub fn match_normalized(routes: &[Route], req: &RequestView<'_>, path: &str) -> Option<RouteId> {
+    routes
+        .iter()
+        .position(|r| r.matches(req, path))
+        .map(RouteId)
+}
+
+fn host_matches(want: &str, host: &str) -> bool {
+    // `example.com.` is the same name as `example.com`.
+    let host = strip_port(host);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    match want.strip_prefix("*.") {
+        Some(suffix) => {
+            // Byte slices: a non-ASCII Host header must not split a character and panic.
+            let (h, s) = (host.as_bytes(), suffix.as_bytes());
+            h.len() > s.len() + 1
+                && h[h.len() - s.len()..].eq_ignore_ascii_case(s)
+                && h[h.len() - s.len() - 1] == b'.'
+        }
+        None => host.eq_ignore_ascii_case(want),
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns() {
+        assert!(host_matches("example.com", "Example.com:8080"));
+        assert!(host_matches("*.example.com", "api.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "evilexample.com"));
+        assert!(host_matches("[::1]", "[::1]:80"));
+        assert!(!host_matches("a.com", ""));
+        assert!(host_matches("admin.example.com", "admin.example.com."));
+        assert!(!host_matches("*.a.com", "ééééééé.a.co"));
+    }
+}

@@ -1,0 +1,117 @@
+//! `[clients]` and `[lists]`: trusted proxies, client keys, allow and deny lists (inline and in
+//! list files, whose errors point into the list file itself).
+
+use std::path::PathBuf;
+
+use toml::Spanned;
+
+use super::Ctx;
+use crate::request::cidr::{parse_net, CidrSet};
+use crate::rules::defaults;
+use crate::rules::error::ConfigError;
+use crate::rules::raw::{RawClients, RawLists};
+use crate::rules::ClientSettings;
+
+const CLIENTS: &str = "[clients]";
+
+impl Ctx<'_, '_> {
+    pub(super) fn clients(&mut self, raw: &RawClients) -> ClientSettings {
+        let RawClients {
+            trusted_proxies,
+            ipv4_prefix_len,
+            ipv6_prefix_len,
+            max_tracked_keys,
+        } = raw;
+        let nets = trusted_proxies
+            .iter()
+            .filter_map(|s| self.net(s, "[clients] trusted_proxies"));
+        let trusted_proxies = CidrSet::new(nets.collect::<Vec<_>>());
+        let v4 = self.int(
+            CLIENTS,
+            ipv4_prefix_len.as_ref(),
+            &defaults::IPV4_PREFIX_LEN,
+        );
+        let v6 = self.int(
+            CLIENTS,
+            ipv6_prefix_len.as_ref(),
+            &defaults::IPV6_PREFIX_LEN,
+        );
+        let keys = self.int(
+            CLIENTS,
+            max_tracked_keys.as_ref(),
+            &defaults::MAX_TRACKED_KEYS,
+        );
+        ClientSettings {
+            trusted_proxies,
+            ipv4_prefix_len: v4 as u8,
+            ipv6_prefix_len: v6 as u8,
+            max_tracked_keys: keys as usize,
+        }
+    }
+
+    fn net(&mut self, s: &Spanned<String>, what: &str) -> Option<ipnet::IpNet> {
+        match parse_net(s.get_ref()) {
+            Ok(n) => Some(n),
+            Err(msg) => {
+                self.errs.at(s.span(), Some(what), msg);
+                None
+            }
+        }
+    }
+
+    pub(super) fn list(&mut self, raw: &RawLists, allow: bool) -> CidrSet {
+        let RawLists {
+            allow: allow_inline,
+            deny: deny_inline,
+            allow_files,
+            deny_files,
+        } = raw;
+        let (inline, files, what) = if allow {
+            (allow_inline, allow_files, "[lists] allow")
+        } else {
+            (deny_inline, deny_files, "[lists] deny")
+        };
+        let mut nets: Vec<ipnet::IpNet> = inline.iter().filter_map(|s| self.net(s, what)).collect();
+        for f in files {
+            self.list_file(f, &mut nets);
+        }
+        CidrSet::new(nets)
+    }
+
+    /// One network per line; `#` starts a comment.
+    fn list_file(&mut self, f: &Spanned<String>, nets: &mut Vec<ipnet::IpNet>) {
+        let path = self.base_dir.join(f.get_ref());
+        let text = match self.reader.read(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("cannot read list file {}: {e}", path.display());
+                self.errs.at(f.span(), Some("[lists]"), msg);
+                return;
+            }
+        };
+        let name = path.display().to_string();
+        for (i, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or("").trim();
+            if entry.is_empty() {
+                continue;
+            }
+            match parse_net(entry) {
+                Ok(n) => nets.push(n),
+                Err(message) => self.list_errors.push(ConfigError {
+                    file: name.clone(),
+                    line: i + 1,
+                    column: line
+                        .find(entry)
+                        .map_or(1, |c| line[..c].chars().count() + 1),
+                    rule: None,
+                    message,
+                }),
+            }
+        }
+    }
+
+    pub(super) fn list_paths(&self, raw: &RawLists) -> Vec<PathBuf> {
+        let files = raw.allow_files.iter().chain(&raw.deny_files);
+        files.map(|f| self.base_dir.join(f.get_ref())).collect()
+    }
+}

@@ -1,0 +1,131 @@
+//! What a browser shows when it answers a challenge (the white paper's behaviour collection):
+//! the fields the page's script adds to the form, the probe cookie set with the page, and the
+//! CSP report its deliberate violation triggered. Only signals come out; nothing is stored
+//! about the client beyond the report's challenge id, which expires with the challenge.
+
+use crate::request::cookie::cookie_value;
+use crate::request::RequestView;
+use crate::score::signal::{Signal, Signals, INSTANT_SUBMIT_MS};
+use crate::toll::page::PROBE_COOKIE;
+
+/// The fields the page sends with its answer.
+#[derive(Default)]
+struct Fields {
+    /// `wd`: `navigator.webdriver` as 0/1.
+    webdriver: Option<bool>,
+    /// `hc`: `navigator.hardwareConcurrency`.
+    cores: Option<u32>,
+    /// `vis`: `document.visibilityState`.
+    visible: Option<bool>,
+    /// `ms`: milliseconds from the script's start to the submit.
+    elapsed_ms: Option<u64>,
+}
+
+impl Fields {
+    fn of(query: Option<&str>) -> Self {
+        let mut f = Fields::default();
+        let q = query.filter(|q| q.len() <= 8_192).unwrap_or("");
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            match &*k {
+                "wd" => f.webdriver = Some(v == "1"),
+                "hc" => f.cores = v.parse().ok().filter(|n| (1..=1024).contains(n)),
+                "vis" => f.visible = Some(v == "visible"),
+                "ms" => f.elapsed_ms = v.parse().ok(),
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// Signals of the answering request `req`, whose challenge set probe cookie `probe` and was
+/// `reported` by a CSP report.
+pub(crate) fn answer_signals(req: &RequestView<'_>, probe: &str, reported: bool) -> Signals {
+    let mut s = Signals::EMPTY;
+    s.add_if(reported, Signal::CspReport);
+    let returned = cookie_value(req.cookie, PROBE_COOKIE);
+    s.add_if(
+        !probe.is_empty() && returned.is_some_and(|c| same(c.as_bytes(), probe.as_bytes())),
+        Signal::CookieRoundtrip,
+    );
+    let f = Fields::of(req.query);
+    match (f.webdriver, f.cores, f.visible) {
+        (Some(webdriver), Some(_), Some(visible)) => {
+            s.add_if(webdriver, Signal::Webdriver);
+            s.add_if(!visible, Signal::HiddenPage);
+        }
+        _ => s.add(Signal::NoBrowserSignals),
+    }
+    s.add_if(
+        f.elapsed_ms.is_some_and(|ms| ms < INSTANT_SUBMIT_MS),
+        Signal::InstantSubmit,
+    );
+    s
+}
+
+/// Browsers send `report-uri` reports as `application/csp-report`; the Reporting API uses
+/// `application/reports+json`.
+pub(crate) fn is_csp_report(content_type: Option<&str>) -> bool {
+    let ct = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    ct.eq_ignore_ascii_case("application/csp-report")
+        || ct.eq_ignore_ascii_case("application/reports+json")
+}
+
+/// Equality without an early exit.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn signals(query: &str, cookie: Option<&str>, reported: bool) -> String {
+        let mut r = RequestView::get(IpAddr::V4(Ipv4Addr::LOCALHOST), "/.tollgate/verify");
+        r.query = Some(query);
+        r.cookie = cookie;
+        answer_signals(&r, "abc", reported).names()
+    }
+
+    #[test]
+    fn a_browser_answer_shows_its_fields_cookie_and_report() {
+        let q = "challenge=t&nonce=1&wd=0&hc=8&vis=visible&ms=900";
+        assert_eq!(
+            signals(q, Some("a=b; tollgate_probe=abc"), true),
+            "csp_report,cookie_roundtrip"
+        );
+        let automated = "wd=1&hc=2&vis=hidden&ms=3";
+        assert_eq!(
+            signals(automated, Some("tollgate_probe=abd"), false),
+            "webdriver,hidden_page,instant_submit"
+        );
+    }
+
+    #[test]
+    fn a_script_answer_lacks_the_fields() {
+        assert_eq!(
+            signals("challenge=t&nonce=1", None, false),
+            "no_browser_signals"
+        );
+        assert_eq!(
+            signals("wd=0&hc=0&vis=visible", None, false),
+            "no_browser_signals"
+        );
+    }
+
+    #[test]
+    fn csp_reports_are_recognised_by_content_type() {
+        assert!(is_csp_report(Some("application/csp-report")));
+        assert!(is_csp_report(Some(
+            "Application/Reports+JSON; charset=utf-8"
+        )));
+        assert!(!is_csp_report(Some("text/plain")));
+        assert!(!is_csp_report(None));
+    }
+}

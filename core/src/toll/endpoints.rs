@@ -1,0 +1,243 @@
+//! Tollgate's own endpoints under [`PREFIX`](super::PREFIX): the solver scripts, the JSON offer,
+//! `verify` (answer in, clearance out) and the CSP report sink; and the challenge they issue.
+
+use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WORKER_PATH};
+use super::pow::{self, IssueParams, PowError, Solved};
+use super::replay::Insert;
+use super::{clearance, Ask, Clearance, Keyring, Tolls};
+use crate::request::route::first_match;
+use crate::request::{RequestView, RouteId};
+use crate::score::evidence;
+use crate::score::{Signal, Signals};
+use crate::verdict::{Asset, ChallengePage, Decision, Grant, Lang, Reason};
+
+impl Tolls {
+    /// A request under the reserved prefix (`path` normalized).
+    pub fn endpoint(&self, ask: &mut Ask<'_, '_>, path: &str) -> Decision {
+        let read_only = matches!(ask.req.method, "GET" | "HEAD");
+        match path {
+            SCRIPT_PATH if read_only => serve(Asset::ChallengeScript),
+            WORKER_PATH if read_only => serve(Asset::WorkerScript),
+            OFFER_PATH if read_only => self.offer(ask),
+            VERIFY_PATH if read_only => self.verify(ask),
+            CSP_PATH if ask.req.method == "POST" => self.csp_report(ask),
+            SCRIPT_PATH | WORKER_PATH | OFFER_PATH | VERIFY_PATH | CSP_PATH => {
+                Decision::deny(405, Reason::UnknownEndpoint)
+            }
+            _ => Decision::deny(404, Reason::UnknownEndpoint),
+        }
+    }
+
+    /// `GET /.tollgate/challenge?return=/path`: the challenge for that path, as JSON.
+    fn offer(&self, ask: &Ask<'_, '_>) -> Decision {
+        let target = page::local_return(&query_value(ask.req.query, "return").unwrap_or_default());
+        let path = target.split('?').next().unwrap_or("/");
+        let probe = RequestView {
+            path,
+            ..ask.req.clone()
+        };
+        let route = first_match(&ask.rules.routes, &probe);
+        if self.below_floor(ask) {
+            return Decision::deny(403, Reason::ScoreTooLow);
+        }
+        let mut d = self.challenge(ask, route, target, Reason::Endpoint);
+        if let Decision::Challenge { page, .. } = &mut d {
+            page.json = true;
+        }
+        d
+    }
+
+    /// `GET /.tollgate/verify?challenge=…&nonce=…&return=…`.
+    fn verify(&self, ask: &mut Ask<'_, '_>) -> Decision {
+        let q = ask.req.query;
+        let token = query_value(q, "challenge");
+        let nonce = query_value(q, "nonce").and_then(|n| n.parse::<u64>().ok());
+        let back = page::local_return(&query_value(q, "return").unwrap_or_default());
+        let (Some(token), Some(nonce)) = (token, nonce) else {
+            return Decision::deny(400, Reason::ChallengeInvalid);
+        };
+        let keys = self.keys.load();
+        let solved = match pow::check(&keys, &token, nonce, &ask.binding(), ask.now_secs()) {
+            Ok(s) => s,
+            Err(PowError::Expired) => {
+                return self.challenge(ask, None, back, Reason::ChallengeExpired);
+            }
+            Err(e) => {
+                self.offence(ask);
+                let reason = match e {
+                    PowError::WrongAnswer => Reason::ChallengeFailed,
+                    _ => Reason::ChallengeInvalid,
+                };
+                return Decision::deny(403, reason);
+            }
+        };
+        // Used up first, so of concurrent submissions exactly one gets past this line.
+        match self
+            .replay
+            .insert(solved.id, solved.expires_unix_secs, ask.now_secs())
+        {
+            Insert::New => {}
+            Insert::Replayed => {
+                self.offence(ask);
+                return Decision::deny(403, Reason::ChallengeReplayed);
+            }
+            Insert::Full => return Decision::deny(503, Reason::ChallengeBusy),
+        }
+        self.accept(ask, &keys, &solved, back)
+    }
+
+    /// A correct, first-time answer. The token names its route: the answer must be worth what
+    /// that route asks of this client now, whichever route (or endpoint) the puzzle was fetched
+    /// for, and whatever offences the client committed since.
+    fn accept(
+        &self,
+        ask: &mut Ask<'_, '_>,
+        keys: &Keyring,
+        solved: &Solved,
+        back: String,
+    ) -> Decision {
+        let route = ask.rules.route_named(&solved.route);
+        if let Some(sr) = &ask.rules.score {
+            ask.score = Some(sr.score(self.answer_signals(ask, solved)));
+        }
+        if self.below_floor(ask) {
+            return Decision::deny(403, Reason::ScoreTooLow);
+        }
+        let required = self.required(ask, route);
+        let enough =
+            solved.puzzle.kind() == required.kind() && solved.puzzle.param() >= required.param();
+        if !enough {
+            return self.challenge(ask, route, back, Reason::ChallengeTooEasy);
+        }
+        self.grant(ask, keys, solved, back)
+    }
+
+    /// A clearance for an accepted answer. A client that keeps collecting clearances (rather
+    /// than using one) pays more for the next.
+    fn grant(&self, ask: &Ask<'_, '_>, keys: &Keyring, solved: &Solved, back: String) -> Decision {
+        if let Some(l) = ask.limiters.grants {
+            if l.check(ask.key, ask.now_ns).is_err() {
+                self.offence(ask);
+            }
+        }
+        let rules = &ask.rules.clearance;
+        let now = ask.now_secs();
+        let c = Clearance {
+            issued_unix_secs: now,
+            expires_unix_secs: now.saturating_add(rules.ttl_secs),
+            budget: rules.budget,
+            work_bits: solved.puzzle.work_bits(),
+            serial: solved.id,
+        };
+        Decision::Pass {
+            reason: Reason::ChallengePassed,
+            grant: Box::new(Grant {
+                cookie: clearance::mint(keys, &c, &ask.binding()),
+                max_age_secs: rules.ttl_secs,
+                secure: ask.req.conn.tls,
+                location: back,
+            }),
+        }
+    }
+
+    /// A fresh challenge for `route` (else the `[challenge]` default), priced for this client.
+    pub(super) fn challenge(
+        &self,
+        ask: &Ask<'_, '_>,
+        route: Option<RouteId>,
+        return_to: String,
+        reason: Reason,
+    ) -> Decision {
+        let rules = ask.rules;
+        let puzzle = self.required(ask, route);
+        let route = route.and_then(|id| rules.route(id));
+        // The answer is scored with what was seen now (signed into the token), not what the
+        // answering request shows: a page's script fetches differently from a navigation.
+        let seen = ask
+            .score
+            .map_or(Signals::EMPTY, |s| s.signals.request_side());
+        let offer = pow::issue(
+            &self.keys.load(),
+            &IssueParams {
+                puzzle,
+                route: route.map_or("-", |r| &r.name),
+                binding: ask.binding(),
+                now_secs: ask.now_secs(),
+                ttl_secs: rules.challenge.ttl_secs,
+                serial: self.next_serial(ask.now_ns),
+                signals: seen.bits(),
+            },
+        );
+        Decision::Challenge {
+            reason,
+            page: Box::new(ChallengePage {
+                offer,
+                return_to,
+                lang: Lang::negotiate(ask.req.accept_language),
+                json: false,
+                secure: ask.req.conn.tls,
+                scored: rules.score.is_some(),
+            }),
+        }
+    }
+
+    /// The signals an answer is scored by: those seen when its challenge was issued, what the
+    /// page sent with it, and whether the site is under attack now.
+    fn answer_signals(&self, ask: &Ask<'_, '_>, solved: &Solved) -> Signals {
+        let reported = self.reports.contains(&solved.id, solved.expires_unix_secs);
+        let mut s = Signals::from_bits(solved.signals).union(evidence::answer_signals(
+            ask.req,
+            &solved.probe,
+            reported,
+        ));
+        let engaged = ask.score.map(|x| x.signals.has(Signal::UnderAttack));
+        s.add_if(engaged == Some(true), Signal::UnderAttack);
+        s
+    }
+
+    /// `POST /.tollgate/csp?c=<challenge token>`: the page's deliberate CSP violation, reported
+    /// by the browser. Recorded when it names a live challenge of this client.
+    fn csp_report(&self, ask: &Ask<'_, '_>) -> Decision {
+        if ask.rules.score.is_none() {
+            return Decision::deny(404, Reason::UnknownEndpoint);
+        }
+        if !evidence::is_csp_report(ask.req.content_type) {
+            return Decision::deny(415, Reason::ChallengeInvalid);
+        }
+        let Some(token) = query_value(ask.req.query, "c") else {
+            return Decision::deny(400, Reason::ChallengeInvalid);
+        };
+        let keys = self.keys.load();
+        match pow::open_token(&keys, &token, &ask.binding(), ask.now_secs()) {
+            Ok(t) => {
+                // A full store only loses a bonus: nothing to refuse.
+                let _ = self
+                    .reports
+                    .insert(t.id, t.expires_unix_secs, ask.now_secs());
+                Decision::Serve {
+                    reason: Reason::CspReport,
+                    asset: Asset::Accepted,
+                }
+            }
+            Err(_) => Decision::deny(400, Reason::ChallengeInvalid),
+        }
+    }
+}
+
+fn serve(asset: Asset) -> Decision {
+    Decision::Serve {
+        reason: Reason::Endpoint,
+        asset,
+    }
+}
+
+/// The first value of `name` in a query string, percent-decoded.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    let q = query?;
+    if q.len() > 8_192 {
+        return None;
+    }
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,154 @@
+//! What the core decided, as data.
+//!
+//! Every outcome, including "no", is a [`Decision`] with a machine-readable [`Reason`]; `Err` is
+//! kept for real failures. Front ends log the reason, count it in metrics, and render the decision
+//! with [`respond`](super::respond).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Lang, Reason};
+use crate::codes::code_table;
+use crate::request::ClientKey;
+use crate::score::weigh::Score;
+use crate::toll::Offer;
+
+code_table! {
+    /// The variant of a [`Decision`], by a stable name.
+    pub enum Kind {
+        Allow = "allow",
+        Deny = "deny",
+        RateLimited = "rate_limited",
+        Banned = "banned",
+        Challenge = "challenge",
+        Pass = "pass",
+        Serve = "serve",
+    }
+}
+
+/// The outcome for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Pass the request to the upstream.
+    Allow { reason: Reason },
+    /// Refuse with `status`.
+    Deny { status: u16, reason: Reason },
+    /// Refuse for now; the client may retry after `retry_after`.
+    RateLimited {
+        retry_after: Duration,
+        reason: Reason,
+    },
+    /// Refuse cheaply: the client is banned until `until_unix_secs`; `close` the connection after.
+    Banned {
+        until_unix_secs: u64,
+        reason: Reason,
+        close: bool,
+    },
+    /// The client must solve a challenge first: show it one.
+    Challenge {
+        reason: Reason,
+        page: Box<ChallengePage>,
+    },
+    /// A challenge was solved: set the clearance cookie and send the client back.
+    Pass { reason: Reason, grant: Box<Grant> },
+    /// Answer with one of tollgate's own files.
+    Serve { reason: Reason, asset: Asset },
+}
+
+/// A challenge to present, and where to send the client once it is solved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengePage {
+    pub offer: Offer,
+    /// Local path (and query) the client asked for; validated, never another site.
+    pub return_to: String,
+    pub lang: Lang,
+    /// JSON for API clients (the offer endpoint) instead of the HTML page.
+    pub json: bool,
+    /// Add `Secure` to the probe cookie: the request came over TLS.
+    pub secure: bool,
+    /// Scoring is on: the page carries the probe cookie and the report-only CSP.
+    pub scored: bool,
+}
+
+/// A clearance cookie and the local URL to go back to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub cookie: String,
+    pub max_age_secs: u64,
+    /// Add `Secure` to the cookie: the request came over TLS.
+    pub secure: bool,
+    pub location: String,
+}
+
+/// Tollgate's own static files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asset {
+    /// The challenge page's script.
+    ChallengeScript,
+    /// The Web Worker that hashes.
+    WorkerScript,
+    /// Nothing (204): a report was received.
+    Accepted,
+}
+
+impl Decision {
+    /// A refusal with `status`.
+    pub fn deny(status: u16, reason: Reason) -> Self {
+        Decision::Deny { status, reason }
+    }
+
+    pub fn reason(&self) -> Reason {
+        match self {
+            Decision::Allow { reason }
+            | Decision::Deny { reason, .. }
+            | Decision::RateLimited { reason, .. }
+            | Decision::Banned { reason, .. }
+            | Decision::Challenge { reason, .. }
+            | Decision::Pass { reason, .. }
+            | Decision::Serve { reason, .. } => *reason,
+        }
+    }
+
+    /// What kind of decision this is, for logs, metrics and the scenario table.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Decision::Allow { .. } => Kind::Allow,
+            Decision::Deny { .. } => Kind::Deny,
+            Decision::RateLimited { .. } => Kind::RateLimited,
+            Decision::Banned { .. } => Kind::Banned,
+            Decision::Challenge { .. } => Kind::Challenge,
+            Decision::Pass { .. } => Kind::Pass,
+            Decision::Serve { .. } => Kind::Serve,
+        }
+    }
+
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+
+    /// Whether this keeps the client from what it asked for (what observe mode lets through).
+    /// Tollgate's own answers (a granted clearance, a served file) are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            Decision::Allow { .. } | Decision::Pass { .. } | Decision::Serve { .. }
+        )
+    }
+}
+
+/// A decision plus what the front end needs to carry it out and log it.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// The client address after trusted-proxy resolution.
+    pub client_ip: IpAddr,
+    /// The key the client was counted under.
+    pub key: ClientKey,
+    /// Name of the route rule that matched, if any.
+    pub route: Option<Arc<str>>,
+    /// In `mode = "observe"`, what would have been decided; `decision` is then Allow.
+    pub observed: Option<Decision>,
+    /// The environment score, when `[score]` is on and the request reached routing.
+    pub score: Option<Score>,
+}

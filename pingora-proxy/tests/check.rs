@@ -1,0 +1,65 @@
+//! `tollgate check` against the shipped test data: the `[server]` section is the proxy's to
+//! validate, so its bad files (`rules/testdata/bad-server/`) are checked here, along with every
+//! core bad file (the proxy must report those the same way) and every good file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn testdata(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/testdata");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn check(file: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check")
+        .arg(file)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn bad_files_fail_with_every_expected_error_at_its_position() {
+    let files = [testdata("bad-server"), testdata("bad")].concat();
+    assert!(files.len() >= 14, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let expect = text.lines().next().unwrap().strip_prefix("# expect: ").unwrap();
+        let (code, stderr) = check(&f);
+        assert_eq!(code, Some(1), "{}: {stderr}", f.display());
+        let wanted: Vec<&str> = expect.split(" | ").collect();
+        let n = wanted.len();
+        let s = if n == 1 { "" } else { "s" };
+        assert!(stderr.starts_with(&format!("{n} error{s} in rules:")), "{}: {stderr}", f.display());
+        for want in wanted {
+            let (pos, msg) = want.split_once(' ').unwrap();
+            // `3:10` is in the rules file; `list.txt:3:3` names the list file it is in.
+            let at = match pos.starts_with(|c: char| c.is_ascii_digit()) {
+                true => format!(".toml:{pos}: "),
+                false => format!("/{pos}: "),
+            };
+            let hit = stderr.lines().any(|l| l.contains(&at) && l.contains(msg));
+            assert!(hit, "{}: expected {want:?} in\n{stderr}", f.display());
+        }
+    }
+}
+
+#[test]
+fn good_files_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let shipped = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"));
+    for f in testdata("good").into_iter().chain(shipped) {
+        let (code, stderr) = check(&f);
+        assert_eq!(code, Some(0), "{}: {stderr}", f.display());
+    }
+}
