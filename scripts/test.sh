@@ -36,6 +36,16 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
 fi
 
 cargo fmt --all -- --check
+# The layout's limits: no import circles between files, no source file over 450 lines, and at
+# most 8 files at the top of the core (everything else lives in the folder of its request step).
+for src in core/src pingora-proxy/src ngx-module/src tests/src; do
+  python3 scripts/import-cycles.py "$src"
+done
+long=$(find core pingora-proxy ngx-module tests -name '*.rs' -not -path '*/node_modules/*' \
+  -exec awk 'END { if (NR > 450) print FILENAME ": " NR " lines" }' {} \;)
+[ -z "$long" ] || { echo "source files over 450 lines:" >&2; echo "$long" >&2; exit 1; }
+top=$(find core/src -maxdepth 1 -name '*.rs' | wc -l)
+[ "$top" -le 8 ] || { echo "core/src has $top files at the top (at most 8)" >&2; exit 1; }
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The module is a cdylib and the proxy a binary that the nginx tests start: cargo test does not
 # rebuild either for another package's tests, so build them first.

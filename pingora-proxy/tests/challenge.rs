@@ -4,11 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 
-use serde_json::Value;
 use tollgate_core::CLEARANCE_COOKIE as COOKIE;
 use tollgate_core::{
     issue_challenge, solve_parallel, Binding, ClientKey, IssueParams, Keyring, Puzzle, Work,
@@ -20,97 +18,9 @@ use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 use tollgate_testkit::TEST_SECRET_HEX;
 
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_tollgate"))
-}
+mod support;
 
-/// Two challenge routes, one per puzzle kind. `bits` keeps debug-build solving quick.
-fn rules(bits: u32) -> String {
-    format!(
-        r#"
-[limit]
-requests = 1000
-per_secs = 1
-burst = 1000
-[challenge]
-difficulty = {bits}
-range = 20000
-[[route]]
-name = "hashcash"
-path_prefix = "/protected"
-action = "challenge"
-[[route]]
-name = "range"
-path_prefix = "/login"
-action = "challenge"
-puzzle = "range"
-"#
-    )
-}
-
-const UA: &str = "Mozilla/5.0 tollgate-test";
-
-fn get(t: &Tollgate, from: &str, path: &str, ua: &str, cookie: Option<&str>) -> Response {
-    let mut headers = vec![("User-Agent", ua)];
-    if let Some(c) = cookie {
-        headers.push(("Cookie", c));
-    }
-    t.request(from, "GET", path, &headers)
-}
-
-/// The JSON offer for `path`, as client `from` with user agent `ua`.
-fn offer(t: &Tollgate, from: &str, ua: &str, path: &str) -> Value {
-    let r = get(
-        t,
-        from,
-        &format!("/.tollgate/challenge?return={path}"),
-        ua,
-        None,
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    serde_json::from_str(&r.body).unwrap()
-}
-
-fn clearance_of(r: &Response) -> String {
-    let set = r
-        .header("set-cookie")
-        .unwrap_or_else(|| panic!("no cookie: {r:?}"));
-    assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
-        "{set}"
-    );
-    set.split(';').next().unwrap().to_string()
-}
-
-fn reason(r: &Response) -> &str {
-    r.header("x-tollgate-reason").unwrap_or("-")
-}
-
-/// The verify path carrying a correct answer to `o`, returning to `back`.
-fn solved(o: &Value, back: &str) -> String {
-    verify_path(o["token"].as_str().unwrap(), answer(o), back)
-}
-
-/// A clearance cookie earned by solving `path`'s challenge as `from` with user agent [`UA`].
-fn earn(t: &Tollgate, from: &str, path: &str) -> String {
-    let o = offer(t, from, UA, path);
-    clearance_of(&get(t, from, &solved(&o, path), UA, None))
-}
-
-/// Runs `tollgate ARGS` (with `env`), which must succeed; returns its trimmed stdout.
-fn cli(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use support::*;
 
 #[test]
 fn curl_gets_the_challenge_page_and_never_the_backend() {
@@ -297,50 +207,6 @@ fn clients_that_keep_failing_get_harder_puzzles() {
 }
 
 #[test]
-fn tollgate_solve_pays_both_puzzles_from_the_command_line() {
-    let dir = TempDir::new("solve");
-    let up = Upstream::start().unwrap();
-    let t = Tollgate::start(bin(), &dir.0, &rules(14), up.addr);
-    for path in ["/protected/cli", "/login"] {
-        let url = format!("http://{}{path}", t.listen);
-        let cookie = cli(&["solve", &url, "--user-agent", UA], &[]);
-        assert!(cookie.starts_with(&format!("{COOKIE}=")), "{cookie}");
-        let before = up.hits();
-        let r = get(&t, "127.0.0.1", path, UA, Some(&cookie));
-        assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(up.hits(), before + 1);
-    }
-}
-
-#[test]
-fn a_minted_token_passes_for_its_client_only() {
-    let dir = TempDir::new("token");
-    let up = Upstream::start().unwrap();
-    let t = Tollgate::start(bin(), &dir.0, &rules(12), up.addr);
-    let rules_path = t.rules_path.to_str().unwrap();
-    let cookie = cli(
-        &[
-            "token",
-            "--ip",
-            "127.0.3.40",
-            "--user-agent",
-            "wrk",
-            "--requests",
-            "5",
-            "--rules",
-            rules_path,
-        ],
-        &[("TOLLGATE_SECRET", TEST_SECRET_HEX)],
-    );
-    let statuses: Vec<u16> = (0..6)
-        .map(|_| get(&t, "127.0.3.40", "/protected/x", "wrk", Some(&cookie)).status)
-        .collect();
-    assert_eq!(statuses, [200, 200, 200, 200, 200, 403], "budget of 5");
-    let r = get(&t, "127.0.3.41", "/protected/x", "wrk", Some(&cookie));
-    assert_eq!(reason(&r), "clearance_invalid");
-}
-
-#[test]
 fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
     if !browser::available() {
         return;
@@ -449,61 +315,4 @@ fn the_upstream_never_sees_tollgates_cookie() {
     );
     assert_eq!(get(&t, me, "/protected/x", UA, Some(&cookie)).status, 200);
     assert_eq!(up.last_header("cookie"), None);
-}
-
-#[test]
-fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
-    let dir = TempDir::new("rotate");
-    let up = Upstream::start().unwrap();
-    let key_file = dir.0.join("secret.key");
-    std::fs::write(&key_file, format!("current = \"{}\"\n", "11".repeat(32))).unwrap();
-    let rules_path = dir.0.join("rules.toml");
-    std::fs::write(&rules_path, rules(8)).unwrap();
-    let key_arg = key_file.to_str().unwrap();
-    let t = Tollgate::start_args(
-        bin(),
-        &dir.0,
-        &rules_path,
-        up.addr,
-        &["--secret-file", key_arg],
-    );
-    let me = "127.0.3.70";
-    let clearance = || earn(&t, me, "/protected/x");
-    let rotate = |grace: &str| {
-        cli(
-            &[
-                "rotate-secret",
-                "--secret-file",
-                key_arg,
-                "--grace-secs",
-                grace,
-            ],
-            &[],
-        );
-        assert_eq!(t.admin("POST", "/reload").status, 200);
-    };
-    let old = clearance();
-    rotate("3600");
-    let text = std::fs::read_to_string(&key_file).unwrap();
-    assert!(
-        text.contains(&format!("previous = \"{}\"", "11".repeat(32))),
-        "{text}"
-    );
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
-    assert_eq!(
-        get(&t, me, "/protected/x", UA, Some(&old)).status,
-        200,
-        "old key within grace"
-    );
-    let new = clearance();
-    assert_eq!(get(&t, me, "/protected/x", UA, Some(&new)).status, 200);
-    rotate("0");
-    let r = get(&t, me, "/protected/x", UA, Some(&old));
-    assert_eq!(
-        (r.status, reason(&r)),
-        (403, "clearance_invalid"),
-        "two rotations later"
-    );
 }

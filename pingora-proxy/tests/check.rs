@@ -1,6 +1,7 @@
 //! `tollgate check` against the shipped test data: the `[server]` section is the proxy's to
 //! validate, so its bad files (`rules/testdata/bad-server/`) are checked here, along with every
 //! core bad file (the proxy must report those the same way) and every good file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,10 @@ fn check(file: &Path) -> (Option<i32>, String) {
         .arg(file)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -31,13 +35,22 @@ fn bad_files_fail_with_every_expected_error_at_its_position() {
     assert!(files.len() >= 14, "{files:?}");
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let expect = text.lines().next().unwrap().strip_prefix("# expect: ").unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .unwrap();
         let (code, stderr) = check(&f);
         assert_eq!(code, Some(1), "{}: {stderr}", f.display());
         let wanted: Vec<&str> = expect.split(" | ").collect();
         let n = wanted.len();
         let s = if n == 1 { "" } else { "s" };
-        assert!(stderr.starts_with(&format!("{n} error{s} in rules:")), "{}: {stderr}", f.display());
+        assert!(
+            stderr.starts_with(&format!("{n} error{s} in rules:")),
+            "{}: {stderr}",
+            f.display()
+        );
         for want in wanted {
             let (pos, msg) = want.split_once(' ').unwrap();
             // `3:10` is in the rules file; `list.txt:3:3` names the list file it is in.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tollgate_testkit::browser;
 use tollgate_testkit::process::{eventually, free_port, wait_listening};
-use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::tollgate::{log_field, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
 const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
@@ -86,24 +86,11 @@ impl Site {
     }
 }
 
-/// A `key=value` field of a text log line, quotes removed.
-fn field(line: &str, key: &str) -> String {
-    let start = line
-        .find(&format!(" {key}="))
-        .unwrap_or_else(|| panic!("no {key} in {line}"));
-    let rest = &line[start + key.len() + 2..];
-    rest.split(' ')
-        .next()
-        .unwrap_or("")
-        .trim_matches('"')
-        .to_string()
-}
-
 /// Score and signal names of `client`'s first refusal.
 fn scored(site: &Site, client: &str) -> (i32, Vec<String>) {
     let line = site.line(client, "refused");
-    let score = field(&line, "score").parse().unwrap();
-    let signals = field(&line, "signals")
+    let score = log_field(&line, "score").parse().unwrap();
+    let signals = log_field(&line, "signals")
         .split(',')
         .map(str::to_string)
         .collect();
@@ -333,8 +320,8 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
         site.t.log()
     );
     let granted = site.line("127.0.0.1", "granted");
-    let score: i32 = field(&granted, "score").parse().unwrap();
-    let signals = field(&granted, "signals");
+    let score: i32 = log_field(&granted, "score").parse().unwrap();
+    let signals = log_field(&granted, "signals");
     let signals: Vec<String> = signals.split(',').map(String::from).collect();
     assert_has(
         &signals,
@@ -354,98 +341,4 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
             .metric("tollgate_signals_total{signal=\"csp_report\"}")
             >= 1.0
     );
-}
-
-/// Plain HTTP, one request per connection; the browser-like header set scores 90 (trusted).
-const ATTACK_RULES: &str = r#"
-[limit]
-enabled = false
-[bans]
-enabled = false
-[score]
-base = 70
-floor = 0
-[score.weights]
-connection_close = 0
-[under_attack]
-requests_per_sec = 50
-upstream_errors_per_sec = 5
-release_percent = 50
-cooldown_secs = 2
-[[route]]
-name = "articles"
-path_prefix = "/articles/"
-action = "challenge"
-pass_on_score = true
-"#;
-
-fn browser_like(t: &Tollgate, from: &str) -> Option<String> {
-    let headers = [
-        ("User-Agent", CHROME_UA),
-        ("Accept", "text/html,*/*;q=0.8"),
-        ("Accept-Encoding", "gzip, br"),
-        ("Accept-Language", "en"),
-        ("Sec-Fetch-Site", "none"),
-    ];
-    let r = t.request(from, "GET", "/articles/x", &headers);
-    r.header("x-tollgate-reason").map(String::from)
-}
-
-#[test]
-fn under_attack_mode_engages_on_a_flood_and_releases_after_the_cooldown() {
-    let dir = TempDir::new("attack");
-    let upstream = Upstream::start().unwrap();
-    let t = Tollgate::start(bin(), &dir.0, ATTACK_RULES, upstream.addr);
-    assert_eq!(
-        browser_like(&t, "127.0.0.90"),
-        None,
-        "passes on score when calm"
-    );
-    assert_eq!(t.metric("tollgate_under_attack"), 0.0);
-
-    // A bounded flood: 400 requests from 20 addresses, well over 50 per second.
-    for i in 0..400 {
-        t.get(&format!("127.0.1.{}", i % 20 + 1), "/");
-    }
-    let engaged = eventually(Duration::from_secs(5), || {
-        t.metric("tollgate_under_attack") == 1.0
-    });
-    assert!(engaged, "{}", t.log());
-    assert!(t.log().contains("under-attack mode engaged"));
-    // The same client now meets a challenge: its score lost the under_attack weight.
-    assert_eq!(
-        browser_like(&t, "127.0.0.91").as_deref(),
-        Some("route_challenge")
-    );
-    let line = t
-        .log()
-        .lines()
-        .find(|l| l.contains("client=127.0.0.91 "))
-        .map(String::from)
-        .unwrap_or_default();
-    assert!(field(&line, "signals").contains("under_attack"), "{line}");
-
-    let released = eventually(Duration::from_secs(10), || {
-        t.metric("tollgate_under_attack") == 0.0
-    });
-    assert!(released, "{}", t.log());
-    assert!(t.log().contains("under-attack mode released"));
-    assert_eq!(browser_like(&t, "127.0.0.92"), None, "passes again");
-}
-
-#[test]
-fn upstream_errors_engage_under_attack_mode() {
-    let dir = TempDir::new("attack-upstream");
-    // Nothing listens here: every proxied request fails to connect (502).
-    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let t = Tollgate::start(bin(), &dir.0, ATTACK_RULES, dead);
-    for i in 0..20 {
-        let r = t.get(&format!("127.0.2.{}", i + 1), "/");
-        assert_eq!(r.status, 502);
-    }
-    let engaged = eventually(Duration::from_secs(5), || {
-        t.metric("tollgate_under_attack") == 1.0
-    });
-    assert!(engaged, "{}", t.log());
-    assert!(t.metric("tollgate_upstream_errors_total") >= 20.0);
 }

@@ -145,3 +145,16 @@ impl Tollgate {
             .unwrap_or(0.0)
     }
 }
+
+/// A `key=value` field of a text log line, quotes removed.
+pub fn log_field(line: &str, key: &str) -> String {
+    let start = line
+        .find(&format!(" {key}="))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    let rest = &line[start + key.len() + 2..];
+    rest.split(' ')
+        .next()
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_string()
+}

@@ -1,0 +1,113 @@
+//! The toll from the command line against a real proxy: `tollgate solve` pays it natively,
+//! `tollgate token` mints a clearance for one client, and `tollgate rotate-secret` keeps old
+//! clearances for the grace period only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+mod support;
+
+use support::*;
+use tollgate_core::CLEARANCE_COOKIE as COOKIE;
+use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::upstream::Upstream;
+use tollgate_testkit::TEST_SECRET_HEX;
+
+#[test]
+fn tollgate_solve_pays_both_puzzles_from_the_command_line() {
+    let dir = TempDir::new("solve");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &rules(14), up.addr);
+    for path in ["/protected/cli", "/login"] {
+        let url = format!("http://{}{path}", t.listen);
+        let cookie = cli(&["solve", &url, "--user-agent", UA], &[]);
+        assert!(cookie.starts_with(&format!("{COOKIE}=")), "{cookie}");
+        let before = up.hits();
+        let r = get(&t, "127.0.0.1", path, UA, Some(&cookie));
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(up.hits(), before + 1);
+    }
+}
+
+#[test]
+fn a_minted_token_passes_for_its_client_only() {
+    let dir = TempDir::new("token");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &rules(12), up.addr);
+    let rules_path = t.rules_path.to_str().unwrap();
+    let cookie = cli(
+        &[
+            "token",
+            "--ip",
+            "127.0.3.40",
+            "--user-agent",
+            "wrk",
+            "--requests",
+            "5",
+            "--rules",
+            rules_path,
+        ],
+        &[("TOLLGATE_SECRET", TEST_SECRET_HEX)],
+    );
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| get(&t, "127.0.3.40", "/protected/x", "wrk", Some(&cookie)).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 403], "budget of 5");
+    let r = get(&t, "127.0.3.41", "/protected/x", "wrk", Some(&cookie));
+    assert_eq!(reason(&r), "clearance_invalid");
+}
+
+#[test]
+fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
+    let dir = TempDir::new("rotate");
+    let up = Upstream::start().unwrap();
+    let key_file = dir.0.join("secret.key");
+    std::fs::write(&key_file, format!("current = \"{}\"\n", "11".repeat(32))).unwrap();
+    let rules_path = dir.0.join("rules.toml");
+    std::fs::write(&rules_path, rules(8)).unwrap();
+    let key_arg = key_file.to_str().unwrap();
+    let t = Tollgate::start_args(
+        bin(),
+        &dir.0,
+        &rules_path,
+        up.addr,
+        &["--secret-file", key_arg],
+    );
+    let me = "127.0.3.70";
+    let clearance = || earn(&t, me, "/protected/x");
+    let rotate = |grace: &str| {
+        cli(
+            &[
+                "rotate-secret",
+                "--secret-file",
+                key_arg,
+                "--grace-secs",
+                grace,
+            ],
+            &[],
+        );
+        assert_eq!(t.admin("POST", "/reload").status, 200);
+    };
+    let old = clearance();
+    rotate("3600");
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        text.contains(&format!("previous = \"{}\"", "11".repeat(32))),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        get(&t, me, "/protected/x", UA, Some(&old)).status,
+        200,
+        "old key within grace"
+    );
+    let new = clearance();
+    assert_eq!(get(&t, me, "/protected/x", UA, Some(&new)).status, 200);
+    rotate("0");
+    let r = get(&t, me, "/protected/x", UA, Some(&old));
+    assert_eq!(
+        (r.status, reason(&r)),
+        (403, "clearance_invalid"),
+        "two rotations later"
+    );
+}
