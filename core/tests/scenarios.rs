@@ -1,4 +1,5 @@
-//! Runs the shared scenario table (`tests/scenarios.toml`) against the core directly.
+//! Runs the shared scenario table (`tests/scenarios/*.toml`) against the core directly: each
+//! scenario once on one engine and once on two engines sharing one region, each its own test case.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::net::IpAddr;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use tollgate_core::FsReader;
 use tollgate_core::Region;
 use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
-use tollgate_testkit::scenario::{table, Scenario, Step};
+use tollgate_testkit::scenario::{trials, Scenario, Step};
 use tollgate_testkit::TEST_SECRET_HEX;
 
 /// The request as the HTTP harness sends it: one HTTP/1.1 request per connection, with
@@ -85,9 +86,9 @@ fn run(s: &Scenario, memory: Memory) {
             turn += 1;
             let v = engine.decide(&req);
             let what = format!("{} / step {i} / request {n}: {v:?}", s.name);
-            assert_eq!(v.decision.kind().as_str(), step.expect, "{what}");
-            if let Some(reason) = &step.reason {
-                assert_eq!(v.decision.reason().as_str(), reason, "{what}");
+            assert_eq!(v.decision.kind(), step.expect, "{what}");
+            if let Some(reason) = step.reason {
+                assert_eq!(v.decision.reason(), reason, "{what}");
             }
             if let Some(xff) = &step.upstream_forwarded_for {
                 assert_eq!(&engine.forwarded_for(&req), xff, "{what}");
@@ -100,18 +101,11 @@ fn run(s: &Scenario, memory: Memory) {
     }
 }
 
-#[test]
-fn every_scenario_holds_in_the_core() {
-    let t = table();
-    assert!(t.scenarios.len() >= 8);
-    for s in &t.scenarios {
-        run(s, Memory::Local);
-    }
-}
-
-#[test]
-fn every_scenario_holds_with_two_engines_sharing_one_region() {
-    for s in &table().scenarios {
-        run(s, Memory::SharedByTwo);
-    }
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut all = trials("one_engine::", false, |s| run(s, Memory::Local));
+    all.extend(trials("two_engines_one_region::", false, |s| {
+        run(s, Memory::SharedByTwo)
+    }));
+    libtest_mimic::run(&args, all).exit();
 }

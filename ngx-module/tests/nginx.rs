@@ -1,13 +1,13 @@
 //! The module in a real nginx built from the vendored source: 2 workers on one `reuseport`
 //! listener, a real upstream, clients bound to distinct 127.0.0.0/8 addresses.
 //!
-//! The same scenario table as the core and the proxy; state exact across workers and kept across
+//! (The scenario table runs in `scenarios.rs`.) State exact across workers and kept across
 //! `nginx -s reload`; broken rules refused by `nginx -t` and by a reload; one decision per
 //! request through internal redirects; clearances interchangeable with the Pingora proxy; and
 //! headless Chromium paying the challenge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -15,20 +15,12 @@ use tollgate_core::CLEARANCE_COOKIE as COOKIE;
 use tollgate_testkit::browser;
 use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::{self, Response};
-use tollgate_testkit::nginx::{Nginx, NginxBuild, NginxConf};
-use tollgate_testkit::scenario::{run_over_http_as, table, UpstreamHeaders};
+use tollgate_testkit::nginx::{profile_dir, Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
-/// The cargo profile directory this test was built in (`target/debug`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
 fn build() -> NginxBuild {
-    let objs = Path::new(env!("TOLLGATE_NGINX_BUILD_DIR"));
-    NginxBuild::new(objs, &target_dir())
+    NginxBuild::beside_this_test(Path::new(env!("TOLLGATE_NGINX_BUILD_DIR")))
 }
 
 fn get(n: &Nginx, from: &str, path: &str, headers: &[(&str, &str)]) -> Response {
@@ -37,20 +29,6 @@ fn get(n: &Nginx, from: &str, path: &str, headers: &[(&str, &str)]) -> Response 
 
 fn reason(r: &Response) -> &str {
     r.header("x-tollgate-reason").unwrap_or("-")
-}
-
-#[test]
-fn every_scenario_holds_in_nginx_with_two_workers() {
-    let b = build();
-    let mut ran = 0;
-    for s in table().scenarios.iter().filter(|s| !s.core_only) {
-        let dir = TempDir::new("ngx-scenario");
-        let upstream = Upstream::start().unwrap();
-        let n = Nginx::start(&b, &dir.0, &s.rules, upstream.addr);
-        run_over_http_as(s, n.listen, &upstream, UpstreamHeaders::Operators);
-        ran += 1;
-    }
-    assert!(ran >= 6, "only {ran} scenarios ran");
 }
 
 const FLOOD_RULES: &str = "
@@ -212,7 +190,7 @@ fn earn(at: std::net::SocketAddr, from: &str) -> String {
 #[test]
 fn a_clearance_from_the_pingora_proxy_passes_nginx_and_back() {
     let b = build();
-    let proxy_bin = target_dir().join("tollgate");
+    let proxy_bin = profile_dir().join("tollgate");
     assert!(
         proxy_bin.exists(),
         "{} missing: cargo build -p tollgate-proxy",

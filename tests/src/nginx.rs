@@ -18,6 +18,12 @@ pub struct NginxBuild {
 }
 
 impl NginxBuild {
+    /// The build whose objects are in `build_dir`, with the module and proxy built beside the
+    /// running test binary (in its cargo profile directory, e.g. `target/debug`).
+    pub fn beside_this_test(build_dir: &Path) -> Self {
+        Self::new(build_dir, &profile_dir())
+    }
+
     /// `build_dir` is nginx's objs parent (the ngx-module build script's `DEP_NGINX_BUILD_DIR`),
     /// `target_dir` the cargo profile directory holding `libtollgate_ngx.so`.
     pub fn new(build_dir: &Path, target_dir: &Path) -> Self {
@@ -211,4 +217,13 @@ http {{
         module = build.module.display(),
         extra = conf.server_extra,
     )
+}
+
+/// The cargo profile directory the running test binary was built in (`target/debug`), where the
+/// module and the proxy binary are.
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current exe: {e}"));
+    let profile = exe.parent().and_then(Path::parent);
+    let profile = profile.unwrap_or_else(|| panic!("{} has no profile dir", exe.display()));
+    profile.to_path_buf()
 }

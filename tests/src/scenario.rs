@@ -1,28 +1,48 @@
-//! The scenario table (`tests/scenarios.toml`), shared by every front end's tests.
+//! The scenario table (`tests/scenarios/*.toml`), shared by every front end's tests: loaded and
+//! checked once, then run as one test case per scenario on each front end.
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::OnceLock;
 
-use serde::Deserialize;
-use tollgate_core::Clearance;
-use tollgate_core::FsReader;
-use tollgate_core::{hardest_work_bits, mint_clearance};
-use tollgate_core::{parse_rules, Keyring};
+use libtest_mimic::Trial;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use tollgate_core::{
+    hardest_work_bits, mint_clearance, parse_rules, Clearance, FsReader, Keyring, Kind, Reason,
+};
 
 use crate::TEST_SECRET_HEX;
 
-const TABLE: &str = include_str!("../scenarios.toml");
+/// The table's files, by theme. Test cases are named `theme::scenario name`.
+const FILES: [(&str, &str); 7] = [
+    ("limits", include_str!("../scenarios/limits.toml")),
+    ("bans", include_str!("../scenarios/bans.toml")),
+    ("lists", include_str!("../scenarios/lists.toml")),
+    ("forwarding", include_str!("../scenarios/forwarding.toml")),
+    ("routes", include_str!("../scenarios/routes.toml")),
+    ("challenge", include_str!("../scenarios/challenge.toml")),
+    ("score", include_str!("../scenarios/score.toml")),
+];
+
+/// Scenarios in the table, and of those the ones a front end over HTTP runs. Literals, so a
+/// scenario wrongly marked `core_only` (or a file left out) fails the count.
+pub const SCENARIOS: usize = 12;
+pub const OVER_HTTP: usize = 10;
 
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct Table {
+struct File {
     #[serde(rename = "scenario")]
-    pub scenarios: Vec<Scenario>,
+    scenarios: Vec<Scenario>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// The file it is in (set at load).
+    #[serde(skip)]
+    pub theme: &'static str,
     pub name: String,
     /// A complete rules file, minus `[server]` (each harness supplies its own listener).
     pub rules: String,
@@ -49,17 +69,18 @@ pub struct Step {
     /// Send the same request this many times, expecting the same outcome each time.
     #[serde(default = "one")]
     pub repeat: u32,
-    /// Decision kind: allow, deny, rate_limited, banned, challenge.
-    pub expect: String,
+    /// Decision kind (`Kind::as_str`): allow, deny, rate_limited, banned, challenge, pass, serve.
+    #[serde(deserialize_with = "kind")]
+    pub expect: Kind,
     /// Decision reason (`Reason::as_str`), when the step pins it.
-    pub reason: Option<String>,
+    #[serde(default, deserialize_with = "reason")]
+    pub reason: Option<Reason>,
     /// The `X-Forwarded-For` the upstream must receive (allowed requests only).
     pub upstream_forwarded_for: Option<String>,
     /// The HTTP status front ends must answer with, when not the kind's usual one.
     pub status: Option<u16>,
-    /// Send a clearance cookie: "valid" (minted for this peer and user agent), "forged" (signed
-    /// with another key), "stolen" (minted for another address), "expired".
-    pub clearance: Option<String>,
+    /// Send a clearance cookie.
+    pub clearance: Option<Cookie>,
     /// More request headers, as `[name, value]` pairs.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -69,6 +90,37 @@ pub struct Step {
     /// Core only: move the clock forward before this step.
     #[serde(default)]
     pub advance_secs: u64,
+}
+
+/// The clearance cookie a step sends.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Cookie {
+    /// Minted for this peer and user agent.
+    Valid,
+    /// Signed with another key.
+    Forged,
+    /// Minted for another address.
+    Stolen,
+    /// Expired before the request.
+    Expired,
+}
+
+fn kind<'de, D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+    let s = String::deserialize(d)?;
+    Kind::parse(&s).ok_or_else(|| {
+        let all: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        D::Error::custom(format!(
+            "unknown decision kind {s:?}: one of {}",
+            all.join(", ")
+        ))
+    })
+}
+
+fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Reason>, D::Error> {
+    let s = String::deserialize(d)?;
+    let r = Reason::parse(&s).ok_or_else(|| D::Error::custom(format!("unknown reason {s:?}")))?;
+    Ok(Some(r))
 }
 
 fn get() -> String {
@@ -97,20 +149,21 @@ impl Step {
         if let Some(status) = self.status {
             return status;
         }
-        match self.expect.as_str() {
-            "allow" | "serve" => 200,
-            "pass" => 303,
-            "rate_limited" => 429,
-            _ => 403,
+        match self.expect {
+            Kind::Allow | Kind::Serve => 200,
+            Kind::Pass => 303,
+            Kind::RateLimited => 429,
+            Kind::Deny | Kind::Banned | Kind::Challenge => 403,
         }
     }
 }
 
 impl Scenario {
-    /// The `Cookie` header for `step` at `now_secs`, minted with [`TEST_SECRET_HEX`] under this
-    /// scenario's rules. Every step of a scenario shares one clearance serial, so budgets carry.
+    /// The `Cookie` header for `step` at `now_secs` (the scenario's start: one time for every
+    /// step, so every step's cookie is the same clearance and its budget carries), minted with
+    /// [`TEST_SECRET_HEX`] under this scenario's rules.
     pub fn cookie(&self, step: &Step, now_secs: u64) -> Option<String> {
-        let kind = step.clearance.as_deref()?;
+        let kind = step.clearance?;
         let rules = parse_rules(&self.rules, Path::new("scenario.toml"), &FsReader)
             .unwrap_or_else(|e| panic!("{}: {e}", self.name));
         let ours = Keyring::from_hex(TEST_SECRET_HEX).unwrap_or_else(|e| panic!("{e}"));
@@ -118,11 +171,10 @@ impl Scenario {
         let mut peer: IpAddr = step.peer.parse().unwrap_or_else(|e| panic!("peer: {e}"));
         let (mut issued, mut keys) = (now_secs, &ours);
         match kind {
-            "valid" => {}
-            "forged" => keys = &theirs,
-            "stolen" => peer = [127, 0, 0, 254].into(),
-            "expired" => issued = now_secs.saturating_sub(2 * rules.clearance.ttl_secs),
-            other => panic!("{}: unknown clearance {other:?}", self.name),
+            Cookie::Valid => {}
+            Cookie::Forged => keys = &theirs,
+            Cookie::Stolen => peer = [127, 0, 0, 254].into(),
+            Cookie::Expired => issued = now_secs.saturating_sub(2 * rules.clearance.ttl_secs),
         }
         let grant = Clearance {
             issued_unix_secs: issued,
@@ -136,31 +188,87 @@ impl Scenario {
     }
 }
 
-/// A serial that is the same for every step of a scenario and differs between scenarios and runs.
+/// A serial that is the same for every step of a scenario and differs between scenarios and
+/// test runs (the run's start time, read once).
 fn serial_of(name: &str) -> [u8; 16] {
-    let mut s = [0u8; 16];
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    static RUN: OnceLock<u64> = OnceLock::new();
+    let run = *RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
     let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
+    let mut s = [0u8; 16];
     s[..8].copy_from_slice(&h.to_be_bytes());
-    s[8..].copy_from_slice(&(nanos / 60_000_000_000).to_be_bytes());
+    s[8..].copy_from_slice(&run.to_be_bytes());
     s
 }
 
-/// Parses the table; a malformed table fails the test that asked for it.
-pub fn table() -> Table {
-    match toml::from_str(TABLE) {
-        Ok(t) => t,
-        Err(e) => panic_table(e),
+/// Every scenario of every file, checked: a malformed file, a typo in a kind, reason or cookie,
+/// or a core-only field in a scenario run over HTTP fails every test that asked for it.
+pub fn table() -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for (theme, text) in FILES {
+        let file: File = toml::from_str(text).unwrap_or_else(|e| bad_table(theme, &e.to_string()));
+        for mut s in file.scenarios {
+            s.theme = theme;
+            if !s.core_only && s.steps.iter().any(|st| st.advance_secs > 0) {
+                bad_table(
+                    theme,
+                    &format!(
+                        "{:?} moves the clock (advance_secs) but is not core_only",
+                        s.name
+                    ),
+                );
+            }
+            all.push(s);
+        }
     }
+    all
 }
 
 #[allow(clippy::panic)] // test-only crate: a broken table must stop every test loudly
-fn panic_table(e: toml::de::Error) -> Table {
-    panic!("tests/scenarios.toml is invalid: {e}")
+fn bad_table(theme: &str, why: &str) -> ! {
+    panic!("tests/scenarios/{theme}.toml is invalid: {why}")
+}
+
+/// One test case per scenario, named `{prefix}theme::name` and run by `run`; over HTTP
+/// (`http`) the core-only scenarios are left out. A last case checks the count against the
+/// literals above.
+pub fn trials<F>(prefix: &str, http: bool, run: F) -> Vec<Trial>
+where
+    F: Fn(&Scenario) + Clone + Send + Sync + 'static,
+{
+    let table = table();
+    let chosen: Vec<Scenario> = table
+        .into_iter()
+        .filter(|s| !(http && s.core_only))
+        .collect();
+    let want = if http { OVER_HTTP } else { SCENARIOS };
+    let got = chosen.len();
+    let mut trials: Vec<Trial> = chosen
+        .into_iter()
+        .map(|s| {
+            let run = run.clone();
+            Trial::test(format!("{prefix}{}::{}", s.theme, s.name), move || {
+                run(&s);
+                Ok(())
+            })
+        })
+        .collect();
+    trials.push(Trial::test(
+        format!("{prefix}table::scenario_count"),
+        move || {
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("ran {got} scenarios, the table has {want}").into())
+            }
+        },
+    ));
+    trials
 }
 
 fn now_secs() -> u64 {
@@ -192,6 +300,7 @@ pub fn run_over_http_as(
     upstream: &crate::upstream::Upstream,
     upstream_headers: UpstreamHeaders,
 ) {
+    let start = now_secs();
     for (i, step) in s.steps.iter().enumerate() {
         for n in 0..step.repeat {
             let mut headers: Vec<(&str, &str)> = Vec::new();
@@ -210,7 +319,7 @@ pub fn run_over_http_as(
             for (k, v) in &step.headers {
                 headers.push((k, v));
             }
-            let cookie = s.cookie(step, now_secs());
+            let cookie = s.cookie(step, start);
             if let Some(c) = &cookie {
                 headers.push(("Cookie", c));
             }
@@ -224,7 +333,7 @@ pub fn run_over_http_as(
             let what = format!("{} / step {i} / request {n}: {resp:?}", s.name);
             assert_eq!(resp.status, step.expected_status(), "{what}");
             let reason = resp.header("x-tollgate-reason");
-            if step.expect == "allow" {
+            if step.expect == Kind::Allow {
                 assert_eq!(
                     upstream.hits(),
                     hits_before + 1,
@@ -246,7 +355,7 @@ pub fn run_over_http_as(
                     hits_before,
                     "refused request reached the upstream: {what}"
                 );
-                if let Some(want) = &step.reason {
+                if let Some(want) = step.reason {
                     assert_eq!(reason, Some(want.as_str()), "{what}");
                 }
             }

@@ -86,3 +86,6 @@ fn pass(reason: Reason, g: &Grant) -> Reply {
         .header("location", g.location.clone())
         .header("set-cookie", cookie)
 }
+
+#[cfg(test)]
+mod tests;
