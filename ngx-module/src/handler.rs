@@ -113,11 +113,11 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
         verdict.client_ip,
         verdict.decision.reason().as_str()
     );
-    // SAFETY: `r` is a live main request with no response yet; after finalizing it we return
-    // NGX_DONE and never touch it again.
-    unsafe {
-        let rc = reply::send(r, &answer);
-        ngx_http_finalize_request(r, rc);
-    }
+    let rc = reply::send(req, &answer);
+    // SAFETY:
+    // - `r` is the live main request this handler was called with, and `req` (borrowed from
+    //   it) is not used again;
+    // - after finalizing we return NGX_DONE and never touch `r` again.
+    unsafe { ngx_http_finalize_request(r, rc) };
     NGX_DONE as ngx_int_t
 }

@@ -1,93 +1,96 @@
 //! Sends one of the core's [`Reply`]s as a complete nginx response.
+//!
+//! Everything goes through ngx's safe `Request` wrappers (status, content length, headers,
+//! `send_header`, pool buffers, `output_filter`); the one raw call left is the empty last
+//! buffer, which ngx has no wrapper for.
 
+use std::borrow::Cow;
 use std::ptr;
 
+use ngx::core::Buffer;
 use ngx::ffi::{
-    ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_output_filter,
-    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_pcalloc, ngx_pnalloc, ngx_str_t,
-    off_t, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_OK,
+    ngx_chain_t, ngx_http_send_special, ngx_int_t, ngx_str_t, ngx_uint_t, NGX_ERROR,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LAST, NGX_OK,
 };
-use ngx::http::Request;
+use ngx::http::{HTTPStatus, Request};
 use tollgate_core::Reply;
 
-/// Copies `bytes` into the request's pool, which outlives the response.
-///
-/// # Safety
-/// `r` must be a live request.
-unsafe fn pool_copy(r: *mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_str_t> {
-    // SAFETY: the pool belongs to the live request; the copy fits the allocation.
-    unsafe {
-        let p = ngx_pnalloc((*r).pool, bytes.len().max(1)).cast::<u8>();
-        if p.is_null() {
-            return None;
+/// Sends `reply` on `req`, a main request whose response has not started; returns the code to
+/// finalize the request with.
+pub fn send(req: &mut Request, reply: &Reply) -> ngx_int_t {
+    // The body we never read is discarded first, as nginx requires before answering.
+    let rc = req.discard_request_body();
+    if !rc.is_ok() {
+        return rc.0;
+    }
+    req.set_status(HTTPStatus(usize::from(reply.status)));
+    req.set_content_length_n(reply.body.len());
+    if reply.close {
+        req.as_mut().set_keepalive(0);
+    }
+    for (name, value) in &reply.headers {
+        let added = match value {
+            Cow::Borrowed(ct) if name.eq_ignore_ascii_case("content-type") => {
+                set_content_type(req, ct);
+                Some(())
+            }
+            _ => req.add_header_out(name, value),
+        };
+        if added.is_none() {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
         }
-        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        Some(ngx_str_t {
-            len: bytes.len(),
-            data: p,
-        })
+    }
+    let rc = req.send_header().0;
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || req.header_only() {
+        return rc;
+    }
+    send_body(req, &reply.body)
+}
+
+/// nginx keeps the content type apart from the header list. It only reads the text (and
+/// lowercases it into memory of its own), so static text can be pointed at.
+fn set_content_type(req: &mut Request, content_type: &'static str) {
+    let out = &mut req.as_mut().headers_out;
+    out.content_type = ngx_str_t {
+        len: content_type.len(),
+        data: content_type.as_ptr().cast_mut(),
+    };
+    out.content_type_len = content_type.len();
+    out.content_type_lowcase = ptr::null_mut();
+}
+
+/// The body as one last buffer: static text in place, other text copied into the pool. (The
+/// `Cow` is the point: its variant says whether the text is static.)
+#[allow(clippy::ptr_arg)]
+fn send_body(req: &mut Request, body: &Cow<'static, str>) -> ngx_int_t {
+    if body.is_empty() {
+        // A zero-length buffer that is not "special" makes nginx log an alert: end the
+        // response with nginx's own last-buffer call instead.
+        // SAFETY:
+        // - `req` wraps the live request nginx is running this module's handler for;
+        // - its header was sent above and nothing else writes its output now.
+        return unsafe { ngx_http_send_special(req.as_mut(), NGX_HTTP_LAST as ngx_uint_t) };
+    }
+    let pool = req.pool();
+    match body {
+        Cow::Borrowed(text) => match pool.create_buffer_from_static_str(text) {
+            Some(buf) => send_last(req, buf),
+            None => NGX_ERROR as ngx_int_t,
+        },
+        Cow::Owned(text) => match pool.create_buffer_from_str(text) {
+            Some(buf) => send_last(req, buf),
+            None => NGX_ERROR as ngx_int_t,
+        },
     }
 }
 
-/// Sends `reply` on `r`; returns the code to finalize the request with.
-///
-/// # Safety
-/// `r` must be a live main request whose response has not started.
-pub unsafe fn send(r: *mut ngx_http_request_t, reply: &Reply) -> ngx_int_t {
-    // SAFETY: `r` is live and ours to answer (caller's contract); the body we never read is
-    // discarded first, as nginx requires before answering.
-    unsafe {
-        let rc = ngx_http_discard_request_body(r);
-        if rc != NGX_OK as ngx_int_t {
-            return rc;
-        }
-        let out = &mut (*r).headers_out;
-        out.status = usize::from(reply.status);
-        out.content_length_n = reply.body.len() as off_t;
-        if reply.close {
-            (*r).set_keepalive(0);
-        }
-        // A fresh `Request` wrapper per header: no reference to `*r` outlives a raw write.
-        for (name, value) in &reply.headers {
-            if name.eq_ignore_ascii_case("content-type") {
-                let Some(ct) = pool_copy(r, value.as_bytes()) else {
-                    return NGX_ERROR as ngx_int_t;
-                };
-                let out = &mut (*r).headers_out;
-                out.content_type_len = ct.len;
-                out.content_type = ct;
-                out.content_type_lowcase = ptr::null_mut();
-            } else if Request::from_ngx_http_request(r)
-                .add_header_out(name, value)
-                .is_none()
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            }
-        }
-        let rc = ngx_http_send_header(r);
-        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
-            return rc;
-        }
-        let b = ngx_pcalloc((*r).pool, size_of::<ngx_buf_t>()).cast::<ngx_buf_t>();
-        if b.is_null() {
-            return NGX_ERROR as ngx_int_t;
-        }
-        if !reply.body.is_empty() {
-            let Some(body) = pool_copy(r, reply.body.as_bytes()) else {
-                return NGX_ERROR as ngx_int_t;
-            };
-            (*b).start = body.data;
-            (*b).pos = body.data;
-            (*b).last = body.data.add(body.len);
-            (*b).end = (*b).last;
-            (*b).set_memory(1);
-        }
-        (*b).set_last_buf(1);
-        (*b).set_last_in_chain(1);
-        let mut chain = ngx_chain_t {
-            buf: b,
-            next: ptr::null_mut(),
-        };
-        ngx_http_output_filter(r, &mut chain)
-    }
+/// Sends `buf` as the response's last buffer.
+fn send_last(req: &mut Request, mut buf: impl Buffer) -> ngx_int_t {
+    buf.set_last_buf(true);
+    buf.set_last_in_chain(true);
+    let mut chain = ngx_chain_t {
+        buf: buf.as_ngx_buf_mut(),
+        next: ptr::null_mut(),
+    };
+    req.output_filter(&mut chain).0
 }
