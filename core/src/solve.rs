@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::toll::pow::{leading_zero_bits, Offer, Puzzle};
+use crate::toll::pow::{hash, leading_zero_bits, Offer, Puzzle};
 
 /// A puzzle in the form a solver needs.
 #[derive(Clone, Debug)]
@@ -42,6 +42,16 @@ impl Work {
             prefix,
             target,
         })
+    }
+
+    /// Whether `nonce` answers this puzzle (what `verify` will find).
+    pub fn accepts(&self, nonce: u64) -> bool {
+        let digest = hash(&self.prefix, nonce);
+        match (self.puzzle, self.target) {
+            (Puzzle::Hashcash { bits }, _) => leading_zero_bits(&digest) >= bits,
+            (Puzzle::Range { size }, Some(target)) => nonce < size && digest == target,
+            (Puzzle::Range { .. }, None) => false,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use tollgate_core::{
     issue_challenge, solve_parallel, Binding, ClientKey, IssueParams, Keyring, Puzzle, Work,
 };
 use tollgate_testkit::browser;
-use tollgate_testkit::challenge::{answer, verify_path};
+use tollgate_testkit::challenge::{answer, verify_path, wrong_answer};
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
@@ -88,11 +88,7 @@ fn native_answers_pass_once_and_every_bad_answer_or_token_is_refused() {
             &verify_path(&tampered, n, path),
             "challenge_invalid",
         );
-        let wrong = if o["puzzle"] == "range" {
-            (n + 1) % 20_000
-        } else {
-            n ^ 0xFFFF_FFFF
-        };
+        let wrong = wrong_answer(&o, n);
         refused(me, UA, &verify_path(token, wrong, path), "challenge_failed");
 
         let before = up.hits();

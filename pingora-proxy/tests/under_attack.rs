@@ -3,12 +3,11 @@
 //! cooldown.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tollgate_testkit::process::{eventually, free_port};
+use tollgate_testkit::process::{eventually, DeadPort};
 use tollgate_testkit::tollgate::{log_field, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
@@ -128,9 +127,15 @@ fn under_attack_mode_engages_on_a_flood_and_releases_after_the_cooldown() {
 #[test]
 fn upstream_errors_engage_under_attack_mode() {
     let dir = TempDir::new("attack-upstream");
-    // Nothing listens here: every proxied request fails to connect (502).
-    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let t = Tollgate::start(bin(), &dir.0, ATTACK_RULES, dead);
+    // Nothing listens here, and the port stays ours: every proxied request is refused (502).
+    let dead = DeadPort::new().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, ATTACK_RULES, dead.addr);
+    // Calm: passed on score (to the dead upstream, so no tollgate reason on the 502).
+    assert_eq!(
+        browser_like(&t, "127.0.2.90"),
+        None,
+        "passes on score when calm"
+    );
     for i in 0..20 {
         let r = t.get(&format!("127.0.2.{}", i + 1), "/");
         assert_eq!(r.status, 502);
@@ -140,4 +145,12 @@ fn upstream_errors_engage_under_attack_mode() {
     });
     assert!(engaged, "{}", t.log());
     assert!(t.metric("tollgate_upstream_errors_total") >= 20.0);
+    // Engaged means tightened: the browser-like client that passes on score when calm now
+    // meets the challenge.
+    assert_eq!(
+        browser_like(&t, "127.0.2.90").as_deref(),
+        Some("route_challenge"),
+        "{}",
+        t.log()
+    );
 }

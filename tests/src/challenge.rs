@@ -5,8 +5,8 @@ use serde_json::Value;
 use tollgate_core::Puzzle;
 use tollgate_core::{solve_parallel, Work};
 
-/// The nonce that answers a JSON offer from `/.tollgate/challenge` (solved on 2 threads).
-pub fn answer(offer: &Value) -> u64 {
+/// The puzzle of a JSON offer from `/.tollgate/challenge`.
+fn work(offer: &Value) -> Work {
     let field = |k: &str| {
         offer[k]
             .as_str()
@@ -17,11 +17,25 @@ pub fn answer(offer: &Value) -> u64 {
         .unwrap_or_else(|| panic!("offer has no param: {offer}"));
     let puzzle = Puzzle::from_kind(field("puzzle"), param)
         .unwrap_or_else(|| panic!("unknown puzzle in {offer}"));
-    let work = Work::new(puzzle, field("prefix"), offer["target"].as_str())
-        .unwrap_or_else(|| panic!("offer {offer} is no work"));
-    solve_parallel(&work, 2)
+    Work::new(puzzle, field("prefix"), offer["target"].as_str())
+        .unwrap_or_else(|| panic!("offer {offer} is no work"))
+}
+
+/// The nonce that answers `offer` (solved on 2 threads).
+pub fn answer(offer: &Value) -> u64 {
+    solve_parallel(&work(offer), 2)
         .unwrap_or_else(|| panic!("no answer found for {offer}"))
         .0
+}
+
+/// A nonce near `right` that does not answer `offer`, checked locally: a fixed flip of the
+/// right answer is itself a valid answer once in a while (once in 4,096 runs for 12 bits).
+pub fn wrong_answer(offer: &Value, right: u64) -> u64 {
+    let work = work(offer);
+    (1..)
+        .map(|d| right ^ d)
+        .find(|n| !work.accepts(*n))
+        .unwrap_or_else(|| panic!("every nonce answers {offer}"))
 }
 
 /// The verify path submitting `nonce` for challenge `token`, returning to `back`.

@@ -13,6 +13,29 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// A loopback port nothing listens on, held for as long as this lives: bound but not listening,
+/// so connections are refused and no other test (or child) can take the port meanwhile.
+pub struct DeadPort {
+    _socket: socket2::Socket,
+    pub addr: SocketAddr,
+}
+
+impl DeadPort {
+    pub fn new() -> std::io::Result<Self> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        let addr = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("bound socket has no address"))?;
+        Ok(Self {
+            _socket: socket,
+            addr,
+        })
+    }
+}
+
 /// A child process killed when dropped.
 pub struct Guard {
     pub child: Child,

@@ -214,6 +214,16 @@ pub fn table() -> Vec<Scenario> {
         let file: File = toml::from_str(text).unwrap_or_else(|e| bad_table(theme, &e.to_string()));
         for mut s in file.scenarios {
             s.theme = theme;
+            if let Some(i) = s
+                .steps
+                .iter()
+                .position(|st| st.expected_status() == 403 && st.reason.is_none())
+            {
+                bad_table(
+                    theme,
+                    &format!("{:?} step {i}: a 403 must name its reason", s.name),
+                );
+            }
             if !s.core_only && s.steps.iter().any(|st| st.advance_secs > 0) {
                 bad_table(
                     theme,

@@ -134,15 +134,16 @@ impl Tollgate {
             .unwrap_or_else(|e| panic!("admin {path}: {e}"))
     }
 
-    /// One sample from `/metrics`, e.g. `tollgate_reloads_total{result="ok"}`; 0 when absent.
+    /// One sample from `/metrics`, e.g. `tollgate_reloads_total{result="ok"}`; panics when absent.
     pub fn metric(&self, series: &str) -> f64 {
         let text = self.admin("GET", "/metrics").body;
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(series)
-                    .and_then(|rest| rest.trim().parse().ok())
-            })
-            .unwrap_or(0.0)
+        let found = text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .filter(|rest| rest.starts_with(' '))
+                .and_then(|rest| rest.trim().parse().ok())
+        });
+        // An absent series is a renamed metric or a wrong label, never a zero.
+        found.unwrap_or_else(|| panic!("no series {series:?} in /metrics:\n{text}"))
     }
 }
 

@@ -71,20 +71,20 @@ fn active_only_until_expiry_and_unban_lifts() {
 #[test]
 fn bounded_and_evicts_the_soonest_expiry() {
     let t = BanTable::new(3);
-    for (i, ip) in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
-        .iter()
-        .enumerate()
-    {
-        t.ban(
-            key(ip),
-            i as u64 * NS_PER_SEC,
-            Reason::ExtremeRate,
-            &policy(),
-        );
+    let at = |secs: u64| secs * NS_PER_SEC;
+    // The oldest ban is a repeat offender's, so it expires last: evicting first-in-first-out
+    // would drop it, evicting by expiry drops the second one.
+    t.ban(key("192.0.2.1"), at(0), Reason::ExtremeRate, &policy());
+    let long = t.ban(key("192.0.2.1"), at(60), Reason::ExtremeRate, &policy());
+    assert_eq!(long.until_ns, at(180));
+    for (i, ip) in ["192.0.2.2", "192.0.2.3", "192.0.2.4"].iter().enumerate() {
+        t.ban(key(ip), at(61 + i as u64), Reason::ExtremeRate, &policy());
     }
     assert_eq!(t.len(), 3);
-    assert!(t.active(&key("192.0.2.1"), 5 * NS_PER_SEC).is_none());
-    assert!(t.active(&key("192.0.2.4"), 5 * NS_PER_SEC).is_some());
+    let active = |ip: &str| t.active(&key(ip), at(65)).is_some();
+    assert!(active("192.0.2.1"), "the oldest, longest ban stays");
+    assert!(!active("192.0.2.2"), "the soonest expiry goes");
+    assert!(active("192.0.2.3") && active("192.0.2.4"));
 }
 
 #[test]
@@ -114,8 +114,19 @@ fn a_shared_table_escalates_and_lifts_like_a_local_one() {
 #[test]
 fn snapshot_restores() {
     let t = BanTable::new(10);
-    t.ban(key("192.0.2.1"), 0, Reason::ExtremeRate, &policy());
+    let first = t.ban(key("192.0.2.1"), 0, Reason::ExtremeRate, &policy());
+    let again = t.ban(key("192.0.2.1"), first.until_ns, Reason::Manual, &policy());
+    t.ban(key("192.0.2.2"), 5, Reason::RepeatedViolations, &policy());
     let u = BanTable::new(10);
     u.restore(t.snapshot());
-    assert_eq!(u.active_list(1).len(), 1);
+    let mut before = t.snapshot();
+    let mut after = u.snapshot();
+    before.sort_by_key(|r| r.until_ns);
+    after.sort_by_key(|r| r.until_ns);
+    assert_eq!(after, before, "until, offences and reason all survive");
+    let restored = u.active(&key("192.0.2.1"), first.until_ns).unwrap();
+    assert_eq!(
+        (restored.until_ns, restored.offences, restored.reason),
+        (again.until_ns, 2, Reason::Manual)
+    );
 }
