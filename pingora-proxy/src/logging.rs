@@ -45,8 +45,13 @@ impl LogBudget {
     pub fn take(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            & 0xFFFF_FFFF;
+            .map_or(0, |d| d.as_secs());
+        self.take_at(now)
+    }
+
+    /// Whether one more line fits second `now_secs`.
+    fn take_at(&self, now_secs: u64) -> bool {
+        let now = now_secs & 0xFFFF_FFFF;
         let mut cur = self.window.load(Ordering::Relaxed);
         loop {
             let (sec, used) = (cur >> 32, cur & 0xFFFF_FFFF);
@@ -82,10 +87,12 @@ mod tests {
     #[test]
     fn budget_caps_lines_per_second() {
         let b = LogBudget::new(3);
-        let taken = (0..10).filter(|_| b.take()).count();
-        // Ten calls straddle at most one second boundary.
-        assert!((3..=6).contains(&taken), "{taken}");
-        assert_eq!(b.drain_suppressed(), 10 - taken as u64);
+        let taken = (0..10).filter(|_| b.take_at(100)).count();
+        assert_eq!(taken, 3, "exactly the cap within one second");
+        assert_eq!(b.drain_suppressed(), 7);
         assert_eq!(b.drain_suppressed(), 0);
+        let next = (0..10).filter(|_| b.take_at(101)).count();
+        assert_eq!(next, 3, "a new second has the whole budget again");
+        assert!(b.take(), "the wall clock is a second far from 101");
     }
 }

@@ -109,6 +109,10 @@ fn bans_survive_reload_and_restart_and_operators_can_lift_them() {
     assert!(listed.contains("\"network\": \"127.0.3.1/32\""), "{listed}");
 
     // Graceful stop writes the state file; a new process on the same state dir keeps the ban.
+    // The second ban is made just before SIGTERM: the periodic save runs every 5 s, so the ban
+    // is in the file only if the save at shutdown works (unless a periodic save happens to fall
+    // in the milliseconds between).
+    assert_eq!(statuses(&t, "127.0.3.9", 6)[5], 403);
     assert!(t.proc.signal("TERM"));
     assert_eq!(
         t.proc.wait_exit(Duration::from_secs(15)),
@@ -118,6 +122,10 @@ fn bans_survive_reload_and_restart_and_operators_can_lift_them() {
     );
     let saved = fs::read_to_string(dir.0.join("state/bans.json")).unwrap();
     assert!(saved.contains("127.0.3.1"), "{saved}");
+    assert!(
+        saved.contains("127.0.3.9"),
+        "banned just before SIGTERM: {saved}"
+    );
     let rules_path = t.rules_path.clone();
     drop(t);
     let t = Tollgate::start_with(bin(), &dir.0, &rules_path, up.addr);
@@ -126,6 +134,7 @@ fn bans_survive_reload_and_restart_and_operators_can_lift_them() {
         (r.status, r.header("x-tollgate-reason")),
         (403, Some("active_ban"))
     );
+    assert_eq!(t.get("127.0.3.9", "/").status, 403);
     assert_eq!(t.get("127.0.3.2", "/").status, 200);
 
     // Operator lifts it.
