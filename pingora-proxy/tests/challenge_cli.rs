@@ -110,4 +110,10 @@ fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
         (403, "clearance_invalid"),
         "two rotations later"
     );
+    // The second key is now the previous one with no grace: its cookie stops within a second
+    // or two (an ignored --grace-secs would keep it for the default hour).
+    let expired = tollgate_testkit::process::eventually(std::time::Duration::from_secs(4), || {
+        get(&t, me, "/protected/x", UA, Some(&new)).status == 403
+    });
+    assert!(expired, "the new key's cookie outlived its zero grace");
 }
