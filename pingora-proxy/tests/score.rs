@@ -249,6 +249,12 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
         assert!(s >= 10, "{who} {s} must not fall below the floor");
     }
     assert!(curl_score < 75 && py_score < 75 && wget_score < 75);
+    // The exact figures the README promises for the default weights.
+    assert_eq!(
+        (curl_score, wget_score, py_score, liar_score),
+        (50, 40, 45, 25),
+        "README: curl 50, wget 40, python-requests 45, copied Chrome set 25"
+    );
     assert_eq!(site.upstream.hits(), 0, "no script reached the backend");
     assert!(
         site.t
