@@ -38,8 +38,36 @@ impl NginxBuild {
                 p.display()
             );
         }
+        // A module older than its sources would test yesterday's code and pass.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sources = newest_mtime(&[root.join("core/src"), root.join("ngx-module/src")]);
+        let built = fs::metadata(&b.module).and_then(|m| m.modified()).ok();
+        if let (Some(src), Some(built)) = (sources, built) {
+            assert!(
+                built >= src,
+                "{} is older than the core or module sources: rebuild it (cargo build -p tollgate-ngx)",
+                b.module.display()
+            );
+        }
         b
     }
+}
+
+/// The latest modification time of any file under `dirs`.
+fn newest_mtime(dirs: &[PathBuf]) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut todo: Vec<PathBuf> = dirs.to_vec();
+    while let Some(dir) = todo.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Ok(t) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(Some(t));
+            }
+        }
+    }
+    newest
 }
 
 /// Knobs of the generated `nginx.conf`.
