@@ -261,3 +261,44 @@ fn a_garbled_forwarded_for_cannot_pick_an_identity_and_forged_headers_are_stripp
     assert_eq!(up.last_header("true-client-ip"), None);
     assert_eq!(up.last_header("x-real-ip").as_deref(), Some("127.0.4.2"));
 }
+
+/// Observe mode and `mode = "off"` both let a deny-listed client through; only observe mode
+/// decides, and says so in its log line.
+#[test]
+fn observe_mode_logs_what_it_would_refuse_and_off_decides_nothing() {
+    let up = Upstream::start().unwrap();
+    let rules = |mode: &str| format!("mode = \"{mode}\"\n[lists]\ndeny = [\"127.0.4.1\"]\n");
+    let lines = |t: &Tollgate| -> Vec<String> {
+        let log = t.log();
+        let mine = log.lines().filter(|l| l.contains("client=127.0.4.1 "));
+        mine.map(String::from).collect()
+    };
+    for mode in ["observe", "off"] {
+        let dir = TempDir::new(&format!("mode-{mode}"));
+        let t = Tollgate::start(bin(), &dir.0, &rules(mode), up.addr);
+        let before = up.hits();
+        let r = t.get("127.0.4.1", "/");
+        assert_eq!(
+            (r.status, r.header("x-tollgate-reason")),
+            (200, None),
+            "{mode}"
+        );
+        assert_eq!(up.hits(), before + 1, "{mode}: the upstream answered");
+        if mode == "observe" {
+            let seen = eventually(Duration::from_secs(2), || !lines(&t).is_empty());
+            assert!(seen, "observe mode logged nothing:\n{}", t.log());
+            let line = &lines(&t)[0];
+            assert!(
+                line.contains("observed=true") && line.contains("reason=\"deny_list\""),
+                "{line}"
+            );
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(
+                lines(&t),
+                Vec::<String>::new(),
+                "mode = off decides nothing"
+            );
+        }
+    }
+}
