@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{self, ServerSettings};
 use crate::proxy::Shared;
@@ -145,13 +145,17 @@ fn watch(reloader: &Reloader) -> notify::Result<()> {
             }
             Err(_) => return Ok(()),
         };
-        if !event.paths.iter().any(|p| files.contains(&absolute(p))) {
+        if !relevant(&event, &files) {
             continue;
         }
-        // Let the burst of events from one save settle.
+        // Let the burst of events from one save settle: only events on the watched files
+        // restart the wait (a log written next to the rules file must not hold a reload off).
+        let mut settle_at = Instant::now() + DEBOUNCE;
         loop {
-            match rx.recv_timeout(DEBOUNCE) {
-                Ok(_) => continue,
+            let left = settle_at.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Ok(ev)) if relevant(&ev, &files) => settle_at = Instant::now() + DEBOUNCE,
+                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
@@ -160,6 +164,12 @@ fn watch(reloader: &Reloader) -> notify::Result<()> {
         files = reloader.watched_files();
         watch_dirs(&mut watcher, &files, &mut dirs);
     }
+}
+
+/// An event that may have changed a watched file. Reads (access events) never do: reacting to
+/// them would make every reload's own read of the file trigger the next reload.
+fn relevant(event: &notify::Event, files: &BTreeSet<PathBuf>) -> bool {
+    !event.kind.is_access() && event.paths.iter().any(|p| files.contains(&absolute(p)))
 }
 
 fn watch_dirs(watcher: &mut impl Watcher, files: &BTreeSet<PathBuf>, dirs: &mut BTreeSet<PathBuf>) {

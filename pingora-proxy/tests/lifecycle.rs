@@ -29,13 +29,17 @@ fn a_saved_limit_change_takes_effect_within_two_seconds() {
     let up = Upstream::start().unwrap();
     let t = Tollgate::start(bin(), &dir.0, &limit_rules(5), up.addr);
     assert_eq!(statuses(&t, "127.0.1.1", 5), [200; 5]);
+    // A client over its limit: each of its requests writes a refusal line to the log, which
+    // lives in the rules file's directory, while the reload should be settling.
+    assert_eq!(statuses(&t, "127.0.1.250", 6)[5], 429);
 
     fs::write(&t.rules_path, limit_rules(2)).unwrap();
     let saved = Instant::now();
     let mut client = 2;
     let applied = eventually(Duration::from_secs(5), || {
         client += 1;
-        statuses(&t, &format!("127.0.1.{client}"), 3) == [200, 200, 429]
+        let refused = (0..4).all(|_| t.get("127.0.1.250", "/").status == 429);
+        refused && statuses(&t, &format!("127.0.1.{client}"), 3) == [200, 200, 429]
     });
     let took = saved.elapsed();
     assert!(applied, "new limit never applied; log:\n{}", t.log());
@@ -301,4 +305,31 @@ fn observe_mode_logs_what_it_would_refuse_and_off_decides_nothing() {
             );
         }
     }
+}
+
+/// Reading the rules file (a backup job, `cat`, `tollgate check`) is no change: the watcher
+/// ignores access events, so reads start no reload, let alone a loop of them.
+#[test]
+fn reading_the_rules_file_reloads_nothing() {
+    let dir = TempDir::new("read-only");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &limit_rules(5), up.addr);
+    let reloads = |t: &Tollgate| t.log().matches("rules reloaded").count();
+    for _ in 0..3 {
+        fs::read_to_string(&t.rules_path).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let check = std::process::Command::new(bin())
+        .arg("check")
+        .arg(&t.rules_path)
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(reloads(&t), 0, "reads triggered reloads:\n{}", t.log());
+    // A real change still reloads, exactly once.
+    fs::write(&t.rules_path, limit_rules(4)).unwrap();
+    assert!(eventually(Duration::from_secs(3), || reloads(&t) >= 1));
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(reloads(&t), 1, "one save, one reload:\n{}", t.log());
 }

@@ -369,8 +369,13 @@ pub fn run_over_http_as(
                     assert_eq!(reason, Some(want.as_str()), "{what}");
                 }
                 if matches!(step.expect, Kind::RateLimited | Kind::Banned) {
-                    let secs = resp.header("retry-after").and_then(|v| v.parse::<u64>().ok());
-                    assert!(secs.is_some_and(|s| s >= 1), "Retry-After in seconds: {what}");
+                    let secs = resp
+                        .header("retry-after")
+                        .and_then(|v| v.parse::<u64>().ok());
+                    assert!(
+                        secs.is_some_and(|s| s >= 1),
+                        "Retry-After in seconds: {what}"
+                    );
                 }
             }
         }
