@@ -59,6 +59,38 @@ impl Tollgate {
         upstream: SocketAddr,
         extra: &[&str],
     ) -> Self {
+        // Ports are picked free and bound by the child a moment later; another test can take
+        // one in between. A child that lost the race exits: try again on fresh ports.
+        for _ in 0..3 {
+            let mut t = Self::spawn(bin, dir, rules_path, upstream, extra);
+            if t.owns_its_listeners() {
+                return t;
+            }
+            if t.proc.child.try_wait().ok().flatten().is_none() {
+                panic!("tollgate did not start; log:\n{}", t.log());
+            }
+        }
+        panic!(
+            "tollgate lost its ports three times; log in {}",
+            dir.display()
+        )
+    }
+
+    /// Alive, listening on both ports, and `/healthz` answers: the ports are this child's.
+    fn owns_its_listeners(&mut self) -> bool {
+        let up = wait_listening(self.listen, Duration::from_secs(20))
+            && wait_listening(self.admin, Duration::from_secs(5));
+        let alive = matches!(self.proc.child.try_wait(), Ok(None));
+        up && alive && self.admin("GET", "/healthz").body == "ok\n"
+    }
+
+    fn spawn(
+        bin: &Path,
+        dir: &Path,
+        rules_path: &Path,
+        upstream: SocketAddr,
+        extra: &[&str],
+    ) -> Self {
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = fs::OpenOptions::new()
@@ -91,17 +123,13 @@ impl Tollgate {
             .stderr(Stdio::from(log));
         let proc =
             Guard::spawn(&mut cmd).unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
-        let t = Self {
+        Self {
             proc,
             listen,
             admin,
             rules_path: rules_path.to_path_buf(),
             dir: dir.to_path_buf(),
-        };
-        let up = wait_listening(listen, Duration::from_secs(20))
-            && wait_listening(admin, Duration::from_secs(5));
-        assert!(up, "tollgate did not start; log:\n{}", t.log());
-        t
+        }
     }
 
     pub fn log(&self) -> String {
