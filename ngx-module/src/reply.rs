@@ -29,12 +29,9 @@ pub fn send(req: &mut Request, reply: &Reply) -> ngx_int_t {
         req.as_mut().set_keepalive(0);
     }
     for (name, value) in &reply.headers {
-        let added = match value {
-            Cow::Borrowed(ct) if name.eq_ignore_ascii_case("content-type") => {
-                set_content_type(req, ct);
-                Some(())
-            }
-            _ => req.add_header_out(name, value),
+        let added = match name.eq_ignore_ascii_case("content-type") {
+            true => set_content_type(req, value),
+            false => req.add_header_out(name, value),
         };
         if added.is_none() {
             return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -47,16 +44,26 @@ pub fn send(req: &mut Request, reply: &Reply) -> ngx_int_t {
     send_body(req, &reply.body)
 }
 
-/// nginx keeps the content type apart from the header list. It only reads the text (and
-/// lowercases it into memory of its own), so static text can be pointed at.
-fn set_content_type(req: &mut Request, content_type: &'static str) {
-    let out = &mut req.as_mut().headers_out;
-    out.content_type = ngx_str_t {
-        len: content_type.len(),
-        data: content_type.as_ptr().cast_mut(),
+/// nginx keeps the content type apart from the header list (its charset and gzip filters read
+/// it there). It only reads the text (and lowercases it into memory of its own), so static text
+/// is pointed at; other text is copied into the request's pool first.
+#[allow(clippy::ptr_arg)] // the variant says whether the text is static
+fn set_content_type(req: &mut Request, content_type: &Cow<'static, str>) -> Option<()> {
+    let text = match content_type {
+        Cow::Borrowed(s) => ngx_str_t {
+            len: s.len(),
+            data: s.as_ptr().cast_mut(),
+        },
+        // SAFETY:
+        // - the pool is the live request's, which outlives the response;
+        // - `from_bytes` copies `s` into an allocation of its own length, or returns None.
+        Cow::Owned(s) => unsafe { ngx_str_t::from_bytes(req.pool().as_ptr(), s.as_bytes())? },
     };
-    out.content_type_len = content_type.len();
+    let out = &mut req.as_mut().headers_out;
+    out.content_type_len = text.len;
+    out.content_type = text;
     out.content_type_lowcase = ptr::null_mut();
+    Some(())
 }
 
 /// The body as one last buffer: static text in place, other text copied into the pool. (The

@@ -342,6 +342,22 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
         "chromium",
     );
     assert!(score >= 75, "chromium lands in the trusted band: {granted}");
+    // The trusted band's price: the default 21 bits, two doublings cheaper.
+    let paid = browser::paid_puzzle(&v, "127.0.0.1".parse().unwrap());
+    assert_eq!(
+        paid,
+        Some(tollgate_core::Puzzle::Hashcash { bits: 19 }),
+        "{v}"
+    );
+    let cookie = v["cookies"].as_array().and_then(|c| {
+        c.iter()
+            .find(|c| c["name"] == tollgate_core::CLEARANCE_COOKIE)
+    });
+    assert_eq!(
+        cookie.map(|c| c["secure"].clone()),
+        Some(true.into()),
+        "Secure under TLS: {v}"
+    );
     assert!(
         site.t
             .metric("tollgate_signals_total{signal=\"csp_report\"}")

@@ -19,10 +19,14 @@ async function visit(browser, url, marker) {
   const page = await context.newPage();
   const seen = [];
   let solveMs = null;
+  let verify = null;
   page.on('response', (r) => seen.push({ url: r.url(), status: r.status(), reason: r.headers()['x-tollgate-reason'] || null }));
   page.on('request', (r) => {
     const u = new URL(r.url());
-    if (u.pathname === '/.tollgate/verify') solveMs = Number(u.searchParams.get('ms'));
+    if (u.pathname === '/.tollgate/verify') {
+      solveMs = Number(u.searchParams.get('ms'));
+      verify = { challenge: u.searchParams.get('challenge'), nonce: u.searchParams.get('nonce') };
+    }
   });
   const started = Date.now();
   await page.goto(url, { waitUntil: 'domcontentloaded' });
@@ -36,9 +40,12 @@ async function visit(browser, url, marker) {
     ok,
     elapsed_ms: Date.now() - started,
     solve_ms: solveMs,
+    // The answer the page sent: the test opens its signed token to see the price it paid.
+    verify,
+    user_agent: await page.evaluate(() => navigator.userAgent),
     final_url: page.url(),
     text: (await page.evaluate(() => document.body ? document.body.innerText : '')).slice(0, 400),
-    cookies: (await context.cookies()).map((c) => ({ name: c.name, httpOnly: c.httpOnly, sameSite: c.sameSite })),
+    cookies: (await context.cookies()).map((c) => ({ name: c.name, httpOnly: c.httpOnly, sameSite: c.sameSite, secure: c.secure })),
     responses: seen,
   };
   await context.close();

@@ -60,3 +60,19 @@ pub fn responses(v: &Value, path: &str) -> Vec<(u64, Option<String>)> {
         })
         .collect()
 }
+
+/// The puzzle the page answered (from the signed challenge token it sent to `verify`), opened
+/// with the test key for `client` and the browser's own user agent; `None` if it sent none.
+pub fn paid_puzzle(v: &Value, client: std::net::IpAddr) -> Option<tollgate_core::Puzzle> {
+    use tollgate_core::{check_answer, Binding, ClientKey, Keyring};
+    let token = v["verify"]["challenge"].as_str()?;
+    let nonce: u64 = v["verify"]["nonce"].as_str()?.parse().ok()?;
+    let keys = Keyring::from_hex(crate::TEST_SECRET_HEX).ok()?;
+    let binding = Binding::new(&ClientKey::new(client, 32, 64), v["user_agent"].as_str());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let solved = check_answer(&keys, token, nonce, &binding, now)
+        .unwrap_or_else(|e| panic!("the page's answer does not open: {e:?}"));
+    Some(solved.puzzle)
+}
