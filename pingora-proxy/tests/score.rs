@@ -194,6 +194,27 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
     );
     let (wget_score, wget_sig) = scored(&site, "127.0.0.72");
     assert_has(&wget_sig, &["script_agent"], &["h2", "accept_gzip"], "wget");
+    // The suspect band's price (wget scores 40): the default 21 bits, three doublings dearer;
+    // curl (50, neutral) pays the default.
+    let offer = |args: &[&str]| -> u64 {
+        let out = run(Command::new(args[0]).args(&args[1..]));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"));
+        v["param"].as_u64().unwrap()
+    };
+    let offer_url = site.url("/.tollgate/challenge?return=/protected/x");
+    let wget_offer = [
+        "wget",
+        "-q",
+        "--no-check-certificate",
+        "--bind-address=127.0.0.75",
+        "-O",
+        "-",
+        &offer_url,
+    ];
+    assert_eq!(offer(&wget_offer), 24, "suspect band");
+    let curl_offer = ["curl", "-sk", "--interface", "127.0.0.76", &offer_url];
+    assert_eq!(offer(&curl_offer), 21, "neutral band");
 
     let py = run(Command::new(python()).args(["-c", PYTHON_GET, "127.0.0.73", &url]));
     let py_out = String::from_utf8_lossy(&py.stdout);
