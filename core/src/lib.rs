@@ -43,7 +43,8 @@ pub use request::{
     RouteId, UNKNOWN_PEER,
 };
 pub use rules::{
-    load_rules, parse_rules, ConfigError, FsReader, InvalidRules, Mode, Rules, SourceReader,
+    load_rules, parse_rules, read_rules_text, ConfigError, FsReader, InvalidRules, Mode, Rules,
+    SourceReader,
 };
 pub use score::{request_signals, AttackStatus, Score, ScoreRules, Signal, Signals};
 pub use shared::{Region, RegionError, RegionStats};

@@ -8,25 +8,16 @@ use std::path::{Path, PathBuf};
 
 use tollgate_core::load_rules;
 use tollgate_core::FsReader;
+use tollgate_testkit::rules_files;
 
 fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
 }
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn shipped_and_good_files_load() {
-    let mut files = toml_files(&rules_dir());
-    files.extend(toml_files(&rules_dir().join("testdata/good")));
+    let mut files = rules_files("");
+    files.extend(rules_files("testdata/good"));
     assert!(files.len() >= 6, "{files:?}");
     for f in files {
         if let Err(e) = load_rules(&f, &FsReader) {
@@ -37,7 +28,7 @@ fn shipped_and_good_files_load() {
 
 #[test]
 fn bad_files_fail_with_positioned_errors() {
-    let files = toml_files(&rules_dir().join("testdata/bad"));
+    let files = rules_files("testdata/bad");
     assert!(files.len() >= 8);
     for f in files {
         let text = fs::read_to_string(&f).unwrap();

@@ -6,15 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use tollgate_testkit::rules_files;
+
 fn testdata(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/testdata");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    files
+    rules_files(&format!("testdata/{dir}"))
 }
 
 fn check(file: &Path) -> (Option<i32>, String) {
@@ -66,11 +61,7 @@ fn bad_files_fail_with_every_expected_error_at_its_position() {
 
 #[test]
 fn good_files_pass() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
-    let shipped = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"));
+    let shipped = rules_files("");
     for f in testdata("good").into_iter().chain(shipped) {
         let (code, stderr) = check(&f);
         assert_eq!(code, Some(0), "{}: {stderr}", f.display());

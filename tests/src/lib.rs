@@ -21,3 +21,19 @@ pub mod upstream;
 /// The signing key every test front end runs with (`TOLLGATE_SECRET`), so tests can mint tokens.
 pub const TEST_SECRET_HEX: &str =
     "746f6c6c676174652d746573742d7365637265742d6e6f742d666f722d70726f64";
+
+/// The `.toml` files in `rules/DIR` (e.g. `testdata/bad`, or `""` for the shipped files),
+/// sorted.
+pub fn rules_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../rules")
+        .join(dir);
+    let entries = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let mut files: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}

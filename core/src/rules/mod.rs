@@ -142,7 +142,12 @@ pub fn parse_rules(
 
 /// Reads `path` through `reader`, then [`parse_rules`].
 pub fn load_rules(path: &Path, reader: &dyn SourceReader) -> Result<Rules, InvalidRules> {
-    let text = reader.read(path).map_err(|e| InvalidRules {
+    parse_rules(&read_rules_text(path, reader)?, path, reader)
+}
+
+/// The text of rules file `path`; a read failure is reported like any other rules error.
+pub fn read_rules_text(path: &Path, reader: &dyn SourceReader) -> Result<String, InvalidRules> {
+    reader.read(path).map_err(|e| InvalidRules {
         errors: vec![ConfigError {
             file: path.display().to_string(),
             line: 0,
@@ -150,6 +155,5 @@ pub fn load_rules(path: &Path, reader: &dyn SourceReader) -> Result<Rules, Inval
             rule: None,
             message: format!("cannot read rules file: {e}"),
         }],
-    })?;
-    parse_rules(&text, path, reader)
+    })
 }

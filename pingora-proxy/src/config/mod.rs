@@ -9,7 +9,7 @@ mod server;
 
 use std::path::Path;
 
-use tollgate_core::{parse_rules, ConfigError, FsReader, InvalidRules, Rules, SourceReader};
+use tollgate_core::{parse_rules, read_rules_text, FsReader, InvalidRules, Rules};
 
 pub use server::{ServerSettings, TlsCert, TlsListener};
 
@@ -22,15 +22,7 @@ pub struct Config {
 
 /// Reads and validates the rules file at `path`: every error in every section, or the whole.
 pub fn load(path: &Path) -> Result<Config, InvalidRules> {
-    let text = FsReader.read(path).map_err(|e| InvalidRules {
-        errors: vec![ConfigError {
-            file: path.display().to_string(),
-            line: 0,
-            column: 0,
-            rule: None,
-            message: format!("cannot read rules file: {e}"),
-        }],
-    })?;
+    let text = read_rules_text(path, &FsReader)?;
     let rules = parse_rules(&text, path, &FsReader);
     let server = server::parse(&text, path, &FsReader);
     match (rules, server) {
