@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use tollgate_core::load_rules;
 use tollgate_core::FsReader;
-use tollgate_testkit::rules_files;
+use tollgate_testkit::{expected_errors, rules_files};
 
 fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
@@ -31,31 +31,23 @@ fn bad_files_fail_with_positioned_errors() {
     let files = rules_files("testdata/bad");
     assert!(files.len() >= 8);
     for f in files {
-        let text = fs::read_to_string(&f).unwrap();
-        let expect = text
-            .lines()
-            .next()
-            .unwrap()
-            .strip_prefix("# expect: ")
-            .unwrap();
+        let wanted = expected_errors(&f);
         let err = match load_rules(&f, &FsReader) {
             Ok(_) => panic!("{} should fail", f.display()),
             Err(e) => e,
         };
         let shown = err.to_string();
-        let wanted: Vec<&str> = expect.split(" | ").collect();
         assert_eq!(err.errors.len(), wanted.len(), "{}: {shown}", f.display());
-        for want in wanted {
-            let (pos, msg) = want.split_once(' ').unwrap();
+        for (pos, msg) in &wanted {
             let hit = err.errors.iter().any(|e| {
                 let at = format!("{}:{}", e.line, e.column);
                 let file_ok =
                     !pos.contains(".txt") || e.file.ends_with(pos.split(':').next().unwrap());
-                (pos == at || pos.ends_with(&format!(":{at}")))
+                (*pos == at || pos.ends_with(&format!(":{at}")))
                     && file_ok
-                    && e.to_string().contains(msg)
+                    && e.to_string().contains(msg.as_str())
             });
-            assert!(hit, "{}: expected {want:?} in\n{shown}", f.display());
+            assert!(hit, "{}: expected {pos} {msg:?} in\n{shown}", f.display());
         }
     }
 }

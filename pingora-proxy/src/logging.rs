@@ -93,6 +93,5 @@ mod tests {
         assert_eq!(b.drain_suppressed(), 0);
         let next = (0..10).filter(|_| b.take_at(101)).count();
         assert_eq!(next, 3, "a new second has the whole budget again");
-        assert!(b.take(), "the wall clock is a second far from 101");
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tollgate_testkit::rules_files;
+use tollgate_testkit::{expected_errors, rules_files};
 
 fn testdata(dir: &str) -> Vec<PathBuf> {
     rules_files(&format!("testdata/{dir}"))
@@ -29,16 +29,9 @@ fn bad_files_fail_with_every_expected_error_at_its_position() {
     let files = [testdata("bad-server"), testdata("bad")].concat();
     assert!(files.len() >= 14, "{files:?}");
     for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let expect = text
-            .lines()
-            .next()
-            .unwrap()
-            .strip_prefix("# expect: ")
-            .unwrap();
+        let wanted = expected_errors(&f);
         let (code, stderr) = check(&f);
         assert_eq!(code, Some(1), "{}: {stderr}", f.display());
-        let wanted: Vec<&str> = expect.split(" | ").collect();
         let n = wanted.len();
         let s = if n == 1 { "" } else { "s" };
         assert!(
@@ -46,15 +39,16 @@ fn bad_files_fail_with_every_expected_error_at_its_position() {
             "{}: {stderr}",
             f.display()
         );
-        for want in wanted {
-            let (pos, msg) = want.split_once(' ').unwrap();
+        for (pos, msg) in &wanted {
             // `3:10` is in the rules file; `list.txt:3:3` names the list file it is in.
             let at = match pos.starts_with(|c: char| c.is_ascii_digit()) {
                 true => format!(".toml:{pos}: "),
                 false => format!("/{pos}: "),
             };
-            let hit = stderr.lines().any(|l| l.contains(&at) && l.contains(msg));
-            assert!(hit, "{}: expected {want:?} in\n{stderr}", f.display());
+            let hit = stderr
+                .lines()
+                .any(|l| l.contains(&at) && l.contains(msg.as_str()));
+            assert!(hit, "{}: expected {pos} {msg:?} in\n{stderr}", f.display());
         }
     }
 }

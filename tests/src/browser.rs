@@ -69,10 +69,7 @@ pub fn paid_puzzle(v: &Value, client: std::net::IpAddr) -> Option<tollgate_core:
     let nonce: u64 = v["verify"]["nonce"].as_str()?.parse().ok()?;
     let keys = Keyring::from_hex(crate::TEST_SECRET_HEX).ok()?;
     let binding = Binding::new(&ClientKey::new(client, 32, 64), v["user_agent"].as_str());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let solved = check_answer(&keys, token, nonce, &binding, now)
+    let solved = check_answer(&keys, token, nonce, &binding, crate::now_secs())
         .unwrap_or_else(|e| panic!("the page's answer does not open: {e:?}"));
     Some(solved.puzzle)
 }

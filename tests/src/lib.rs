@@ -22,6 +22,31 @@ pub mod upstream;
 pub const TEST_SECRET_HEX: &str =
     "746f6c6c676174652d746573742d7365637265742d6e6f742d666f722d70726f64";
 
+/// The errors a bad rules test file expects, from its first line
+/// (`# expect: POS MESSAGE | POS MESSAGE …`): `(position, message)` pairs, where a position is
+/// `LINE:COL` in the rules file or `FILE:LINE:COL` in a list file it names.
+pub fn expected_errors(file: &std::path::Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let first = text.lines().next().unwrap_or_default();
+    let expect = first
+        .strip_prefix("# expect: ")
+        .unwrap_or_else(|| panic!("{}: no '# expect: ' line", file.display()));
+    let pair = |want: &str| {
+        let (pos, msg) = want
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("{}: {want:?} is not 'POS MESSAGE'", file.display()));
+        (pos.to_string(), msg.to_string())
+    };
+    expect.split(" | ").map(pair).collect()
+}
+
+/// Now, in Unix seconds.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The `.toml` files in `rules/DIR` (e.g. `testdata/bad`, or `""` for the shipped files),
 /// sorted.
 pub fn rules_files(dir: &str) -> Vec<std::path::PathBuf> {

@@ -38,14 +38,15 @@ impl NginxBuild {
                 p.display()
             );
         }
-        // A module older than its sources would test yesterday's code and pass.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let sources = newest_mtime(&[root.join("core/src"), root.join("ngx-module/src")]);
+        // A module older than the sources it is built from would test yesterday's code and
+        // pass. Cargo lists those sources (and only those: not test-only files) beside it.
+        let deps = fs::read_to_string(b.module.with_extension("d")).unwrap_or_default();
+        let sources = deps.split_once(": ").map(|(_, list)| newest_mtime(list));
         let built = fs::metadata(&b.module).and_then(|m| m.modified()).ok();
-        if let (Some(src), Some(built)) = (sources, built) {
+        if let (Some(Some(src)), Some(built)) = (sources, built) {
             assert!(
                 built >= src,
-                "{} is older than the core or module sources: rebuild it (cargo build -p tollgate-ngx)",
+                "{} is older than its sources: rebuild it (cargo build -p tollgate-ngx)",
                 b.module.display()
             );
         }
@@ -53,21 +54,13 @@ impl NginxBuild {
     }
 }
 
-/// The latest modification time of any file under `dirs`.
-fn newest_mtime(dirs: &[PathBuf]) -> Option<std::time::SystemTime> {
-    let mut newest = None;
-    let mut todo: Vec<PathBuf> = dirs.to_vec();
-    while let Some(dir) = todo.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if let Ok(t) = entry.metadata().and_then(|m| m.modified()) {
-                newest = newest.max(Some(t));
-            }
-        }
-    }
-    newest
+/// The latest modification time of the files in a cargo dep-info list (space-separated, spaces
+/// in names escaped with a backslash).
+fn newest_mtime(list: &str) -> Option<std::time::SystemTime> {
+    let joined = list.replace("\\ ", "\u{0}");
+    let files = joined.split_whitespace().map(|f| f.replace('\u{0}', " "));
+    let times = files.filter_map(|f| fs::metadata(f).and_then(|m| m.modified()).ok());
+    times.max()
 }
 
 /// Knobs of the generated `nginx.conf`.

@@ -12,7 +12,7 @@ use tollgate_core::{
     hardest_work_bits, mint_clearance, parse_rules, Clearance, FsReader, Keyring, Kind, Reason,
 };
 
-use crate::TEST_SECRET_HEX;
+use crate::{now_secs, TEST_SECRET_HEX};
 
 /// The table's files, by theme. Test cases are named `theme::scenario name`.
 const FILES: [(&str, &str); 7] = [
@@ -279,12 +279,6 @@ where
         },
     ));
     trials
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Runs `s` over real HTTP against a front end listening on `to`, whose upstream is `upstream`.
