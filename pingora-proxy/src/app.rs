@@ -91,10 +91,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     proxy.add_tcp(&listen.to_string());
     let tls_listen = match &settings.tls {
         Some(t) => {
+            let at = args.tls_listen.unwrap_or(t.listen);
             let settings = tls::settings(t, &state_dir)?;
-            proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
-            Some(t.listen)
+            proxy.add_tls_with_settings(&at.to_string(), None, settings);
+            Some(at)
         }
+        None if args.tls_listen.is_some() => anyhow::bail!(
+            "--tls-listen needs [server] tls_cert and tls_key (or tls_self_signed = true) in {}",
+            args.rules.path.display()
+        ),
         None => None,
     };
     if settings.h2c {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// An edge filter in front of web apps: rate limits, bans, allow/deny lists, hot-reloaded rules.
 #[derive(Parser, Debug)]
-#[command(name = "tollgate", version, about, long_about = None)]
+#[command(name = "tollgate", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// Upstream IP:PORT; repeat for several (overrides [server] upstreams).
     #[arg(long = "upstream")]
     pub upstreams: Vec<SocketAddr>,
+    /// TLS listener address (overrides [server] tls_listen; the certificate settings stay those
+    /// of [server], which must configure TLS).
+    #[arg(long)]
+    pub tls_listen: Option<SocketAddr>,
     /// Admin listener for /metrics, /bans, /healthz (overrides [server] admin).
     #[arg(long)]
     pub admin: Option<SocketAddr>,

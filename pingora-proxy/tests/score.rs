@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use tollgate_testkit::browser;
-use tollgate_testkit::process::{eventually, free_port, wait_listening};
-use tollgate_testkit::tollgate::{log_field, TempDir, Tollgate};
+use tollgate_testkit::process::eventually;
+use tollgate_testkit::tollgate::{log_field, write_rules, Launch, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
 const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
@@ -20,12 +20,11 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_tollgate"))
 }
 
-/// Default weights and bands; a TLS listener with a generated certificate.
-fn tls_rules(tls: SocketAddr) -> String {
-    format!(
-        r#"
+/// Default weights and bands; a TLS listener with a generated certificate (the harness moves
+/// it to a port of its own with `--tls-listen`).
+const TLS_RULES: &str = r#"
 [server]
-tls_listen = "{tls}"
+tls_listen = "127.0.0.1:8443"
 tls_self_signed = true
 [score]
 [[route]]
@@ -37,9 +36,7 @@ name = "articles"
 path_prefix = "/articles/"
 action = "challenge"
 pass_on_score = true
-"#
-    )
-}
+"#;
 
 struct Site {
     t: Tollgate,
@@ -52,13 +49,9 @@ impl Site {
     fn start() -> Self {
         let dir = TempDir::new("score");
         let upstream = Upstream::start().unwrap();
-        let tls = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let t = Tollgate::start(bin(), &dir.0, &tls_rules(tls), upstream.addr);
-        assert!(
-            wait_listening(tls, Duration::from_secs(10)),
-            "TLS listener: {}",
-            t.log()
-        );
+        let rules = write_rules(&dir.0, TLS_RULES);
+        let t = Tollgate::launch(bin(), &dir.0, &rules, &Launch::new(upstream.addr).tls());
+        let tls = t.tls.expect("launched with TLS");
         Site {
             t,
             upstream,

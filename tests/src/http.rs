@@ -55,6 +55,46 @@ pub fn request(
     read_response(&mut stream)
 }
 
+/// One keep-alive HTTP/1.1 connection: requests go one after another on the same socket.
+pub struct Conn {
+    stream: TcpStream,
+    to: SocketAddr,
+}
+
+impl Conn {
+    pub fn open(from: IpAddr, to: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            stream: connect(from, to)?,
+            to,
+        })
+    }
+
+    /// Sends a request without `Connection: close` and reads its response.
+    pub fn send(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.to);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        self.stream.write_all(req.as_bytes())?;
+        read_response(&mut self.stream)
+    }
+
+    /// Whether the peer closes (or resets) the connection within `limit`, with nothing sent.
+    pub fn closed_by_peer(&mut self, limit: Duration) -> bool {
+        let _ = self.stream.set_read_timeout(Some(limit));
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+}
+
 /// `GET path` from `from`.
 pub fn get(from: IpAddr, to: SocketAddr, path: &str) -> std::io::Result<Response> {
     request(from, to, "GET", path, &[])

@@ -34,21 +34,82 @@ pub struct Tollgate {
     pub proc: Guard,
     pub listen: SocketAddr,
     pub admin: SocketAddr,
+    /// The TLS listener, when the launch asked for one.
+    pub tls: Option<SocketAddr>,
     pub rules_path: PathBuf,
     pub dir: PathBuf,
+}
+
+/// How a test starts `tollgate run`. [`Launch::new`] is what most tests want: one upstream, the
+/// test key in `TOLLGATE_SECRET`, two threads, a one-second grace, every refusal logged.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// `--upstream` values; empty lets the process serve its demo backend (on a free port).
+    pub upstreams: Vec<SocketAddr>,
+    /// Pass `--tls-listen` on a free port (the rules must configure TLS).
+    pub tls: bool,
+    /// Appended to the command line (a repeated flag's last value wins).
+    pub args: Vec<String>,
+    /// Environment overrides: `None` removes the variable.
+    pub env: Vec<(String, Option<String>)>,
+}
+
+impl Launch {
+    pub fn new(upstream: SocketAddr) -> Self {
+        Self {
+            upstreams: vec![upstream],
+            tls: false,
+            args: Vec::new(),
+            env: vec![
+                (
+                    "TOLLGATE_SECRET".into(),
+                    Some(crate::TEST_SECRET_HEX.into()),
+                ),
+                ("TOLLGATE_SECRET_FILE".into(), None),
+            ],
+        }
+    }
+
+    /// No `--upstream`: the rules file's upstreams, or the demo backend.
+    pub fn without_upstream() -> Self {
+        Self {
+            upstreams: Vec::new(),
+            ..Self::new(SocketAddr::from(([127, 0, 0, 1], 0)))
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn upstream(mut self, addr: SocketAddr) -> Self {
+        self.upstreams.push(addr);
+        self
+    }
+
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable of the child.
+    pub fn env(mut self, key: &str, value: Option<&str>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.map(Into::into)));
+        self
+    }
 }
 
 impl Tollgate {
     /// Writes `rules` to `dir/rules.toml` and starts `bin run` against `upstream`.
     pub fn start(bin: &Path, dir: &Path, rules: &str, upstream: SocketAddr) -> Self {
-        let rules_path = dir.join("rules.toml");
-        fs::write(&rules_path, rules).unwrap_or_else(|e| panic!("writing rules: {e}"));
-        Self::start_with(bin, dir, &rules_path, upstream)
+        Self::launch(bin, dir, &write_rules(dir, rules), &Launch::new(upstream))
     }
 
     /// Starts on an existing rules file (a restart keeps the state directory).
     pub fn start_with(bin: &Path, dir: &Path, rules_path: &Path, upstream: SocketAddr) -> Self {
-        Self::start_args(bin, dir, rules_path, upstream, &[])
+        Self::launch(bin, dir, rules_path, &Launch::new(upstream))
     }
 
     /// Like [`Tollgate::start_with`], with extra `run` arguments (e.g. `--secret-file`).
@@ -59,10 +120,17 @@ impl Tollgate {
         upstream: SocketAddr,
         extra: &[&str],
     ) -> Self {
+        let mut how = Launch::new(upstream);
+        how.args = extra.iter().map(|a| a.to_string()).collect();
+        Self::launch(bin, dir, rules_path, &how)
+    }
+
+    /// Starts `bin run` on `rules_path` as `how` says, and returns once the child owns its ports.
+    pub fn launch(bin: &Path, dir: &Path, rules_path: &Path, how: &Launch) -> Self {
         // Ports are picked free and bound by the child a moment later; another test can take
         // one in between. A child that lost the race exits: try again on fresh ports.
         for _ in 0..3 {
-            let mut t = Self::spawn(bin, dir, rules_path, upstream, extra);
+            let mut t = Self::spawn(bin, dir, rules_path, how);
             if t.owns_its_listeners() {
                 return t;
             }
@@ -76,57 +144,66 @@ impl Tollgate {
         )
     }
 
-    /// Alive, listening on both ports, and `/healthz` answers: the ports are this child's.
+    /// Alive, listening on every port, and `/healthz` answers: the ports are this child's.
     fn owns_its_listeners(&mut self) -> bool {
+        let tls = self.tls;
         let up = wait_listening(self.listen, Duration::from_secs(20))
-            && wait_listening(self.admin, Duration::from_secs(5));
+            && wait_listening(self.admin, Duration::from_secs(5))
+            && tls.is_none_or(|a| wait_listening(a, Duration::from_secs(10)));
         let alive = matches!(self.proc.child.try_wait(), Ok(None));
         up && alive && self.admin("GET", "/healthz").body == "ok\n"
     }
 
-    fn spawn(
-        bin: &Path,
-        dir: &Path,
-        rules_path: &Path,
-        upstream: SocketAddr,
-        extra: &[&str],
-    ) -> Self {
-        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    fn spawn(bin: &Path, dir: &Path, rules_path: &Path, how: &Launch) -> Self {
+        let port = || SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (listen, admin) = (port(), port());
+        let tls = how.tls.then(port);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("tollgate.log"))
             .unwrap_or_else(|e| panic!("log file: {e}"));
         let mut cmd = Command::new(bin);
-        cmd.arg("run")
-            .arg("--rules")
-            .arg(rules_path)
-            .arg("--listen")
-            .arg(listen.to_string())
-            .arg("--admin")
-            .arg(admin.to_string())
-            .arg("--upstream")
-            .arg(upstream.to_string())
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .arg("--threads")
-            .arg("2")
-            .arg("--grace-secs")
-            .arg("1")
-            .arg("--log-refusals-per-sec")
-            .arg("1000")
-            .args(extra)
-            .env("TOLLGATE_SECRET", crate::TEST_SECRET_HEX)
-            .env_remove("TOLLGATE_SECRET_FILE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
+        cmd.arg("run").arg("--rules").arg(rules_path);
+        cmd.args([
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ]);
+        for u in &how.upstreams {
+            cmd.args(["--upstream", &u.to_string()]);
+        }
+        if how.upstreams.is_empty() {
+            cmd.args(["--demo-backend", &port().to_string()]);
+        }
+        if let Some(tls) = tls {
+            cmd.args(["--tls-listen", &tls.to_string()]);
+        }
+        cmd.arg("--state-dir").arg(dir.join("state"));
+        cmd.args([
+            "--threads",
+            "2",
+            "--grace-secs",
+            "1",
+            "--log-refusals-per-sec",
+            "1000",
+        ]);
+        cmd.args(&how.args);
+        for (k, v) in &how.env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let proc =
             Guard::spawn(&mut cmd).unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
         Self {
             proc,
             listen,
             admin,
+            tls,
             rules_path: rules_path.to_path_buf(),
             dir: dir.to_path_buf(),
         }
@@ -173,6 +250,13 @@ impl Tollgate {
         // An absent series is a renamed metric or a wrong label, never a zero.
         found.unwrap_or_else(|| panic!("no series {series:?} in /metrics:\n{text}"))
     }
+}
+
+/// Writes `rules` to `dir/rules.toml` and returns its path.
+pub fn write_rules(dir: &Path, rules: &str) -> PathBuf {
+    let path = dir.join("rules.toml");
+    fs::write(&path, rules).unwrap_or_else(|e| panic!("writing rules: {e}"));
+    path
 }
 
 /// A `key=value` field of a text log line, quotes removed.

@@ -1,4 +1,5 @@
-//! A real upstream for tests: answers 200 with what it saw, and counts requests.
+//! A real upstream for tests: answers 200 with what it saw, and counts requests. A path
+//! `/slow/MS` is counted on arrival and answered MS milliseconds later.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -116,6 +117,9 @@ fn serve(stream: TcpStream, seen: &Seen) {
         *seen.xff.lock().unwrap_or_else(PoisonError::into_inner) = xff.clone();
         *seen.headers.lock().unwrap_or_else(PoisonError::into_inner) = headers;
         seen.hits.fetch_add(1, Ordering::SeqCst);
+        if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
+            thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let body = format!("upstream saw {path} xff={}\n", xff.unwrap_or_default());
         let resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: test\r\n\r\n{body}",
