@@ -15,7 +15,7 @@ use tollgate_core::CLEARANCE_COOKIE as COOKIE;
 use tollgate_testkit::browser;
 use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::{self, Response};
-use tollgate_testkit::nginx::{profile_dir, Nginx, NginxBuild, NginxConf};
+use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
@@ -196,6 +196,7 @@ fn a_clearance_from_the_pingora_proxy_passes_nginx_and_back() {
         "{} missing: cargo build -p tollgate-proxy",
         proxy_bin.display()
     );
+    assert_fresh(&proxy_bin, "tollgate-proxy");
     let up = Upstream::start().unwrap();
     let rules = challenge_rules(Some(12));
     let pdir = TempDir::new("ngx-cross-proxy");

@@ -38,20 +38,40 @@ impl NginxBuild {
                 p.display()
             );
         }
-        // A module older than the sources it is built from would test yesterday's code and
-        // pass. Cargo lists those sources (and only those: not test-only files) beside it.
-        let deps = fs::read_to_string(b.module.with_extension("d")).unwrap_or_default();
-        let sources = deps.split_once(": ").map(|(_, list)| newest_mtime(list));
-        let built = fs::metadata(&b.module).and_then(|m| m.modified()).ok();
-        if let (Some(Some(src)), Some(built)) = (sources, built) {
-            assert!(
-                built >= src,
-                "{} is older than its sources: rebuild it (cargo build -p tollgate-ngx)",
-                b.module.display()
-            );
-        }
+        assert_fresh(&b.module, "tollgate-ngx");
+        // A module is built against one nginx build; an nginx rebuilt after it may not load it.
+        let (module, nginx) = (mtime(&b.module), mtime(&b.nginx));
+        assert!(
+            module >= nginx,
+            "{} is older than {}: rebuild it (cargo build -p tollgate-ngx)",
+            b.module.display(),
+            b.nginx.display()
+        );
         b
     }
+}
+
+/// Panics when `artifact` is older than a source it is built from: a stale build would test
+/// yesterday's code and pass. Cargo lists those sources (and only those: not test-only files)
+/// in the dep-info file beside it.
+pub fn assert_fresh(artifact: &Path, package: &str) {
+    let deps = fs::read_to_string(artifact.with_extension("d")).unwrap_or_default();
+    let sources = deps
+        .split_once(": ")
+        .and_then(|(_, list)| newest_mtime(list));
+    if let Some(src) = sources {
+        assert!(
+            mtime(artifact) >= src,
+            "{} is older than its sources: rebuild it (cargo build -p {package})",
+            artifact.display()
+        );
+    }
+}
+
+fn mtime(p: &Path) -> std::time::SystemTime {
+    fs::metadata(p)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// The latest modification time of the files in a cargo dep-info list (space-separated, spaces
@@ -70,6 +90,10 @@ pub struct NginxConf {
     pub server_extra: String,
     /// Networks whose `X-Forwarded-For` the realip module believes.
     pub real_ip_from: Vec<String>,
+    /// `tollgate_zone`'s size (default `4m`).
+    pub zone_size: Option<String>,
+    /// No `tollgate_secret_file`: the master gets the test key in `$TOLLGATE_SECRET` instead.
+    pub secret_from_env: bool,
 }
 
 pub struct Nginx {
@@ -78,6 +102,7 @@ pub struct Nginx {
     pub dir: PathBuf,
     pub rules_path: PathBuf,
     build: NginxBuild,
+    upstream: SocketAddr,
 }
 
 impl Nginx {
@@ -107,7 +132,10 @@ impl Nginx {
         fs::write(dir.join("nginx.conf"), text).unwrap_or_else(|e| panic!("writing conf: {e}"));
         let mut cmd = Command::new(&build.nginx);
         cmd.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf"));
-        cmd.env_remove("TOLLGATE_SECRET");
+        match conf.secret_from_env {
+            true => cmd.env("TOLLGATE_SECRET", crate::TEST_SECRET_HEX),
+            false => cmd.env_remove("TOLLGATE_SECRET"),
+        };
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let proc = Guard::spawn(&mut cmd).unwrap_or_else(|e| panic!("spawning nginx: {e}"));
         let n = Self {
@@ -116,6 +144,7 @@ impl Nginx {
             dir: dir.to_path_buf(),
             rules_path,
             build: build.clone(),
+            upstream,
         };
         let up = wait_listening(listen, Duration::from_secs(20));
         assert!(up, "nginx did not start; error log:\n{}", n.log());
@@ -136,6 +165,12 @@ impl Nginx {
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("running nginx {args:?}: {e}"))
+    }
+
+    /// Rewrites `nginx.conf` from `conf` (same listener and upstream), for a reload to read.
+    pub fn rewrite_conf(&self, conf: &NginxConf) {
+        let text = conf_text(&self.build, &self.dir, self.listen, self.upstream, conf);
+        fs::write(self.dir.join("nginx.conf"), text).unwrap_or_else(|e| panic!("conf: {e}"));
     }
 
     /// `nginx -t` on the current files.
@@ -220,8 +255,7 @@ http {{
   client_body_temp_path {d}/logs/body; proxy_temp_path {d}/logs/proxy;
   fastcgi_temp_path {d}/logs/fastcgi; uwsgi_temp_path {d}/logs/uwsgi; scgi_temp_path {d}/logs/scgi;
   tollgate_rules {d}/rules.toml;
-  tollgate_secret_file {d}/secret.key;
-  tollgate_zone tollgate 4m;
+{secret}  tollgate_zone tollgate {zone};
 {realip}  upstream backend {{ server {upstream}; keepalive 16; }}
   server {{
     listen {listen} reuseport;
@@ -237,6 +271,11 @@ http {{
 ",
         module = build.module.display(),
         extra = conf.server_extra,
+        zone = conf.zone_size.as_deref().unwrap_or("4m"),
+        secret = match conf.secret_from_env {
+            true => String::new(),
+            false => format!("  tollgate_secret_file {d}/secret.key;\n"),
+        },
     )
 }
 

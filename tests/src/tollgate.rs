@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::http::{self, Response};
 use crate::process::{free_port, wait_listening, Guard};
 
-/// A temporary directory removed on drop.
+/// A temporary directory removed on drop (kept when `TOLLGATE_TEST_KEEP` is set, to read a
+/// failed test's logs and files).
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -26,7 +27,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        if std::env::var_os("TOLLGATE_TEST_KEEP").is_none() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
     }
 }
 

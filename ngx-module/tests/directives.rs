@@ -1,0 +1,148 @@
+//! The module among nginx's own configuration, in a real nginx: tollgate decides before
+//! `deny` and `auth_basic` (it counts and refuses requests those would refuse anyway), the key
+//! can come from `$TOLLGATE_SECRET`, and a reload that changes the zone's size starts an empty
+//! zone while one that keeps it keeps the bans.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::path::Path;
+use std::process::Command;
+
+use tollgate_testkit::http::{self, Response};
+use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
+use tollgate_testkit::tollgate::TempDir;
+use tollgate_testkit::upstream::Upstream;
+use tollgate_testkit::TEST_SECRET_HEX;
+
+fn build() -> NginxBuild {
+    NginxBuild::beside_this_test(Path::new(env!("TOLLGATE_NGINX_BUILD_DIR")))
+}
+
+fn get(n: &Nginx, from: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    http::request(from.parse().unwrap(), n.listen, "GET", path, headers).unwrap()
+}
+
+/// `(status, x-tollgate-reason)` of `n` requests from `from` to `path`.
+fn answers(n: &Nginx, from: &str, path: &str, count: usize) -> Vec<(u16, String)> {
+    (0..count)
+        .map(|_| {
+            let r = get(n, from, path, &[]);
+            let reason = r.header("x-tollgate-reason").unwrap_or("-").to_string();
+            (r.status, reason)
+        })
+        .collect()
+}
+
+fn nginx(status: u16) -> (u16, String) {
+    (status, "-".into())
+}
+
+fn limited() -> (u16, String) {
+    (429, "rate_limit".into())
+}
+
+/// Two requests per client, then 429; three refusals ban for two minutes.
+const RULES: &str =
+    "[limit]\nrequests = 1\nper_secs = 60\nburst = 2\n[bans]\nextreme_requests = 0\n\
+                     violations = 3\nttl_secs = 120\n";
+
+#[test]
+fn tollgate_decides_before_deny_and_auth_basic() {
+    let dir = TempDir::new("ngx-order");
+    std::fs::write(dir.0.join("htpasswd"), "user:{PLAIN}secret\n").unwrap();
+    let conf = NginxConf {
+        server_extra: format!(
+            "    location /denied/ {{ deny all; proxy_pass http://backend; }}
+    location /members/ {{ auth_basic \"members\"; auth_basic_user_file {}/htpasswd;
+                          proxy_pass http://backend; }}",
+            dir.0.display()
+        ),
+        ..NginxConf::default()
+    };
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, RULES, up.addr, &conf);
+    // nginx refuses the first two itself; tollgate counted them, so the third is its 429.
+    assert_eq!(
+        answers(&n, "127.0.8.1", "/denied/x", 3),
+        [nginx(403), nginx(403), limited()]
+    );
+    assert_eq!(
+        answers(&n, "127.0.8.2", "/members/x", 3),
+        [nginx(401), nginx(401), limited()]
+    );
+    // Within its limit, a member with the password reaches the backend through both.
+    let auth = [("Authorization", "Basic dXNlcjpzZWNyZXQ=")];
+    assert_eq!(get(&n, "127.0.8.3", "/members/x", &auth).status, 200);
+    assert_eq!(up.hits(), 1);
+}
+
+/// A clearance for `ip` and `ua` minted by `tollgate token` with the test key.
+fn minted(rules: &Path, ip: &str, ua: &str) -> String {
+    let bin = profile_dir().join("tollgate");
+    assert_fresh(&bin, "tollgate-proxy");
+    let out = Command::new(&bin)
+        .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
+        .arg(rules)
+        .env("TOLLGATE_SECRET", TEST_SECRET_HEX)
+        .env_remove("TOLLGATE_SECRET_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn without_a_secret_file_the_key_comes_from_tollgate_secret() {
+    let dir = TempDir::new("ngx-envkey");
+    let rules = "[[route]]\nname = \"p\"\npath_prefix = \"/protected\"\naction = \"challenge\"\n";
+    let conf = NginxConf {
+        secret_from_env: true,
+        ..NginxConf::default()
+    };
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, rules, up.addr, &conf);
+    let cookie = minted(&n.rules_path, "127.0.8.10", "env-key");
+    let ua = ("User-Agent", "env-key");
+    let r = get(&n, "127.0.8.10", "/protected/x", &[ua, ("Cookie", &cookie)]);
+    assert_eq!(
+        r.status, 200,
+        "a cookie signed with $TOLLGATE_SECRET passes: {r:?}"
+    );
+    // Without the variable (and without the directive) nginx has no key and refuses the file.
+    let t = n.test_config();
+    let err = String::from_utf8_lossy(&t.stderr);
+    assert!(
+        !t.status.success() && err.contains("no signing key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reload_keeps_the_zone_unless_its_size_changes() {
+    let dir = TempDir::new("ngx-zone");
+    let up = Upstream::start().unwrap();
+    let b = build();
+    let sized = |size: &str| NginxConf {
+        zone_size: Some(size.into()),
+        ..NginxConf::default()
+    };
+    let n = Nginx::start_conf(&b, &dir.0, RULES, up.addr, &sized("4m"));
+    let client = "127.0.8.20";
+    let ban = answers(&n, client, "/", 6);
+    assert_eq!(ban[5], (403, "repeated_violations".into()), "{ban:?}");
+
+    n.rewrite_conf(&sized("4m"));
+    assert!(n.reload());
+    assert_eq!(answers(&n, client, "/", 1), [(403, "active_ban".into())]);
+
+    n.rewrite_conf(&sized("5m"));
+    assert!(n.reload(), "{}", n.log());
+    assert_eq!(
+        answers(&n, client, "/", 3),
+        [nginx(200), nginx(200), limited()],
+        "a new size is a new, empty zone"
+    );
+}
