@@ -22,7 +22,7 @@ fn view<'a>(step: &'a Step, cookie: Option<&'a str>) -> RequestView<'a> {
         &step.path,
     );
     v.method = &step.method;
-    v.host = step.host.as_deref();
+    v.host = Some(step.host.as_deref().unwrap_or("localhost")); // every HTTP client sends one
     v.user_agent = step.user_agent.as_deref();
     v.forwarded_for = step.forwarded_for.as_deref();
     v.real_ip = step.real_ip.as_deref();

@@ -21,6 +21,7 @@ pub struct Joined {
     cookie: Option<String>,
     forwarded_for: Option<String>,
     target: Option<String>,
+    uri: Option<String>,
 }
 
 fn text(v: &[u8]) -> Option<&str> {
@@ -54,8 +55,8 @@ fn join<'a>(first: &mut Option<&'a str>, all: &mut Option<String>, value: Cow<'a
 /// forwarding header repeats). `joined` holds what had to be joined.
 pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
     let r: &ngx_http_request_t = req.as_ref();
-    // Path and query both from the request target as sent (rewrites do not change what the
-    // client asked for), as the proxy reads them.
+    // The target as sent, checked for ambiguity and kept for the return URL; rules match the
+    // URI nginx routes on (decoded, after the rewrite phase), canonicalised by the core.
     let raw = req.unparsed_uri().as_bytes();
     let target: &str = match lossy(raw) {
         Cow::Borrowed(t) => t,
@@ -66,6 +67,11 @@ pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
         None => (target, None),
     };
     let mut v = RequestView::get(peer(req.connection()), path);
+    v.routed_path = Some(match lossy(r.uri.as_bytes()) {
+        Cow::Borrowed(u) => u,
+        Cow::Owned(u) => joined.uri.insert(u),
+    });
+    v.host = None; // set below from the request's own Host, if it has one
     v.conn = connection(r);
     v.method = text(r.method_name.as_bytes()).unwrap_or("");
     v.query = query;

@@ -1,7 +1,7 @@
 //! The module among nginx's own configuration, in a real nginx: tollgate decides before
-//! `deny` and `auth_basic` (it counts and refuses requests those would refuse anyway), the key
-//! can come from `$TOLLGATE_SECRET`, and a reload that changes the zone's size starts an empty
-//! zone while one that keeps it keeps the bans.
+//! `deny` and `auth_basic` (it counts and refuses requests those would refuse anyway), rules see
+//! the URI after `rewrite`, the key can come from `$TOLLGATE_SECRET`, and a reload that changes
+//! the zone's size starts an empty zone while one that keeps it keeps the bans.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::path::Path;
@@ -118,6 +118,22 @@ fn without_a_secret_file_the_key_comes_from_tollgate_secret() {
         !t.status.success() && err.contains("no signing key"),
         "{err}"
     );
+}
+
+#[test]
+fn rules_match_the_uri_after_nginx_rewrites_it() {
+    let dir = TempDir::new("ngx-rewrite");
+    let rules = "[[route]]\nname = \"p\"\npath_prefix = \"/protected/\"\naction = \"challenge\"\n";
+    let conf = NginxConf {
+        server_extra: "    rewrite ^/old/(.*)$ /protected/$1 last;".into(),
+        ..NginxConf::default()
+    };
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, rules, up.addr, &conf);
+    let challenged = (403, "route_challenge".to_string());
+    assert_eq!(answers(&n, "127.0.8.30", "/old/report", 1), [challenged]);
+    assert_eq!(answers(&n, "127.0.8.30", "/new/report", 1), [nginx(200)]);
+    assert_eq!(up.hits(), 1);
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub fn view<'a>(
         method: req.method.as_str(),
         host,
         path: req.uri.path(),
+        routed_path: None,
         user_agent: header(&req.headers, "user-agent"),
         forwarded_for: owned.forwarded_for.as_deref(),
         real_ip: header(&req.headers, "x-real-ip"),

@@ -15,7 +15,7 @@ use tollgate_core::{
 use crate::{now_secs, TEST_SECRET_HEX};
 
 /// The table's files, by theme. Test cases are named `theme::scenario name`.
-const FILES: [(&str, &str); 7] = [
+const FILES: [(&str, &str); 8] = [
     ("limits", include_str!("../scenarios/limits.toml")),
     ("bans", include_str!("../scenarios/bans.toml")),
     ("lists", include_str!("../scenarios/lists.toml")),
@@ -23,16 +23,20 @@ const FILES: [(&str, &str); 7] = [
     ("routes", include_str!("../scenarios/routes.toml")),
     ("challenge", include_str!("../scenarios/challenge.toml")),
     ("score", include_str!("../scenarios/score.toml")),
+    ("paths", include_str!("../scenarios/paths.toml")),
 ];
 
 /// Scenarios in the table, and of those the ones a front end over HTTP runs. Literals, so a
 /// scenario wrongly marked `core_only` (or a file left out) fails the count.
-pub const SCENARIOS: usize = 13;
-pub const OVER_HTTP: usize = 11;
+pub const SCENARIOS: usize = 40;
+pub const OVER_HTTP: usize = 36;
 
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 struct File {
+    /// The rules of every scenario in the file that gives none of its own.
+    #[serde(default)]
+    rules: Option<String>,
     #[serde(rename = "scenario")]
     scenarios: Vec<Scenario>,
 }
@@ -44,7 +48,9 @@ pub struct Scenario {
     #[serde(skip)]
     pub theme: &'static str,
     pub name: String,
-    /// A complete rules file, minus `[server]` (each harness supplies its own listener).
+    /// A complete rules file, minus `[server]` (each harness supplies its own listener); the
+    /// file's `rules` when left out.
+    #[serde(default)]
     pub rules: String,
     /// Needs what only the core can do (IPv6 prefixes, moving the clock).
     #[serde(default)]
@@ -77,6 +83,9 @@ pub struct Step {
     pub reason: Option<Reason>,
     /// The `X-Forwarded-For` the upstream must receive (allowed requests only).
     pub upstream_forwarded_for: Option<String>,
+    /// On an allowed step over HTTP: the path a permissive upstream resolved the request to
+    /// (see `upstream::permissive`), so a pass is checked to land where the rules thought.
+    pub upstream_path: Option<String>,
     /// The HTTP status front ends must answer with, when not the kind's usual one.
     pub status: Option<u16>,
     /// Send a clearance cookie.
@@ -214,6 +223,9 @@ pub fn table() -> Vec<Scenario> {
         let file: File = toml::from_str(text).unwrap_or_else(|e| bad_table(theme, &e.to_string()));
         for mut s in file.scenarios {
             s.theme = theme;
+            if s.rules.is_empty() {
+                s.rules = file.rules.clone().unwrap_or_default();
+            }
             if let Some(i) = s
                 .steps
                 .iter()
@@ -344,6 +356,10 @@ pub fn run_over_http_as(
                     "allowed request must reach the upstream: {what}"
                 );
                 assert_eq!(reason, None, "{what}");
+                if let Some(want) = &step.upstream_path {
+                    let got = upstream.last_resolved();
+                    assert_eq!(got.as_deref(), Some(want.as_str()), "{what}");
+                }
                 if let (Some(xff), UpstreamHeaders::Tollgates) =
                     (&step.upstream_forwarded_for, upstream_headers)
                 {

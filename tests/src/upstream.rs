@@ -1,5 +1,9 @@
 //! A real upstream for tests: answers 200 with what it saw, and counts requests. A path
 //! `/slow/MS` is counted on arrival and answered MS milliseconds later.
+//!
+//! It is as permissive as the upstreams that make path tricks work (IIS, Express, Tomcat): it
+//! resolves each target by decoding `%XX` until nothing changes, ignoring case, mapping `\` to
+//! `/`, dropping `;params` and resolving dot segments, and says where it landed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +17,7 @@ pub struct Upstream {
     hits: Arc<AtomicUsize>,
     last_xff: Arc<Mutex<Option<String>>>,
     last_headers: Arc<Mutex<Vec<(String, String)>>>,
+    last_resolved: Arc<Mutex<Option<String>>>,
 }
 
 impl Upstream {
@@ -23,10 +28,12 @@ impl Upstream {
         let hits = Arc::new(AtomicUsize::new(0));
         let last_xff = Arc::new(Mutex::new(None));
         let last_headers = Arc::new(Mutex::new(Vec::new()));
+        let last_resolved = Arc::new(Mutex::new(None));
         let seen = Seen {
             hits: hits.clone(),
             xff: last_xff.clone(),
             headers: last_headers.clone(),
+            resolved: last_resolved.clone(),
         };
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -39,7 +46,16 @@ impl Upstream {
             hits,
             last_xff,
             last_headers,
+            last_resolved,
         })
+    }
+
+    /// Where the latest request landed, resolved the permissive way.
+    pub fn last_resolved(&self) -> Option<String> {
+        self.last_resolved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Header `name` (lower-case) of the latest request, if it had one.
@@ -73,6 +89,7 @@ struct Seen {
     hits: Arc<AtomicUsize>,
     xff: Arc<Mutex<Option<String>>>,
     headers: Arc<Mutex<Vec<(String, String)>>>,
+    resolved: Arc<Mutex<Option<String>>>,
 }
 
 /// Serves keep-alive requests on one connection until the peer closes.
@@ -116,6 +133,8 @@ fn serve(stream: TcpStream, seen: &Seen) {
         }
         *seen.xff.lock().unwrap_or_else(PoisonError::into_inner) = xff.clone();
         *seen.headers.lock().unwrap_or_else(PoisonError::into_inner) = headers;
+        let resolved = permissive(path.split('?').next().unwrap_or("/"));
+        *seen.resolved.lock().unwrap_or_else(PoisonError::into_inner) = Some(resolved);
         seen.hits.fetch_add(1, Ordering::SeqCst);
         if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
             thread::sleep(std::time::Duration::from_millis(ms));
@@ -129,4 +148,53 @@ fn serve(stream: TcpStream, seen: &Seen) {
             return;
         }
     }
+}
+
+/// `target` as a permissive upstream serves it: decoded until stable, lower-case, `\` as `/`,
+/// `;params` dropped, dot segments resolved.
+pub fn permissive(target: &str) -> String {
+    let mut bytes = target.as_bytes().to_vec();
+    loop {
+        let next = decode_once(&bytes);
+        if next == bytes {
+            break;
+        }
+        bytes = next;
+    }
+    let text = String::from_utf8_lossy(&bytes)
+        .to_lowercase()
+        .replace('\\', "/");
+    let mut out: Vec<&str> = Vec::new();
+    for seg in text.split('/') {
+        match seg.split(';').next().unwrap_or("") {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+fn decode_once(b: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = (b[i] == b'%')
+            .then(|| Some((hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?)))
+            .flatten();
+        match pair {
+            Some((h, l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }

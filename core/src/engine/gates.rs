@@ -16,8 +16,9 @@ use std::time::Duration;
 use super::{Active, State};
 use crate::clock::NS_PER_SEC;
 use crate::limit::limiter::Limiter;
-use crate::request::route::match_normalized;
-use crate::request::{client, path, Action, ClientKey, RequestView, RouteId};
+use crate::request::path::{self, Ambiguity};
+use crate::request::route::match_canonical;
+use crate::request::{client, Action, ClientKey, HttpVersion, RequestView, RouteId};
 use crate::rules::{Mode, Rules};
 use crate::score::{request_signals, Signal};
 use crate::toll::{Ask, PREFIX};
@@ -47,11 +48,17 @@ pub(crate) fn decide(
     if rules.mode == Mode::Off {
         return verdict;
     }
-    let path = path::normalize(req.path);
+    let raw = path::canonical(req.path);
+    let ambiguity = raw.ambiguity;
+    let path = match req.routed_path {
+        Some(routed) => path::canonical_decoded(routed),
+        None => raw.path,
+    };
     let mut trip = Trip {
         active,
         state,
         path: &path,
+        ambiguity,
         ip: client_ip,
         route: None,
         ask: Ask {
@@ -89,6 +96,8 @@ struct Trip<'a, 'r> {
     state: &'a State,
     /// The path as the upstream will understand it.
     path: &'a str,
+    /// What was ambiguous about the target, if anything.
+    ambiguity: Option<Ambiguity>,
     ip: IpAddr,
     /// The route that matched, once routing has run (none for tollgate's own endpoints).
     route: Option<RouteId>,
@@ -101,8 +110,9 @@ impl Trip<'_, '_> {
         self.active_ban()?;
         self.deny_list()?;
         self.score();
-        self.route = match_normalized(&self.rules().routes, self.ask.req, self.path);
+        self.route = match_canonical(&self.rules().routes, self.ask.req, self.path);
         self.extreme_rate()?;
+        self.bad_target()?;
         self.own_endpoint()?;
         self.route_action()
     }
@@ -157,6 +167,20 @@ impl Trip<'_, '_> {
             }
             _ => Continue(()),
         }
+    }
+
+    /// 400 for a target no two servers would agree on, and for HTTP/1.1 without `Host` (a
+    /// host-scoped route could not match it, and an upstream might pick any virtual host).
+    fn bad_target(&self) -> ControlFlow<Decision> {
+        if self.ambiguity.is_some() && self.rules().paths.reject_ambiguous {
+            return Break(Decision::deny(400, Reason::BadPath));
+        }
+        let req = self.ask.req;
+        let no_host = req.host.is_none_or(str::is_empty);
+        if no_host && req.conn.version == HttpVersion::Http11 {
+            return Break(Decision::deny(400, Reason::MissingHost));
+        }
+        Continue(())
     }
 
     /// Tollgate's own endpoints, under the default limit.

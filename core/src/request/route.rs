@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::{path, RequestView};
+use super::path::PathPrefix;
+use super::RequestView;
 use crate::limit::Quota;
 use crate::toll::Puzzle;
 
@@ -42,7 +43,7 @@ pub enum Action {
 #[derive(Clone, Debug)]
 pub struct Route {
     pub name: Arc<str>,
-    pub path_prefix: Option<String>,
+    pub path_prefix: Option<PathPrefix>,
     /// Upper-case method names; empty means any method.
     pub methods: Vec<String>,
     /// Lower-case host; `*.example.com` matches subdomains.
@@ -58,10 +59,10 @@ pub struct Route {
 }
 
 impl Route {
-    /// Whether the rule matches `req`, whose normalized path (see `request::path`) is `path`.
+    /// Whether the rule matches `req`, whose canonical path (see `request::path`) is `path`.
     pub fn matches(&self, req: &RequestView<'_>, path: &str) -> bool {
         if let Some(prefix) = &self.path_prefix {
-            if !path.starts_with(prefix.as_str()) {
+            if !prefix.covers(path) {
                 return false;
             }
         }
@@ -82,17 +83,17 @@ impl Route {
     }
 }
 
-/// The first route matching `req`.
+/// The first route matching `req`, by the canonical form of its path.
 pub fn first_match(routes: &[Route], req: &RequestView<'_>) -> Option<RouteId> {
     if routes.is_empty() {
         return None;
     }
-    let path = path::normalize(req.path);
-    match_normalized(routes, req, &path)
+    let path = super::path::canonical(req.path).path;
+    match_canonical(routes, req, &path)
 }
 
-/// The first route matching `req`, whose path normalized is `path`.
-pub fn match_normalized(routes: &[Route], req: &RequestView<'_>, path: &str) -> Option<RouteId> {
+/// The first route matching `req`, whose canonical path is `path`.
+pub fn match_canonical(routes: &[Route], req: &RequestView<'_>, path: &str) -> Option<RouteId> {
     routes
         .iter()
         .position(|r| r.matches(req, path))

@@ -33,8 +33,12 @@ pub struct RequestView<'a> {
     pub method: &'a str,
     /// `Host` header or HTTP/2 `:authority`, possibly with a port.
     pub host: Option<&'a str>,
-    /// Path as sent, without the query.
+    /// Path as sent, without the query. The core computes the canonical path rules match.
     pub path: &'a str,
+    /// The path the server itself routes on, already percent-decoded, when it differs from
+    /// `path` (nginx's URI after its rewrite phase). Rules match its canonical form; `path`
+    /// is still checked for ambiguity.
+    pub routed_path: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     /// `X-Forwarded-For`, all occurrences joined with `,` in order.
     pub forwarded_for: Option<&'a str>,
@@ -58,8 +62,8 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
-    /// A GET for `path` from `peer` over plain HTTP/1.1 with no other headers: the start of
-    /// most tests.
+    /// A GET for `path` from `peer` over plain HTTP/1.1 with `Host: localhost` and no other
+    /// headers: the start of most tests.
     pub fn get(peer: IpAddr, path: &'a str) -> Self {
         Self {
             peer,
@@ -69,8 +73,9 @@ impl<'a> RequestView<'a> {
                 requests: 1,
             },
             method: "GET",
-            host: None,
+            host: Some("localhost"),
             path,
+            routed_path: None,
             user_agent: None,
             forwarded_for: None,
             real_ip: None,

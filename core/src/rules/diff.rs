@@ -12,6 +12,11 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
     };
     field("mode", format!("{:?}", old.mode), format!("{:?}", new.mode));
     field(
+        "paths",
+        format!("{:?}", old.paths),
+        format!("{:?}", new.paths),
+    );
+    field(
         "default limit",
         format!("{:?}", old.default_quota),
         format!("{:?}", new.default_quota),

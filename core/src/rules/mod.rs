@@ -45,6 +45,16 @@ pub enum Mode {
     Off,
 }
 
+/// `[paths]`: how request paths meet the routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathRules {
+    /// Match `path_prefix` with ASCII case (default: ignore case, as many upstreams do).
+    pub case_sensitive: bool,
+    /// Refuse targets that stay ambiguous after canonicalisation with 400 `bad_path`
+    /// (default); otherwise match their once-decoded form.
+    pub reject_ambiguous: bool,
+}
+
 /// How client addresses are found and keyed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSettings {
@@ -100,6 +110,7 @@ pub struct Rules {
     /// Where the rules came from (for logs).
     pub source: Arc<str>,
     pub mode: Mode,
+    pub paths: PathRules,
     pub clients: ClientSettings,
     pub allow: CidrSet,
     pub deny: CidrSet,

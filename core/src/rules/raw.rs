@@ -18,6 +18,8 @@ pub struct RawRules {
     #[serde(default, rename = "server")]
     pub _server: Option<serde::de::IgnoredAny>,
     #[serde(default)]
+    pub paths: RawPaths,
+    #[serde(default)]
     pub clients: RawClients,
     #[serde(default)]
     pub lists: RawLists,
@@ -33,6 +35,13 @@ pub struct RawRules {
     pub under_attack: Option<Spanned<RawUnderAttack>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPaths {
+    pub case_sensitive: Option<bool>,
+    pub reject_ambiguous: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -12,7 +12,7 @@ use crate::score::{Signal, Signals};
 use crate::verdict::{Asset, ChallengePage, Decision, Grant, Lang, Reason};
 
 impl Tolls {
-    /// A request under the reserved prefix (`path` normalized).
+    /// A request under the reserved prefix (`path` canonical).
     pub fn endpoint(&self, ask: &mut Ask<'_, '_>, path: &str) -> Decision {
         let read_only = matches!(ask.req.method, "GET" | "HEAD");
         match path {
@@ -34,6 +34,7 @@ impl Tolls {
         let path = target.split('?').next().unwrap_or("/");
         let probe = RequestView {
             path,
+            routed_path: None,
             ..ask.req.clone()
         };
         let route = first_match(&ask.rules.routes, &probe);

@@ -65,6 +65,11 @@ code_table! {
         ScoreTooLow = "score_too_low",
         /// A CSP report bound to a live challenge was recorded.
         CspReport = "csp_report",
+        /// The target stays ambiguous after canonicalisation (it would decode again, holds a
+        /// NUL, or has a broken escape): 400.
+        BadPath = "bad_path",
+        /// An HTTP/1.1 request without `Host`: 400.
+        MissingHost = "missing_host",
     }
 }
 
@@ -78,7 +83,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 29);
+        assert_eq!(Reason::ALL.len(), 31);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

@@ -50,6 +50,10 @@ fn deny_text(reason: Reason) -> &'static str {
         Reason::ChallengeReplayed => "This answer was already used: reload the page.\n",
         Reason::ChallengeBusy => "Too many challenges in flight: try again shortly.\n",
         Reason::UnknownEndpoint => "No such tollgate endpoint.\n",
+        Reason::BadPath => {
+            "Bad request: the path is ambiguous (double-encoded, NUL or a broken escape).\n"
+        }
+        Reason::MissingHost => "Bad request: HTTP/1.1 needs a Host header.\n",
         _ => "Forbidden.\n",
     }
 }

@@ -17,7 +17,7 @@ use toml::Spanned;
 use super::defaults::Int;
 use super::error::{ConfigError, Errors, InvalidRules};
 use super::raw::RawRules;
-use super::{Mode, Rules, SourceReader};
+use super::{Mode, PathRules, Rules, SourceReader};
 
 pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rules, InvalidRules> {
     let name = file.display().to_string();
@@ -61,6 +61,7 @@ impl Ctx<'_, '_> {
         let RawRules {
             mode,
             _server, // the Pingora front end's section: the core does not read it
+            paths,
             clients,
             lists,
             limit,
@@ -72,16 +73,21 @@ impl Ctx<'_, '_> {
             routes,
         } = raw;
         let (challenge, defaults) = self.challenge(&challenge);
+        let paths = PathRules {
+            case_sensitive: paths.case_sensitive.unwrap_or(false),
+            reject_ambiguous: paths.reject_ambiguous.unwrap_or(true),
+        };
         Rules {
             source: Arc::from(source),
             mode: self.mode(mode.as_ref()),
+            paths,
             clients: self.clients(&clients),
             allow: self.list(&lists, true),
             deny: self.list(&lists, false),
             default_quota: self.default_quota(&limit),
             bans: self.bans(&bans),
             clearance: self.clearance(&clearance),
-            routes: self.routes(&routes, &defaults),
+            routes: self.routes(&routes, &defaults, paths.case_sensitive),
             score: self.score(score.as_ref()),
             under_attack: self.under_attack(under_attack.as_ref(), score.as_ref()),
             challenge,

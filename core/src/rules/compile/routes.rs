@@ -7,13 +7,19 @@ use toml::Spanned;
 
 use super::challenge::PuzzleDefaults;
 use super::Ctx;
+use crate::request::path::PathPrefix;
 use crate::request::{Action, Route};
 use crate::rules::defaults;
 use crate::rules::error::one_line;
 use crate::rules::raw::RawRoute;
 
 impl Ctx<'_, '_> {
-    pub(super) fn routes(&mut self, raw: &[RawRoute], inherited: &PuzzleDefaults) -> Vec<Route> {
+    pub(super) fn routes(
+        &mut self,
+        raw: &[RawRoute],
+        inherited: &PuzzleDefaults,
+        case_sensitive: bool,
+    ) -> Vec<Route> {
         let mut seen: Vec<&str> = Vec::new();
         let mut out = Vec::new();
         for r in raw {
@@ -26,14 +32,20 @@ impl Ctx<'_, '_> {
                     .at(r.name.span(), Some(&label), "duplicate route name");
             }
             seen.push(name);
-            if let Some(route) = self.route(r, &label, inherited) {
+            if let Some(route) = self.route(r, &label, inherited, case_sensitive) {
                 out.push(route);
             }
         }
         out
     }
 
-    fn route(&mut self, r: &RawRoute, label: &str, inherited: &PuzzleDefaults) -> Option<Route> {
+    fn route(
+        &mut self,
+        r: &RawRoute,
+        label: &str,
+        inherited: &PuzzleDefaults,
+        case_sensitive: bool,
+    ) -> Option<Route> {
         let RawRoute {
             name,
             action: _, // read by `action`
@@ -81,7 +93,9 @@ impl Ctx<'_, '_> {
         });
         Some(Route {
             name: Arc::from(name.get_ref().as_str()),
-            path_prefix: path_prefix.as_ref().map(|p| p.get_ref().clone()),
+            path_prefix: path_prefix
+                .as_ref()
+                .map(|p| PathPrefix::new(p.get_ref(), case_sensitive)),
             methods: methods.iter().map(|m| self.method(m, label)).collect(),
             host: host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
             user_agent: user_agent.as_ref().and_then(|ua| self.regex(ua, label)),
