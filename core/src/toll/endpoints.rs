@@ -72,24 +72,16 @@ impl Tolls {
                 return Decision::deny(403, reason);
             }
         };
-        // Used up first, so of concurrent submissions exactly one gets past this line.
-        match self
-            .replay
-            .insert(solved.id, solved.expires_unix_secs, ask.now_secs())
-        {
-            Insert::New => {}
-            Insert::Replayed => {
-                self.offence(ask);
-                return Decision::deny(403, Reason::ChallengeReplayed);
-            }
-            Insert::Full => return Decision::deny(503, Reason::ChallengeBusy),
-        }
         self.accept(ask, &keys, &solved, back)
     }
 
-    /// A correct, first-time answer. The token names its route: the answer must be worth what
-    /// that route asks of this client now, whichever route (or endpoint) the puzzle was fetched
-    /// for, and whatever offences the client committed since.
+    /// A correct answer. The token names its route: the answer must be worth what that route
+    /// asks of this client now, whichever route (or endpoint) the puzzle was fetched for, and
+    /// whatever offences the client committed since. Checked before the answer is used up: an
+    /// answer refused here is not spent, and the offences of concurrent replays of the same
+    /// answer (which can only follow its use) cannot price the first submission out. (A
+    /// replay still checking its price while another copy records its offence may be refused
+    /// as too easy instead: either way it does not pass.)
     fn accept(
         &self,
         ask: &mut Ask<'_, '_>,
@@ -97,6 +89,9 @@ impl Tolls {
         solved: &Solved,
         back: String,
     ) -> Decision {
+        if self.replay.contains(&solved.id, solved.expires_unix_secs) {
+            return self.replayed(ask);
+        }
         let route = ask.rules.route_named(&solved.route);
         if let Some(sr) = &ask.rules.score {
             ask.score = Some(sr.score(self.answer_signals(ask, solved)));
@@ -110,7 +105,20 @@ impl Tolls {
         if !enough {
             return self.challenge(ask, route, back, Reason::ChallengeTooEasy);
         }
-        self.grant(ask, keys, solved, back)
+        // Of concurrent submissions of one answer, exactly one gets past this line.
+        match self
+            .replay
+            .insert(solved.id, solved.expires_unix_secs, ask.now_secs())
+        {
+            Insert::New => self.grant(ask, keys, solved, back),
+            Insert::Replayed => self.replayed(ask),
+            Insert::Full => Decision::deny(503, Reason::ChallengeBusy),
+        }
+    }
+
+    fn replayed(&self, ask: &Ask<'_, '_>) -> Decision {
+        self.offence(ask);
+        Decision::deny(403, Reason::ChallengeReplayed)
     }
 
     /// A clearance for an accepted answer. A client that keeps collecting clearances (rather
