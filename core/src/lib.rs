@@ -39,8 +39,8 @@ pub use clock::{CoreClock, NS_PER_SEC};
 pub use engine::{Engine, EngineStats};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
-    Action, CidrSet, ClientKey, ConnectionView, Forwarding, HttpVersion, RequestView, Route,
-    RouteId, UNKNOWN_PEER,
+    Action, CidrSet, ClientKey, ConnectionView, Forwarding, HttpVersion, IpHeader, RequestView,
+    Route, RouteId, STRIPPED_HEADERS, UNKNOWN_PEER,
 };
 pub use rules::{
     load_rules, parse_rules, read_rules_text, ConfigError, FsReader, InvalidRules, Mode, Rules,

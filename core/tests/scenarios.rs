@@ -16,7 +16,7 @@ use tollgate_testkit::TEST_SECRET_HEX;
 
 /// The request as the HTTP harness sends it: one HTTP/1.1 request per connection, with
 /// `Connection: close`.
-fn view<'a>(step: &'a Step, cookie: Option<&'a str>) -> RequestView<'a> {
+fn view<'a>(step: &'a Step, cookie: Option<&'a str>, ip_header: Option<&str>) -> RequestView<'a> {
     let mut v = RequestView::get(
         step.peer.parse::<IpAddr>().expect("peer is an IP"),
         &step.path,
@@ -25,7 +25,12 @@ fn view<'a>(step: &'a Step, cookie: Option<&'a str>) -> RequestView<'a> {
     v.host = Some(step.host.as_deref().unwrap_or("localhost")); // every HTTP client sends one
     v.user_agent = step.user_agent.as_deref();
     v.forwarded_for = step.forwarded_for.as_deref();
-    v.real_ip = step.real_ip.as_deref();
+    v.client_ip_header = match ip_header {
+        Some("x-real-ip") => step.real_ip.as_deref(),
+        Some(name) => step.header(name),
+        None => None,
+    };
+    v.forwarded_proto = step.header("x-forwarded-proto");
     v.cookie = cookie;
     v.accept = step.header("accept");
     v.accept_encoding = step.header("accept-encoding");
@@ -79,7 +84,8 @@ fn run(s: &Scenario, memory: Memory) {
                 Some((p, q)) => (p, Some(q)),
                 None => (step.path.as_str(), None),
             };
-            let mut req = view(step, cookie.as_deref());
+            let ip_header = engines[0].client_ip_header();
+            let mut req = view(step, cookie.as_deref(), ip_header.as_deref());
             req.path = path;
             req.query = query;
             let engine = &engines[turn % engines.len()];

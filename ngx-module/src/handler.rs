@@ -98,7 +98,8 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DECLINED as ngx_int_t; // no tollgate_rules: nothing to enforce (checked at config time)
     };
     let mut joined = view::Joined::default();
-    let view = view::view(req, &mut joined);
+    let ip_header = engine.client_ip_header();
+    let view = view::view(req, &mut joined, ip_header.as_deref());
     let verdict = engine.decide(&view);
     let Some(answer) = engine.respond(&verdict) else {
         return NGX_DECLINED as ngx_int_t;

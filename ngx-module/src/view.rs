@@ -20,6 +20,7 @@ use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 pub struct Joined {
     cookie: Option<String>,
     forwarded_for: Option<String>,
+    client_ip_header: Option<String>,
     target: Option<String>,
     uri: Option<String>,
 }
@@ -53,7 +54,12 @@ fn join<'a>(first: &mut Option<&'a str>, all: &mut Option<String>, value: Cow<'a
 
 /// The core's view of `req`, in one pass over its headers (no allocation unless a cookie or
 /// forwarding header repeats). `joined` holds what had to be joined.
-pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
+/// `ip_header` is the engine's `client_ip_header()`: the header read into `client_ip_header`.
+pub fn view<'a>(
+    req: &'a Request,
+    joined: &'a mut Joined,
+    ip_header: Option<&str>,
+) -> RequestView<'a> {
     let r: &ngx_http_request_t = req.as_ref();
     // The target as sent, checked for ambiguity and kept for the return URL; rules match the
     // URI nginx routes on (decoded, after the rewrite phase), canonicalised by the core.
@@ -75,7 +81,7 @@ pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
     v.conn = connection(r);
     v.method = text(r.method_name.as_bytes()).unwrap_or("");
     v.query = query;
-    let (mut cookie, mut xff) = (None, None);
+    let (mut cookie, mut xff, mut named) = (None, None, None);
     for (name, value) in req.headers_in_iterator() {
         let name = name.as_bytes();
         let is = |h: &str| name.eq_ignore_ascii_case(h.as_bytes());
@@ -97,6 +103,15 @@ pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
             );
             continue;
         }
+        if ip_header.is_some_and(is) {
+            join(
+                &mut named,
+                &mut joined.client_ip_header,
+                lossy(value.as_bytes()),
+                ",",
+            );
+            continue;
+        }
         let Some(value) = text(value.as_bytes()) else {
             continue;
         };
@@ -104,8 +119,8 @@ pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
             &mut v.host
         } else if is("user-agent") {
             &mut v.user_agent
-        } else if is("x-real-ip") {
-            &mut v.real_ip
+        } else if is("x-forwarded-proto") {
+            &mut v.forwarded_proto
         } else if is("accept-language") {
             &mut v.accept_language
         } else if is("accept") {
@@ -127,6 +142,7 @@ pub fn view<'a>(req: &'a Request, joined: &'a mut Joined) -> RequestView<'a> {
     }
     v.cookie = joined.cookie.as_deref().or(cookie);
     v.forwarded_for = joined.forwarded_for.as_deref().or(xff);
+    v.client_ip_header = joined.client_ip_header.as_deref().or(named);
     v
 }
 

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use tollgate_core::STRIPPED_HEADERS;
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::tollgate::TempDir;
@@ -134,6 +135,45 @@ fn rules_match_the_uri_after_nginx_rewrites_it() {
     assert_eq!(answers(&n, "127.0.8.30", "/old/report", 1), [challenged]);
     assert_eq!(answers(&n, "127.0.8.30", "/new/report", 1), [nginx(200)]);
     assert_eq!(up.hits(), 1);
+}
+
+#[test]
+fn the_shipped_header_snippet_strips_what_the_proxy_strips() {
+    let snippet = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/proxy_headers.conf");
+    let text = std::fs::read_to_string(&snippet).unwrap();
+    let mut emptied: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("proxy_set_header ")?.strip_suffix(" \"\";"))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    emptied.sort();
+    let mut want: Vec<String> = STRIPPED_HEADERS.iter().map(|h| h.to_string()).collect();
+    want.sort();
+    assert_eq!(
+        emptied,
+        want,
+        "{} is out of step with the proxy",
+        snippet.display()
+    );
+
+    let dir = TempDir::new("ngx-strip");
+    let conf = NginxConf {
+        server_extra: format!(
+            "    location /app/ {{ proxy_pass http://backend; proxy_http_version 1.1;
+                      proxy_set_header Connection \"\"; include {}; }}",
+            snippet.display()
+        ),
+        ..NginxConf::default()
+    };
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, "", up.addr, &conf);
+    let forged: Vec<(&str, &str)> = STRIPPED_HEADERS.iter().map(|h| (*h, "6.6.6.6")).collect();
+    assert_eq!(get(&n, "127.0.8.40", "/app/x", &forged).status, 200);
+    for h in STRIPPED_HEADERS {
+        assert_eq!(up.last_header(h), None, "{h} reached the upstream");
+    }
+    assert_eq!(up.last_header("x-real-ip").as_deref(), Some("127.0.8.40"));
+    assert_eq!(up.last_header("x-forwarded-proto").as_deref(), Some("http"));
 }
 
 #[test]

@@ -130,7 +130,8 @@ impl ProxyHttp for Gate {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
         let (verdict, forwarding) = {
-            let owned = view::headers(session);
+            let ip_header = shared.engine.client_ip_header();
+            let owned = view::headers(session, ip_header.as_deref());
             let conn = view::connection(session, ctx.conn_requests);
             let req = view::view(session, &owned, conn);
             let start = Instant::now();
@@ -179,7 +180,7 @@ impl ProxyHttp for Gate {
     ) -> Result<()> {
         if let Some(fwd) = ctx.forwarding.take() {
             for name in fwd.remove {
-                upstream.remove_header(*name);
+                upstream.remove_header(name);
             }
             for (name, value) in fwd.set {
                 upstream.insert_header(name, value)?;

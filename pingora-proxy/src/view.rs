@@ -12,6 +12,8 @@ use tollgate_core::{ConnectionView, HttpVersion, RequestView};
 pub struct Headers<'a> {
     pub forwarded_for: Option<Cow<'a, str>>,
     pub cookie: Option<Cow<'a, str>>,
+    /// The rules' `client_ip_header`, when it is not `X-Forwarded-For`.
+    pub client_ip_header: Option<Cow<'a, str>>,
 }
 
 /// The TCP peer's address.
@@ -22,11 +24,13 @@ pub fn peer(session: &Session) -> IpAddr {
         .map_or(UNKNOWN_PEER, |a| a.ip())
 }
 
-pub fn headers(session: &Session) -> Headers<'_> {
+/// The headers that may repeat; `ip_header` is the engine's `client_ip_header()`.
+pub fn headers<'a>(session: &'a Session, ip_header: Option<&str>) -> Headers<'a> {
     let headers = &session.req_header().headers;
     Headers {
         forwarded_for: joined(headers, "x-forwarded-for", ", "),
         cookie: joined(headers, "cookie", "; "),
+        client_ip_header: ip_header.and_then(|name| joined(headers, name, ",")),
     }
 }
 
@@ -68,7 +72,8 @@ pub fn view<'a>(
         routed_path: None,
         user_agent: header(&req.headers, "user-agent"),
         forwarded_for: owned.forwarded_for.as_deref(),
-        real_ip: header(&req.headers, "x-real-ip"),
+        client_ip_header: owned.client_ip_header.as_deref(),
+        forwarded_proto: header(h, "x-forwarded-proto"),
         query: req.uri.query(),
         cookie: owned.cookie.as_deref(),
         accept_language: header(h, "accept-language"),

@@ -88,8 +88,10 @@ fn newest_mtime(list: &str) -> Option<std::time::SystemTime> {
 pub struct NginxConf {
     /// Extra directives inside the `server` block (locations, say).
     pub server_extra: String,
-    /// Networks whose `X-Forwarded-For` the realip module believes.
+    /// Networks whose `real_ip_header` the realip module believes.
     pub real_ip_from: Vec<String>,
+    /// The rules' `client_ip_header` (`X-Forwarded-For` when empty).
+    pub real_ip_header: String,
     /// `tollgate_zone`'s size (default `4m`).
     pub zone_size: Option<String>,
     /// No `tollgate_secret_file`: the master gets the test key in `$TOLLGATE_SECRET` instead.
@@ -108,8 +110,10 @@ pub struct Nginx {
 impl Nginx {
     /// Writes `rules` to `dir/rules.toml` and starts nginx in front of `upstream`.
     pub fn start(build: &NginxBuild, dir: &Path, rules: &str, upstream: SocketAddr) -> Self {
+        let (real_ip_from, real_ip_header) = trusted_proxies(rules);
         let conf = NginxConf {
-            real_ip_from: trusted_proxies(rules),
+            real_ip_from,
+            real_ip_header,
             ..NginxConf::default()
         };
         Self::start_conf(build, dir, rules, upstream, &conf)
@@ -210,12 +214,13 @@ impl Drop for Nginx {
     }
 }
 
-/// The rules' `[clients] trusted_proxies`: the test configuration trusts them via realip too.
-pub fn trusted_proxies(rules: &str) -> Vec<String> {
-    let Ok(doc) = rules.parse::<toml::Table>() else {
-        return Vec::new();
-    };
-    doc.get("clients")
+/// The rules' `[clients] trusted_proxies`: the test configuration trusts them via realip too,
+/// and realip reads the rules' `client_ip_header` (default `X-Forwarded-For`), as an operator
+/// would configure nginx in front of the module.
+pub fn trusted_proxies(rules: &str) -> (Vec<String>, String) {
+    let doc = rules.parse::<toml::Table>().unwrap_or_default();
+    let clients = doc.get("clients");
+    let nets = clients
         .and_then(|c| c.get("trusted_proxies"))
         .and_then(|t| t.as_array())
         .map(|a| {
@@ -223,7 +228,12 @@ pub fn trusted_proxies(rules: &str) -> Vec<String> {
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let header = clients
+        .and_then(|c| c.get("client_ip_header"))
+        .and_then(|h| h.as_str())
+        .unwrap_or("X-Forwarded-For");
+    (nets, header.to_string())
 }
 
 fn conf_text(
@@ -239,7 +249,8 @@ fn conf_text(
         .iter()
         .map(|n| format!("  set_real_ip_from {n};\n"))
         .chain(
-            (!conf.real_ip_from.is_empty()).then(|| "  real_ip_header X-Forwarded-For;\n".into()),
+            (!conf.real_ip_from.is_empty())
+                .then(|| format!("  real_ip_header {};\n", conf.real_ip_header)),
         )
         .collect();
     format!(

@@ -1,9 +1,13 @@
 //! What a front end asks of the engine besides a decision: the headers to forward, the reply
 //! to send, and how the upstream fared.
 
+use std::sync::Arc;
+
 use super::Engine;
 use crate::clock::NS_PER_SEC;
+use crate::request::forward::{self, Trust};
 use crate::request::{client, cookie, Forwarding, RequestView};
+use crate::rules::ClientSettings;
 use crate::toll::CLEARANCE_COOKIE;
 use crate::verdict::{respond, Reply, Verdict};
 
@@ -24,23 +28,36 @@ impl Engine {
 
     /// The `X-Forwarded-For` to send upstream for `req`.
     pub fn forwarded_for(&self, req: &RequestView<'_>) -> String {
-        client::forwarded_for(req, &self.active.load().rules.clients.trusted_proxies)
+        let active = self.active.load();
+        let c = &active.rules.clients;
+        let client = client::resolve(req, &c.trusted_proxies, &c.ip_header);
+        forward::forwarded_for(req, &trust(c), client)
     }
 
     /// Headers to set and remove before proxying `req`, whose verdict was `verdict`.
     pub fn forwarding(&self, req: &RequestView<'_>, verdict: &Verdict) -> Forwarding {
-        let mut fwd = client::forwarding(
-            req,
-            &self.active.load().rules.clients.trusted_proxies,
-            verdict.client_ip,
-        );
+        let active = self.active.load();
+        let mut fwd = forward::forwarding(req, &trust(&active.rules.clients), verdict.client_ip);
         fwd.cookie = cookie::without_cookie(req.cookie, CLEARANCE_COOKIE);
         fwd
+    }
+
+    /// The header a front end reads into [`RequestView::client_ip_header`] (lower-case), or
+    /// `None` when it is `X-Forwarded-For` (read into `forwarded_for` anyway).
+    pub fn client_ip_header(&self) -> Option<Arc<str>> {
+        self.active.load().rules.clients.ip_header_name.clone()
     }
 
     /// The response tollgate gives itself (`None`: proxy the request), timed by the engine's
     /// clock.
     pub fn respond(&self, verdict: &Verdict) -> Option<Reply> {
         respond(&verdict.decision, self.clock.now_ns() / NS_PER_SEC)
+    }
+}
+
+fn trust(c: &ClientSettings) -> Trust<'_> {
+    Trust {
+        proxies: &c.trusted_proxies,
+        header: &c.ip_header,
     }
 }

@@ -31,7 +31,8 @@ pub(crate) fn decide(
     now_ns: u64,
 ) -> Verdict {
     let rules = &active.rules;
-    let client_ip = client::resolve(req, &rules.clients.trusted_proxies);
+    let clients = &rules.clients;
+    let client_ip = client::resolve(req, &clients.trusted_proxies, &clients.ip_header);
     let key = ClientKey::new(
         client_ip,
         rules.clients.ipv4_prefix_len,

@@ -8,13 +8,15 @@
 pub(crate) mod cidr;
 pub(crate) mod client;
 pub(crate) mod cookie;
+pub(crate) mod forward;
 pub(crate) mod key;
 pub(crate) mod path;
 pub(crate) mod route;
 mod view;
 
 pub use cidr::CidrSet;
-pub use client::Forwarding;
+pub use client::IpHeader;
+pub use forward::{Forwarding, STRIPPED_HEADERS};
 pub use key::{ClientKey, UNKNOWN_PEER};
 pub use route::{Action, Route, RouteId};
 pub use view::{ConnectionView, HttpVersion, RequestView};

@@ -42,8 +42,12 @@ pub struct RequestView<'a> {
     pub user_agent: Option<&'a str>,
     /// `X-Forwarded-For`, all occurrences joined with `,` in order.
     pub forwarded_for: Option<&'a str>,
-    /// `X-Real-IP`.
-    pub real_ip: Option<&'a str>,
+    /// The value of `[clients] client_ip_header` when it is not `X-Forwarded-For` (the front end
+    /// reads the header [`Engine::client_ip_header`](crate::Engine::client_ip_header) names;
+    /// several occurrences joined with `,`).
+    pub client_ip_header: Option<&'a str>,
+    /// `X-Forwarded-Proto`, believed from trusted proxies only.
+    pub forwarded_proto: Option<&'a str>,
     /// The query string, without `?`.
     pub query: Option<&'a str>,
     /// `Cookie`, all occurrences joined with "; ".
@@ -78,7 +82,8 @@ impl<'a> RequestView<'a> {
             routed_path: None,
             user_agent: None,
             forwarded_for: None,
-            real_ip: None,
+            client_ip_header: None,
+            forwarded_proto: None,
             query: None,
             cookie: None,
             accept_language: None,

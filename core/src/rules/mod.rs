@@ -16,7 +16,7 @@ pub use diff::describe_changes;
 pub use error::{ConfigError, InvalidRules};
 
 use crate::limit::{BanPolicy, Quota};
-use crate::request::{CidrSet, Route, RouteId};
+use crate::request::{CidrSet, IpHeader, Route, RouteId};
 use crate::score::{AttackRules, ScoreRules};
 use crate::toll::Puzzle;
 
@@ -59,6 +59,10 @@ pub struct PathRules {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSettings {
     pub trusted_proxies: CidrSet,
+    /// The one header that names the client, believed from `trusted_proxies` only.
+    pub ip_header: IpHeader,
+    /// Its name for front ends to read, unless it is `X-Forwarded-For`.
+    pub ip_header_name: Option<Arc<str>>,
     pub ipv4_prefix_len: u8,
     pub ipv6_prefix_len: u8,
     pub max_tracked_keys: usize,

@@ -49,6 +49,7 @@ pub struct RawPaths {
 pub struct RawClients {
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
+    pub client_ip_header: Option<Spanned<String>>,
     pub ipv4_prefix_len: Option<Spanned<i64>>,
     pub ipv6_prefix_len: Option<Spanned<i64>>,
     pub max_tracked_keys: Option<Spanned<i64>>,

@@ -99,12 +99,15 @@ impl ScoreRules {
     }
 }
 
-/// The connection's signals: HTTP version and reuse.
+/// The connection's signals: HTTP version and reuse. Only an HTTP/1.x connection is reused by
+/// request count: on HTTP/2 every page load shares one (nginx counts its streams, Pingora does
+/// not), and `h2` already scores it.
 pub fn connection_signals(conn: &ConnectionView) -> Signals {
     let mut s = Signals::EMPTY;
     s.add_if(conn.version >= HttpVersion::H2, Signal::H2);
     s.add_if(conn.version == HttpVersion::Http10, Signal::Http10);
-    s.add_if(conn.requests > 1, Signal::ReusedConnection);
+    let h1 = conn.version <= HttpVersion::Http11;
+    s.add_if(h1 && conn.requests > 1, Signal::ReusedConnection);
     s
 }
 

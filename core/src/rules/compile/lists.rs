@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use super::Ctx;
 use crate::request::cidr::{parse_net, CidrSet};
+use crate::request::IpHeader;
 use crate::rules::defaults;
 use crate::rules::error::ConfigError;
 use crate::rules::raw::{RawClients, RawLists};
@@ -18,6 +19,7 @@ impl Ctx<'_, '_> {
     pub(super) fn clients(&mut self, raw: &RawClients) -> ClientSettings {
         let RawClients {
             trusted_proxies,
+            client_ip_header,
             ipv4_prefix_len,
             ipv6_prefix_len,
             max_tracked_keys,
@@ -41,8 +43,11 @@ impl Ctx<'_, '_> {
             max_tracked_keys.as_ref(),
             &defaults::MAX_TRACKED_KEYS,
         );
+        let ip_header = self.ip_header(client_ip_header.as_ref());
         ClientSettings {
             trusted_proxies,
+            ip_header_name: (ip_header != IpHeader::ForwardedFor).then(|| ip_header.name().into()),
+            ip_header,
             ipv4_prefix_len: v4 as u8,
             ipv6_prefix_len: v6 as u8,
             max_tracked_keys: keys as usize,
@@ -113,5 +118,19 @@ impl Ctx<'_, '_> {
     pub(super) fn list_paths(&self, raw: &RawLists) -> Vec<PathBuf> {
         let files = raw.allow_files.iter().chain(&raw.deny_files);
         files.map(|f| self.base_dir.join(f.get_ref())).collect()
+    }
+
+    /// `client_ip_header`: a header name (RFC 9110 token characters).
+    fn ip_header(&mut self, raw: Option<&Spanned<String>>) -> IpHeader {
+        let Some(raw) = raw else {
+            return IpHeader::ForwardedFor;
+        };
+        let name = raw.get_ref();
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            let msg = format!("client_ip_header {name:?} is not a header name (e.g. \"X-Forwarded-For\", \"X-Real-IP\", \"Forwarded\")");
+            self.errs.at(raw.span(), Some(CLIENTS), msg);
+        }
+        IpHeader::from_name(name)
     }
 }
