@@ -55,7 +55,7 @@ pub use toll::{
     check_answer, check_clearance, hardest_work_bits, issue_challenge, mint_clearance,
     seal_clearance, Binding, Clearance, ClearanceError, IssueParams, Keyring, Offer, PowError,
     Puzzle, SecretError, Solved, CLEARANCE_COOKIE, MAX_CHALLENGE_TTL_SECS, OFFER_PATH, PREFIX,
-    VERIFY_PATH,
+    SECURE_COOKIE, VERIFY_PATH,
 };
 pub use verdict::{
     respond, Asset, ChallengePage, Decision, Grant, Kind, Lang, Reason, Reply, Verdict,

@@ -135,6 +135,10 @@ pub struct TokenArgs {
     /// Request budget (default: [clearance] requests). Load tests want a large one.
     #[arg(long)]
     pub requests: Option<u32>,
+    /// For an HTTPS site: the cookie is named `__Host-tollgate_clearance`, as tollgate names it
+    /// over TLS (or behind a trusted proxy that says X-Forwarded-Proto: https).
+    #[arg(long)]
+    pub https: bool,
     #[command(flatten)]
     pub key: KeyArgs,
 }

@@ -9,7 +9,9 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use tollgate_core::{hardest_work_bits, mint_clearance};
 use tollgate_core::{solve_parallel, Work};
-use tollgate_core::{Clearance, Puzzle, CLEARANCE_COOKIE as COOKIE, OFFER_PATH, VERIFY_PATH};
+use tollgate_core::{
+    Clearance, Puzzle, CLEARANCE_COOKIE as COOKIE, OFFER_PATH, SECURE_COOKIE, VERIFY_PATH,
+};
 
 use crate::cli::{RotateArgs, SolveArgs, TokenArgs};
 use crate::secrets;
@@ -78,28 +80,33 @@ pub fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
         .call()
         .with_context(|| format!("GET {VERIFY_PATH}"))?;
     let status = resp.status().as_u16();
+    // Over HTTPS the clearance is the `__Host-` cookie.
     let cookie = resp
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{COOKIE}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
+        .find_map(|v| {
+            let pair = v.split(';').next()?;
+            let (name, value) = pair.split_once('=')?;
+            [COOKIE, SECURE_COOKIE]
+                .contains(&name)
+                .then(|| (name.to_string(), value.to_string()))
+        });
     match (status, cookie) {
-        (303, Some(value)) => {
-            print_cookie(&value, args.value_only);
+        (303, Some((name, value))) => {
+            print_cookie(&name, &value, args.value_only);
             Ok(ExitCode::SUCCESS)
         }
         (status, _) => bail!("verify answered {status} without a clearance"),
     }
 }
 
-fn print_cookie(value: &str, value_only: bool) {
+fn print_cookie(name: &str, value: &str, value_only: bool) {
     if value_only {
         println!("{value}");
     } else {
-        println!("{COOKIE}={value}");
+        println!("{name}={value}");
     }
 }
 
@@ -154,7 +161,8 @@ pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
         serial,
     };
     let value = mint_clearance(&keys, &rules, args.ip, Some(&args.user_agent), &grant);
-    print_cookie(&value, false);
+    let name = if args.https { SECURE_COOKIE } else { COOKIE };
+    print_cookie(name, &value, false);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,7 +12,7 @@ use tollgate_core::{
     issue_challenge, solve_parallel, Binding, ClientKey, IssueParams, Keyring, Puzzle, Work,
 };
 use tollgate_testkit::browser;
-use tollgate_testkit::challenge::{answer, verify_path, wrong_answer};
+use tollgate_testkit::challenge::{answer, forged_cookie, verify_path, wrong_answer};
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
@@ -191,13 +191,7 @@ fn clients_that_keep_failing_get_harder_puzzles() {
     let first = offer(&t, me, UA, "/protected/x");
     assert_eq!(first["param"], 10);
     for _ in 0..3 {
-        let r = get(
-            &t,
-            me,
-            "/protected/x",
-            UA,
-            Some(&format!("{COOKIE}=forged.value")),
-        );
+        let r = get(&t, me, "/protected/x", UA, Some(&forged_cookie()));
         assert_eq!(reason(&r), "clearance_invalid");
     }
     let later = offer(&t, me, UA, "/protected/x");
@@ -289,7 +283,7 @@ difficulty = 13
     let o = offer(&t, me, UA, "/dear");
     assert_eq!(o["param"], 13);
     for _ in 0..2 {
-        get(&t, me, "/dear", UA, Some(&format!("{COOKIE}=forged.x")));
+        get(&t, me, "/dear", UA, Some(&forged_cookie()));
     }
     let r = get(&t, me, &solved(&o, "/dear"), UA, None);
     assert_eq!((r.status, reason(&r)), (403, "challenge_too_easy"), "{r:?}");

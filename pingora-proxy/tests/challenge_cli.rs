@@ -116,4 +116,6 @@ fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
         get(&t, me, "/protected/x", UA, Some(&new)).status == 403
     });
     assert!(expired, "the new key's cookie outlived its zero grace");
+    let o = offer(&t, me, UA, "/protected/x");
+    assert_eq!(o["param"], 8, "a cookie of a retired key is no offence");
 }

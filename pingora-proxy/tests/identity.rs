@@ -4,14 +4,12 @@
 //! tollgate sets `X-Forwarded-For`, `X-Real-IP` and `X-Forwarded-Proto` itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use std::path::Path;
-
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_tollgate"))
-}
+mod support;
+
+use support::{bin, rules, solved, UA};
 
 /// The headers the README promises never reach the upstream from a client.
 const FORGEABLE: &[&str] = &[
@@ -91,4 +89,39 @@ fn a_client_cannot_forge_identity_url_scheme_or_method_headers() {
         (403, Some("deny_list"))
     );
     assert_eq!(up.hits(), 2);
+}
+
+#[test]
+fn behind_a_tls_terminating_trusted_proxy_the_clearance_is_the_secure_host_cookie() {
+    let dir = TempDir::new("xfp");
+    let up = Upstream::start().unwrap();
+    let trusted = format!(
+        "[clients]\ntrusted_proxies = [\"127.0.10.20\"]\n{}",
+        rules(8)
+    );
+    let t = Tollgate::start(bin(), &dir.0, &trusted, up.addr);
+    for (peer, want) in [
+        ("127.0.10.20", "__Host-tollgate_clearance="),
+        ("127.0.10.21", "tollgate_clearance="),
+    ] {
+        let headers = [("User-Agent", UA), ("X-Forwarded-Proto", "https")];
+        let offer = t.request(
+            peer,
+            "GET",
+            "/.tollgate/challenge?return=/protected/x",
+            &headers,
+        );
+        let o: serde_json::Value = serde_json::from_str(&offer.body).unwrap();
+        let r = t.request(peer, "GET", &solved(&o, "/protected/x"), &headers);
+        let set = r.header("set-cookie").unwrap_or_default().to_string();
+        assert!(set.starts_with(want), "{peer}: {set}");
+        assert_eq!(set.ends_with("; Secure"), peer == "127.0.10.20", "{set}");
+        let cookie = set.split(';').next().unwrap();
+        let through = [
+            ("User-Agent", UA),
+            ("X-Forwarded-Proto", "https"),
+            ("Cookie", cookie),
+        ];
+        assert_eq!(t.request(peer, "GET", "/protected/x", &through).status, 200);
+    }
 }

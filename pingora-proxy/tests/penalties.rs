@@ -1,9 +1,11 @@
-//! What misbehaviour costs, against a real proxy: a spent clearance, a wrong answer, a replayed
-//! answer and collecting clearances past `max_grants_per_hour` each double the client's next
-//! puzzle (one more leading zero bit), and nobody else's.
+//! What misbehaviour costs, against a real proxy: a forged clearance, a wrong answer, a
+//! replayed answer and collecting clearances past `max_grants_per_hour` each double the
+//! client's next puzzle (one more leading zero bit), and nobody else's. Honest staleness costs
+//! nothing: a spent, expired or moved clearance, a retired key, a junk cookie planted beside a
+//! good one, or an answer from the other address family of a dual-stack client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use tollgate_testkit::challenge::{answer, verify_path, wrong_answer};
+use tollgate_testkit::challenge::{answer, forged_cookie, verify_path, wrong_answer};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
@@ -25,8 +27,17 @@ fn start(extra: &str) -> (TempDir, Upstream, Tollgate) {
     (dir, up, t)
 }
 
+/// The challenge response deletes the dead clearance cookie.
+fn deletes_the_cookie(r: &tollgate_testkit::http::Response) -> bool {
+    r.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("set-cookie")
+            && v.starts_with("tollgate_clearance=;")
+            && v.contains("Max-Age=0")
+    })
+}
+
 #[test]
-fn spending_a_clearance_to_the_end_raises_the_next_price() {
+fn a_spent_or_moved_clearance_is_challenged_free_of_charge_and_deleted() {
     let (_dir, up, t) = start("[clearance]\nrequests = 2\n");
     let me = "127.0.5.1";
     let cookie = earn(&t, me, PATH);
@@ -34,11 +45,66 @@ fn spending_a_clearance_to_the_end_raises_the_next_price() {
     for _ in 0..2 {
         assert_eq!(get(&t, me, PATH, UA, Some(&cookie)).status, 200);
     }
-    let spent = get(&t, me, PATH, UA, Some(&cookie));
-    assert_eq!((spent.status, reason(&spent)), (403, "clearance_spent"));
-    assert_eq!(price(&t, me), 11);
-    assert_eq!(price(&t, "127.0.5.2"), 10);
+    for _ in 0..3 {
+        let spent = get(&t, me, PATH, UA, Some(&cookie));
+        assert_eq!((spent.status, reason(&spent)), (403, "clearance_spent"));
+        assert!(deletes_the_cookie(&spent), "{spent:?}");
+    }
+    // The same cookie from a new address, and with a new user agent: ours, not theirs.
+    let moved = get(&t, "127.0.5.3", PATH, UA, Some(&cookie));
+    assert_eq!(reason(&moved), "clearance_invalid");
+    assert!(deletes_the_cookie(&moved));
+    assert_eq!(
+        reason(&get(&t, me, PATH, "Other/1.0", Some(&cookie))),
+        "clearance_invalid"
+    );
+    assert_eq!(price(&t, me), 10, "staleness is not an offence");
+    assert_eq!(price(&t, "127.0.5.3"), 10);
     assert_eq!(up.hits(), 2);
+}
+
+#[test]
+fn only_a_forged_cookie_costs_and_a_planted_one_never_hides_a_real_one() {
+    let (_dir, up, t) = start("");
+    let me = "127.0.5.30";
+    let cookie = earn(&t, me, PATH);
+    let junk = "tollgate_clearance=junk";
+    let planted = format!("{junk}; {}; {cookie}", forged_cookie());
+    assert_eq!(
+        get(&t, me, PATH, UA, Some(&planted)).status,
+        200,
+        "any good value clears"
+    );
+    assert_eq!(up.hits(), 1);
+    assert_eq!(price(&t, me), 10);
+    let r = get(&t, me, PATH, UA, Some(junk));
+    assert_eq!(reason(&r), "clearance_invalid");
+    assert_eq!(price(&t, me), 10, "junk is not a forgery");
+    let r = get(&t, me, PATH, UA, Some(&forged_cookie()));
+    assert_eq!(reason(&r), "clearance_invalid");
+    assert_eq!(price(&t, me), 11, "a bad MAC under our key is");
+}
+
+#[test]
+fn a_dual_stack_client_answering_from_its_other_address_is_rechallenged_free() {
+    // Behind a trusted front proxy, so the client's two address families can be named.
+    let (_dir, _up, t) = start("[clients]\ntrusted_proxies = [\"127.0.5.40\"]\n");
+    let via = |client: &str, path: &str| {
+        let headers = [("User-Agent", UA), ("X-Forwarded-For", client)];
+        t.request("127.0.5.40", "GET", path, &headers)
+    };
+    let v4 = "203.0.113.40";
+    let offer_path = format!("/.tollgate/challenge?return={PATH}");
+    let o: serde_json::Value = serde_json::from_str(&via(v4, &offer_path).body).unwrap();
+    // Fetched over IPv4, answered over IPv6 (Happy Eyeballs picked the other family).
+    let r = via("2001:db8::40", &solved(&o, PATH));
+    assert_eq!((r.status, reason(&r)), (403, "challenge_invalid"), "{r:?}");
+    assert!(
+        r.body.contains("\"param\":10"),
+        "a fresh challenge at the usual price"
+    );
+    let again: serde_json::Value = serde_json::from_str(&via(v4, &offer_path).body).unwrap();
+    assert_eq!(again["param"], 10, "no offence on the IPv4 side either");
 }
 
 #[test]

@@ -363,14 +363,13 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
         Some(tollgate_core::Puzzle::Hashcash { bits: 19 }),
         "{v}"
     );
-    let cookie = v["cookies"].as_array().and_then(|c| {
-        c.iter()
-            .find(|c| c["name"] == tollgate_core::CLEARANCE_COOKIE)
-    });
+    let cookie = v["cookies"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == tollgate_core::SECURE_COOKIE));
     assert_eq!(
         cookie.map(|c| c["secure"].clone()),
         Some(true.into()),
-        "Secure under TLS: {v}"
+        "the __Host- cookie, Secure, under TLS: {v}"
     );
     assert!(
         site.t

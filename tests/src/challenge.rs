@@ -47,3 +47,23 @@ pub fn verify_path(token: &str, nonce: u64, back: &str) -> String {
         .finish();
     format!("/.tollgate/verify?{q}")
 }
+
+/// A forged clearance `Cookie` header (over plain HTTP): a well-formed cookie naming the test
+/// key, with a made-up MAC and client-free tag. The only kind of bad cookie that is an offence.
+pub fn forged_cookie() -> String {
+    let keys = tollgate_core::Keyring::from_hex(crate::TEST_SECRET_HEX)
+        .unwrap_or_else(|e| panic!("test key: {e}"));
+    let rules = tollgate_core::parse_rules("", std::path::Path::new("-"), &tollgate_core::FsReader)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let grant = tollgate_core::Clearance {
+        issued_unix_secs: crate::now_secs(),
+        expires_unix_secs: crate::now_secs() + 600,
+        budget: 100,
+        work_bits: 32,
+        serial: [7; 16],
+    };
+    let genuine = tollgate_core::mint_clearance(&keys, &rules, [0, 0, 0, 0].into(), None, &grant);
+    let payload = genuine.split('.').next().unwrap_or_default();
+    let forged = format!("{payload}.{}.{}", "A".repeat(43), "A".repeat(22));
+    format!("{}={forged}", tollgate_core::CLEARANCE_COOKIE)
+}

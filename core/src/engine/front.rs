@@ -8,7 +8,7 @@ use crate::clock::NS_PER_SEC;
 use crate::request::forward::{self, Trust};
 use crate::request::{client, cookie, Forwarding, RequestView};
 use crate::rules::ClientSettings;
-use crate::toll::CLEARANCE_COOKIE;
+use crate::toll::{CLEARANCE_COOKIE, SECURE_COOKIE};
 use crate::verdict::{respond, Reply, Verdict};
 
 impl Engine {
@@ -38,7 +38,7 @@ impl Engine {
     pub fn forwarding(&self, req: &RequestView<'_>, verdict: &Verdict) -> Forwarding {
         let active = self.active.load();
         let mut fwd = forward::forwarding(req, &trust(&active.rules.clients), verdict.client_ip);
-        fwd.cookie = cookie::without_cookie(req.cookie, CLEARANCE_COOKIE);
+        fwd.cookie = cookie::without_cookie(req.cookie, &[CLEARANCE_COOKIE, SECURE_COOKIE]);
         fwd
     }
 

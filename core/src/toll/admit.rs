@@ -1,39 +1,88 @@
 //! A challenge route after its rate limit: pass with a clearance or a good score, else pay.
 
-use super::clearance::{self, Clearance, ClearanceError, COOKIE};
+use super::clearance::{self, cookie_name, Clearance, ClearanceError};
 use super::{Ask, Tolls};
-use crate::request::cookie::cookie_value;
+use crate::request::cookie::cookie_values;
 use crate::request::{ClientKey, RouteId};
 use crate::verdict::{Decision, Reason};
 
+/// Clearance cookies checked per request: a browser sends one or two; a flood of planted ones
+/// must not buy a flood of MAC checks.
+const MAX_COOKIES_CHECKED: usize = 4;
+
+/// Why a presented clearance did not clear, best first: the one shown is the best of all the
+/// values sent, so a planted cookie never hides a real one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Unusable {
+    /// Good, but paid for a cheaper route: kept.
+    TooWeak,
+    Spent,
+    Expired,
+    /// Ours but not this client's, signed with a retired key, or not a cookie at all.
+    Stale,
+    /// A bad MAC under a key we hold: the only offence.
+    Forged,
+}
+
+impl Unusable {
+    fn of(e: ClearanceError) -> Self {
+        match e {
+            ClearanceError::Expired => Self::Expired,
+            ClearanceError::Forged => Self::Forged,
+            ClearanceError::Malformed
+            | ClearanceError::OtherClient
+            | ClearanceError::UnknownKey => Self::Stale,
+        }
+    }
+
+    fn reason(self) -> Reason {
+        match self {
+            Self::TooWeak => Reason::ClearanceTooWeak,
+            Self::Spent => Reason::ClearanceSpent,
+            Self::Expired => Reason::ClearanceExpired,
+            Self::Stale | Self::Forged => Reason::ClearanceInvalid,
+        }
+    }
+}
+
 impl Tolls {
-    /// A challenge route `route` whose rate limit the client is within.
+    /// A challenge route `route` whose rate limit the client is within. Any clearance value
+    /// that verifies lets the request through; when none does, only forgery is an offence
+    /// (staleness is honest), and the challenge expires the dead cookie.
     pub fn admit(&self, ask: &Ask<'_, '_>, route: RouteId) -> Decision {
         let keys = self.keys.load();
-        let Some(value) = cookie_value(ask.req.cookie, COOKIE) else {
-            return self.unpaid(ask, route, Reason::RouteChallenge);
-        };
         // What this route asks of this client's band now, penalties aside: a clearance paid in
         // the trusted band stays good while the client still looks trusted.
         let needed = self
             .base_puzzle(ask.rules, Some(route))
             .adjust(self.band_steps(ask))
             .work_bits();
-        let reason = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
-            Ok(c) if c.work_bits < needed => Reason::ClearanceTooWeak,
-            Ok(c) if self.spend(ask, &c) => {
-                return Decision::Allow {
-                    reason: Reason::Cleared,
+        let mut best: Option<Unusable> = None;
+        let values = cookie_values(ask.req.cookie, cookie_name(ask.https()));
+        for value in values.take(MAX_COOKIES_CHECKED) {
+            let why = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
+                Ok(c) if c.work_bits < needed => Unusable::TooWeak,
+                Ok(c) if self.spend(ask, &c) => {
+                    return Decision::Allow {
+                        reason: Reason::Cleared,
+                    }
                 }
-            }
-            Ok(_) => Reason::ClearanceSpent,
-            Err(ClearanceError::Expired) => Reason::ClearanceExpired,
-            Err(_) => Reason::ClearanceInvalid,
+                Ok(_) => Unusable::Spent,
+                Err(e) => Unusable::of(e),
+            };
+            best = Some(best.map_or(why, |b| b.min(why)));
+        }
+        let Some(best) = best else {
+            return self.unpaid(ask, route, Reason::RouteChallenge);
         };
-        if matches!(reason, Reason::ClearanceSpent | Reason::ClearanceInvalid) {
+        if best == Unusable::Forged {
             self.offence(ask);
         }
-        self.unpaid(ask, route, reason)
+        let mut d = self.unpaid(ask, route, best.reason());
+        if let (Decision::Challenge { page, .. }, true) = (&mut d, best != Unusable::TooWeak) {
+            page.expire_clearance = true;
+        }
+        d
     }
 
     /// A challenge route without a usable clearance: the score's band decides between passing

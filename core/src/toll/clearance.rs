@@ -13,12 +13,24 @@ use crate::clock::NS_PER_SEC;
 use crate::limit::store::KeyStore;
 use crate::request::key::ClientKey;
 use crate::toll::pow::Binding;
-use crate::toll::secret::Keyring;
-use crate::toll::wire::{open, seal, Reader, Writer};
+use crate::toll::secret::{Authenticity, Keyring, Presented};
+use crate::toll::wire::{open, seal, Reader, Sealed, Writer};
 
 const TAG: &[u8] = b"tollgate clearance v1";
-/// Name of the clearance cookie.
+/// Name of the clearance cookie over plain HTTP.
 pub const COOKIE: &str = "tollgate_clearance";
+/// Its name over HTTPS: a `__Host-` cookie is `Secure`, host-only and `Path=/`, so neither a
+/// sibling subdomain nor a plain-HTTP response can plant or overwrite it.
+pub const SECURE_COOKIE: &str = "__Host-tollgate_clearance";
+
+/// The clearance cookie's name for a request that is HTTPS (`secure`) or not.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
+}
 const MAX_LEN: usize = 512;
 
 /// The fields of a clearance.
@@ -35,13 +47,17 @@ pub struct Clearance {
     pub serial: [u8; 16],
 }
 
-/// Why a clearance cookie was refused.
+/// Why a clearance cookie was refused. Only [`ClearanceError::Forged`] is an offence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClearanceError {
     #[error("clearance cookie is malformed")]
     Malformed,
-    #[error("clearance signature does not match (forged, or issued to another client)")]
-    BadSignature,
+    #[error("clearance was issued to another client (address or user agent changed, or copied)")]
+    OtherClient,
+    #[error("clearance was signed with a key no longer accepted")]
+    UnknownKey,
+    #[error("clearance signature does not match: forged")]
+    Forged,
     #[error("clearance expired")]
     Expired,
 }
@@ -57,7 +73,7 @@ pub fn mint(keys: &Keyring, c: &Clearance, binding: &Binding) -> String {
         .bytes(&keys.current_id());
     let payload = w.finish();
     let (_, mac) = keys.sign(&[&payload, &binding.encode()]);
-    seal(&payload, &mac)
+    seal(&payload, &mac, &keys.tag(&payload))
 }
 
 /// Checks a cookie value for `binding` at `now_secs`.
@@ -67,9 +83,19 @@ pub fn check(
     binding: &Binding,
     now_secs: u64,
 ) -> Result<Clearance, ClearanceError> {
-    let (c, key_id, payload, mac) = parse(value).ok_or(ClearanceError::Malformed)?;
-    if !keys.verify(key_id, &[&payload, &binding.encode()], &mac, now_secs) {
-        return Err(ClearanceError::BadSignature);
+    let (c, key_id, sealed) = parse(value).ok_or(ClearanceError::Malformed)?;
+    let presented = Presented {
+        id: key_id,
+        bound: &[&sealed.payload, &binding.encode()],
+        mac: &sealed.mac,
+        payload: &sealed.payload,
+        tag: sealed.tag.as_ref().map(|t| &t[..]),
+    };
+    match keys.authenticity(&presented, now_secs) {
+        Authenticity::Genuine => {}
+        Authenticity::OtherClient => return Err(ClearanceError::OtherClient),
+        Authenticity::UnknownKey => return Err(ClearanceError::UnknownKey),
+        Authenticity::Forged => return Err(ClearanceError::Forged),
     }
     if now_secs >= c.expires_unix_secs {
         return Err(ClearanceError::Expired);
@@ -77,11 +103,9 @@ pub fn check(
     Ok(c)
 }
 
-type ParsedCookie = (Clearance, [u8; 4], Vec<u8>, [u8; 32]);
-
-fn parse(value: &str) -> Option<ParsedCookie> {
-    let (payload, mac) = open(value, MAX_LEN)?;
-    let mut r = Reader::new(&payload, TAG)?;
+fn parse(value: &str) -> Option<(Clearance, [u8; 4], Sealed)> {
+    let sealed = open(value, MAX_LEN)?;
+    let mut r = Reader::new(&sealed.payload, TAG)?;
     let c = Clearance {
         issued_unix_secs: r.u64()?,
         expires_unix_secs: r.u64()?,
@@ -90,7 +114,7 @@ fn parse(value: &str) -> Option<ParsedCookie> {
         serial: r.array()?,
     };
     let key_id = r.array()?;
-    r.done().then_some((c, key_id, payload, mac))
+    r.done().then_some((c, key_id, sealed))
 }
 
 /// What each clearance has spent, in a bounded store.
@@ -167,16 +191,31 @@ mod tests {
         );
         assert_eq!(
             check(&keys(), &v, &thief, 150),
-            Err(ClearanceError::BadSignature)
+            Err(ClearanceError::OtherClient)
         );
         let other_key = Keyring::from_bytes(&[6; 32]).unwrap();
         assert_eq!(
             check(&other_key, &v, &me(), 150),
-            Err(ClearanceError::BadSignature)
+            Err(ClearanceError::UnknownKey)
         );
         let mut tampered = v.clone();
         tampered.replace_range(3..4, if &v[3..4] == "A" { "B" } else { "A" });
         assert!(check(&keys(), &tampered, &me(), 150).is_err());
+        // A made-up MAC and tag under our key id is a forgery; so is a genuine cookie whose
+        // tag was swapped for garbage and presented by another client.
+        let (payload, _) = v.split_once('.').unwrap();
+        let forged = format!("{payload}.{}.{}", "A".repeat(43), "A".repeat(22));
+        assert_eq!(
+            check(&keys(), &forged, &me(), 150),
+            Err(ClearanceError::Forged)
+        );
+        let untagged = v.rsplit_once('.').unwrap().0;
+        assert_eq!(check(&keys(), untagged, &me(), 150), Ok(clearance()));
+        assert_eq!(
+            check(&keys(), untagged, &thief, 150),
+            Err(ClearanceError::Forged),
+            "an untagged cookie (minted before tags) cannot be told apart"
+        );
         assert_eq!(
             check(&keys(), "junk", &me(), 150),
             Err(ClearanceError::Malformed)

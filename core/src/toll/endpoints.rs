@@ -31,13 +31,7 @@ impl Tolls {
     /// `GET /.tollgate/challenge?return=/path`: the challenge for that path, as JSON.
     fn offer(&self, ask: &Ask<'_, '_>) -> Decision {
         let target = page::local_return(&query_value(ask.req.query, "return").unwrap_or_default());
-        let path = target.split('?').next().unwrap_or("/");
-        let probe = RequestView {
-            path,
-            routed_path: None,
-            ..ask.req.clone()
-        };
-        let route = first_match(&ask.rules.routes, &probe);
+        let route = route_of(ask, &target);
         if self.below_floor(ask) {
             return Decision::deny(403, Reason::ScoreTooLow);
         }
@@ -60,8 +54,16 @@ impl Tolls {
         let keys = self.keys.load();
         let solved = match pow::check(&keys, &token, nonce, &ask.binding(), ask.now_secs()) {
             Ok(s) => s,
-            Err(PowError::Expired) => {
-                return self.challenge(ask, None, back, Reason::ChallengeExpired);
+            // Honest staleness, never an offence: a fresh challenge for the page, at the price
+            // of the client's band (a dual-stack client whose address family changed between
+            // the challenge and the answer lands here).
+            Err(e @ (PowError::Expired | PowError::OtherClient | PowError::UnknownKey)) => {
+                let reason = match e {
+                    PowError::Expired => Reason::ChallengeExpired,
+                    _ => Reason::ChallengeInvalid,
+                };
+                let route = route_of(ask, &back);
+                return self.challenge(ask, route, back, reason);
             }
             Err(e) => {
                 self.offence(ask);
@@ -143,7 +145,7 @@ impl Tolls {
             grant: Box::new(Grant {
                 cookie: clearance::mint(keys, &c, &ask.binding()),
                 max_age_secs: rules.ttl_secs,
-                secure: ask.req.conn.tls,
+                secure: ask.https(),
                 location: back,
             }),
         }
@@ -184,8 +186,9 @@ impl Tolls {
                 return_to,
                 lang: Lang::negotiate(ask.req.accept_language),
                 json: false,
-                secure: ask.req.conn.tls,
+                secure: ask.https(),
                 scored: rules.score.is_some(),
+                expire_clearance: false,
             }),
         }
     }
@@ -249,4 +252,15 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// The route a local return target (path and query) would take.
+fn route_of(ask: &Ask<'_, '_>, target: &str) -> Option<RouteId> {
+    let path = target.split('?').next().unwrap_or("/");
+    let probe = RequestView {
+        path,
+        routed_path: None,
+        ..ask.req.clone()
+    };
+    first_match(&ask.rules.routes, &probe)
 }

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 pub use clearance::{
-    check as check_clearance, mint as seal_clearance, Clearance, ClearanceError,
-    COOKIE as CLEARANCE_COOKIE,
+    check as check_clearance, cookie_name as clearance_cookie_name, mint as seal_clearance,
+    Clearance, ClearanceError, COOKIE as CLEARANCE_COOKIE, SECURE_COOKIE,
 };
 pub use mint::{hardest_work_bits, mint_clearance};
 pub use page::{OFFER_PATH, PREFIX, VERIFY_PATH};
@@ -85,6 +85,12 @@ pub(crate) struct Ask<'a, 'r> {
 impl Ask<'_, '_> {
     fn now_secs(&self) -> u64 {
         self.now_ns / NS_PER_SEC
+    }
+
+    /// The client's connection is HTTPS (at tollgate, or as a trusted proxy says): cookies are
+    /// `Secure` and the clearance is the `__Host-` one.
+    fn https(&self) -> bool {
+        crate::request::forward::scheme_https(self.req, &self.rules.clients.trusted_proxies)
     }
 
     fn binding(&self) -> Binding {

@@ -14,8 +14,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::request::key::ClientKey;
-use crate::toll::secret::Keyring;
-use crate::toll::wire::{open, seal, Reader, Writer};
+use crate::toll::secret::{Authenticity, Keyring, Presented};
+use crate::toll::wire::{open, seal, Reader, Sealed, Writer};
 
 const TAG: &[u8] = b"tollgate challenge v1";
 /// Longest token text accepted for parsing.
@@ -205,8 +205,12 @@ pub struct Opened {
 pub enum PowError {
     #[error("challenge token or nonce is malformed")]
     Malformed,
-    #[error("challenge signature does not match (forged, or issued to another client)")]
+    #[error("challenge signature does not match: forged")]
     BadSignature,
+    #[error("challenge was issued to another client (e.g. its address family changed)")]
+    OtherClient,
+    #[error("challenge was signed with a key no longer accepted")]
+    UnknownKey,
     #[error("challenge expired")]
     Expired,
     #[error("answer is wrong")]
@@ -249,7 +253,7 @@ pub fn issue(keys: &Keyring, p: &IssueParams<'_>) -> Offer {
         }
     };
     Offer {
-        token: seal(&payload, &mac),
+        token: seal(&payload, &mac, &keys.tag(&payload)),
         puzzle: p.puzzle,
         prefix: String::from_utf8_lossy(&prefix).into_owned(),
         target,
@@ -280,8 +284,18 @@ fn authentic(
     now_secs: u64,
 ) -> Result<Parsed, PowError> {
     let t = Parsed::new(token).ok_or(PowError::Malformed)?;
-    if !keys.verify(t.key_id, &[&t.payload, &binding.encode()], &t.mac, now_secs) {
-        return Err(PowError::BadSignature);
+    let presented = Presented {
+        id: t.key_id,
+        bound: &[&t.payload, &binding.encode()],
+        mac: &t.mac,
+        payload: &t.payload,
+        tag: t.tag.as_ref().map(|x| &x[..]),
+    };
+    match keys.authenticity(&presented, now_secs) {
+        Authenticity::Genuine => {}
+        Authenticity::OtherClient => return Err(PowError::OtherClient),
+        Authenticity::UnknownKey => return Err(PowError::UnknownKey),
+        Authenticity::Forged => return Err(PowError::BadSignature),
     }
     if now_secs >= t.expires {
         return Err(PowError::Expired);
@@ -330,6 +344,7 @@ pub fn check(
 struct Parsed {
     payload: Vec<u8>,
     mac: [u8; 32],
+    tag: Option<[u8; 16]>,
     puzzle: Puzzle,
     expires: u64,
     route: String,
@@ -339,7 +354,7 @@ struct Parsed {
 
 impl Parsed {
     fn new(token: &str) -> Option<Self> {
-        let (payload, mac) = open(token, MAX_TOKEN_LEN)?;
+        let Sealed { payload, mac, tag } = open(token, MAX_TOKEN_LEN)?;
         let mut r = Reader::new(&payload, TAG)?;
         let kind = r.u32()?;
         let puzzle = Puzzle::from_parts(kind, r.u64()?)?;
@@ -355,6 +370,7 @@ impl Parsed {
         Some(Self {
             payload,
             mac,
+            tag,
             puzzle,
             expires,
             route,

@@ -41,6 +41,33 @@ pub enum SecretError {
     NoGraceEnd,
 }
 
+/// What a presented token turned out to be. Only a forgery is an offence: a token of ours for
+/// another binding, or under a key rotated out, is honest staleness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authenticity {
+    /// Ours, for this client.
+    Genuine,
+    /// Ours, for another client (address prefix or user agent changed, or copied).
+    OtherClient,
+    /// Names no key we hold now (rotated past its grace, or made up).
+    UnknownKey,
+    /// Names a key we hold, and neither its MAC nor its tag verifies.
+    Forged,
+}
+
+/// A token's parts as [`Keyring::authenticity`] checks them.
+pub struct Presented<'a> {
+    pub id: [u8; 4],
+    /// The MAC's input: payload then binding.
+    pub bound: &'a [&'a [u8]],
+    pub mac: &'a [u8],
+    pub payload: &'a [u8],
+    pub tag: Option<&'a [u8]>,
+}
+
+/// Domain separation of tags from every other MAC of a key.
+const TAG_DOMAIN: &[u8] = b"tollgate client-free tag\0";
+
 /// One key: its id and an HMAC instance already keyed with it (cloning skips re-keying).
 #[derive(Clone)]
 struct Key {
@@ -173,6 +200,41 @@ impl Keyring {
             m.update(p);
         }
         m.verify_slice(mac).is_ok()
+    }
+
+    /// The client-free tag of `payload` under the current key: a token carries it beside its
+    /// client-bound MAC, so a genuine token presented by the wrong client (a moved address,
+    /// a changed user agent) is told apart from a forgery.
+    pub fn tag(&self, payload: &[u8]) -> [u8; 16] {
+        let full = self.current.sign(&[TAG_DOMAIN, payload]);
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&full[..16]);
+        tag
+    }
+
+    /// What a token with key id `id` is: checked with its bound MAC over `bound` (payload and
+    /// binding), then its tag over `payload`, all in constant time.
+    pub fn authenticity(&self, t: &Presented<'_>, now_secs: u64) -> Authenticity {
+        let Some(key) = self.key(t.id, now_secs) else {
+            return Authenticity::UnknownKey;
+        };
+        let mut m = key.mac.clone();
+        for p in t.bound {
+            m.update(p);
+        }
+        if m.verify_slice(t.mac).is_ok() {
+            return Authenticity::Genuine;
+        }
+        let Some(tag) = t.tag else {
+            return Authenticity::Forged;
+        };
+        let mut m = key.mac.clone();
+        m.update(TAG_DOMAIN);
+        m.update(t.payload);
+        match m.verify_truncated_left(tag) {
+            Ok(()) => Authenticity::OtherClient,
+            Err(_) => Authenticity::Forged,
+        }
     }
 
     /// A value derived from the key named `id` (e.g. a puzzle's hidden answer).

@@ -97,20 +97,37 @@ pub fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
-/// A signed token's text: payload and MAC, each base64url, joined by a dot.
-pub fn seal(payload: &[u8], mac: &[u8; 32]) -> String {
-    format!("{}.{}", b64(payload), b64(mac))
+/// The parts of a signed token: what it says, its MAC bound to one client, and a shorter MAC
+/// of the payload alone (the client-free tag: see [`crate::toll::secret::Authenticity`]).
+pub struct Sealed {
+    pub payload: Vec<u8>,
+    pub mac: [u8; 32],
+    /// Absent in tokens minted before tags existed.
+    pub tag: Option<[u8; 16]>,
 }
 
-/// Splits and decodes a [`seal`]ed token of at most `max` characters; `None` if malformed.
-pub fn open(text: &str, max: usize) -> Option<(Vec<u8>, [u8; 32])> {
+/// A signed token's text: payload, MAC and tag, each base64url, joined by dots.
+pub fn seal(payload: &[u8], mac: &[u8; 32], tag: &[u8; 16]) -> String {
+    format!("{}.{}.{}", b64(payload), b64(mac), b64(tag))
+}
+
+/// Splits and decodes a [`seal`]ed token of at most `max` characters (an untagged
+/// `payload.mac` too); `None` if malformed.
+pub fn open(text: &str, max: usize) -> Option<Sealed> {
     if text.len() > max {
         return None;
     }
-    let (payload, mac) = text.split_once('.')?;
-    let payload = unb64(payload, max)?;
-    let mac = unb64(mac, 32)?.try_into().ok()?;
-    Some((payload, mac))
+    let mut parts = text.split('.');
+    let payload = unb64(parts.next()?, max)?;
+    let mac = unb64(parts.next()?, 32)?.try_into().ok()?;
+    let tag = match parts.next() {
+        Some(t) => Some(unb64(t, 16)?.try_into().ok()?),
+        None => None,
+    };
+    parts
+        .next()
+        .is_none()
+        .then_some(Sealed { payload, mac, tag })
 }
 
 #[cfg(test)]

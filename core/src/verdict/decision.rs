@@ -69,6 +69,9 @@ pub struct ChallengePage {
     pub secure: bool,
     /// Scoring is on: the page carries the probe cookie and the report-only CSP.
     pub scored: bool,
+    /// The client sent a clearance that can never pass again (spent, expired, not its own):
+    /// the page deletes it.
+    pub expire_clearance: bool,
 }
 
 /// A clearance cookie and the local URL to go back to.

@@ -2,7 +2,7 @@
 //! refusals, the challenge page, the clearance redirect, and the solver scripts.
 
 use super::{Asset, ChallengePage, Decision, Grant, Reason, Reply};
-use crate::toll::{page, CLEARANCE_COOKIE};
+use crate::toll::{clearance_cookie_name, page};
 
 /// The response for `decision` at `now_unix_secs`, or `None` when the request should be proxied.
 pub fn respond(decision: &Decision, now_unix_secs: u64) -> Option<Reply> {
@@ -60,14 +60,18 @@ fn deny_text(reason: Reason) -> &'static str {
 
 /// The challenge page (403: scripts must not mistake it for the content) or its JSON (200).
 fn challenge(reason: Reason, p: &ChallengePage) -> Reply {
+    let expire = |r: Reply| match p.expire_clearance {
+        true => r.header("set-cookie", clearance_cookie(p.secure, "", 0)),
+        false => r,
+    };
     if p.json {
-        return Reply::new(200, reason, "application/json")
-            .no_store()
-            .body(page::offer_json(p));
+        let reply = Reply::new(200, reason, "application/json").no_store();
+        return expire(reply).body(page::offer_json(p));
     }
     let mut reply = Reply::new(403, reason, "text/html; charset=utf-8")
         .no_store()
         .header("content-security-policy", page::csp());
+    reply = expire(reply);
     if p.scored {
         // Only the HTML page: one probe cookie per page the browser actually renders.
         reply = reply.header("set-cookie", page::probe_cookie(p)).header(
@@ -80,15 +84,21 @@ fn challenge(reason: Reason, p: &ChallengePage) -> Reply {
 
 /// 303 back to the page first asked for, with the clearance cookie.
 fn pass(reason: Reason, g: &Grant) -> Reply {
-    let secure = if g.secure { "; Secure" } else { "" };
-    let cookie = format!(
-        "{CLEARANCE_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-        g.cookie, g.max_age_secs
-    );
     Reply::text(303, reason, "Cleared.\n")
         .no_store()
         .header("location", g.location.clone())
-        .header("set-cookie", cookie)
+        .header(
+            "set-cookie",
+            clearance_cookie(g.secure, &g.cookie, g.max_age_secs),
+        )
+}
+
+/// The clearance `Set-Cookie` (`max_age` 0 deletes it). Over HTTPS it is the `__Host-`
+/// cookie, which must be `Secure` with `Path=/` and no `Domain`.
+fn clearance_cookie(secure: bool, value: &str, max_age: u64) -> String {
+    let name = clearance_cookie_name(secure);
+    let flag = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{flag}")
 }
 
 #[cfg(test)]

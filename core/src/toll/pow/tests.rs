@@ -39,12 +39,18 @@ fn both_puzzles_verify_end_to_end_and_bind_to_the_client() {
         assert_eq!((ok.puzzle, ok.route.as_str()), (puzzle, "login"));
         let other_ip = binding("192.0.2.2", "Firefox");
         let other_ua = binding("192.0.2.1", "curl");
+        // Ours, for another client (a moved address, a changed user agent): not a forgery.
         for b in [other_ip, other_ua] {
             assert_eq!(
                 check(&keys(), &o.token, n, &b, 1_010),
-                Err(PowError::BadSignature)
+                Err(PowError::OtherClient)
             );
         }
+        let retired = Keyring::from_bytes(&[9; 32]).unwrap();
+        assert_eq!(
+            check(&retired, &o.token, n, &me, 1_010),
+            Err(PowError::UnknownKey)
+        );
         assert_eq!(
             check(&keys(), &o.token, n, &me, 1_060),
             Err(PowError::Expired)

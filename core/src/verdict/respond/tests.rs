@@ -26,6 +26,7 @@ fn page(json: bool, scored: bool) -> Decision {
             json,
             secure: true,
             scored,
+            expire_clearance: false,
         }),
     }
 }
@@ -207,7 +208,9 @@ fn every_decision_has_one_pinned_wire_form() {
 #[test]
 fn the_clearance_cookie_carries_its_flags() {
     let base = "tollgate_clearance=VALUE; Path=/; Max-Age=600; HttpOnly; SameSite=Lax";
-    for (secure, want) in [(true, format!("{base}; Secure")), (false, base.to_string())] {
+    let https =
+        "__Host-tollgate_clearance=VALUE; Path=/; Max-Age=600; HttpOnly; SameSite=Lax; Secure";
+    for (secure, want) in [(true, https.to_string()), (false, base.to_string())] {
         let pass = Decision::Pass {
             reason: Reason::ChallengePassed,
             grant: Box::new(Grant {
@@ -224,4 +227,17 @@ fn the_clearance_cookie_carries_its_flags() {
             "secure: {secure}"
         );
     }
+}
+
+#[test]
+fn a_challenge_for_a_dead_clearance_deletes_it() {
+    let Decision::Challenge { reason, mut page } = page(false, false) else {
+        unreachable!()
+    };
+    page.expire_clearance = true;
+    let reply = respond(&Decision::Challenge { reason, page }, NOW).unwrap();
+    assert_eq!(
+        reply.header_value("set-cookie"),
+        Some("__Host-tollgate_clearance=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure")
+    );
 }
