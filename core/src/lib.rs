@@ -39,8 +39,9 @@ pub use clock::{CoreClock, NS_PER_SEC};
 pub use engine::{Engine, EngineStats};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
-    Action, CidrSet, ClientKey, ConnectionView, Forwarding, HttpVersion, IpHeader, RequestView,
-    Route, RouteId, STRIPPED_HEADERS, UNKNOWN_PEER,
+    canonical_path, Action, Ambiguity, Canonical, CidrSet, ClientKey, ConnectionView, Forwarding,
+    HelloError, HttpVersion, IpHeader, RequestView, Route, RouteId, TlsHello, MAX_HELLO_RECORD,
+    STRIPPED_HEADERS, UNKNOWN_PEER,
 };
 pub use rules::{
     load_rules, parse_rules, read_rules_text, ConfigError, FsReader, InvalidRules, Mode, Rules,

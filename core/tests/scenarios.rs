@@ -39,6 +39,11 @@ fn view<'a>(step: &'a Step, cookie: Option<&'a str>, ip_header: Option<&str>) ->
     v.sec_fetch_mode = step.header("sec-fetch-mode");
     v.content_type = step.header("content-type");
     v.connection = Some("close");
+    v.conn.tls = step.tls;
+    if step.h2 {
+        v.conn.version = tollgate_core::HttpVersion::H2;
+        v.connection = None;
+    }
     v
 }
 

@@ -20,6 +20,7 @@ use crate::admin::Admin;
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::demo::Demo;
+use crate::hello::Capture;
 use crate::logging::{self, LogBudget};
 use crate::metrics::Metrics;
 use crate::persist;
@@ -94,6 +95,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let at = args.tls_listen.unwrap_or(t.listen);
             let settings = tls::settings(t, &state_dir)?;
             proxy.add_tls_with_settings(&at.to_string(), None, settings);
+            let capture = Capture {
+                hellos: shared.hellos.clone(),
+            };
+            proxy.endpoints().set_pre_tls_callback(Arc::new(capture));
             Some(at)
         }
         None if args.tls_listen.is_some() => anyhow::bail!(

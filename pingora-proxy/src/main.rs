@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod config;
 mod demo;
+mod hello;
 mod logging;
 mod metrics;
 mod persist;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::hello::Hellos;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub upstreams: ArcSwap<Vec<SocketAddr>>,
     /// Used when neither names an upstream.
     pub demo_backend: SocketAddr,
+    /// ClientHellos of the TLS connections, captured before their handshakes.
+    pub hellos: Arc<Hellos>,
     next_upstream: AtomicUsize,
 }
 
@@ -57,6 +60,7 @@ impl Shared {
             upstreams_override,
             upstreams: ArcSwap::from_pointee(upstreams),
             demo_backend,
+            hellos: Arc::default(),
             next_upstream: AtomicUsize::new(0),
         }
     }
@@ -131,7 +135,7 @@ impl ProxyHttp for Gate {
         }
         let (verdict, forwarding) = {
             let ip_header = shared.engine.client_ip_header();
-            let owned = view::headers(session, ip_header.as_deref());
+            let owned = view::headers(session, ip_header.as_deref(), &shared.hellos);
             let conn = view::connection(session, ctx.conn_requests);
             let req = view::view(session, &owned, conn);
             let start = Instant::now();
@@ -144,7 +148,7 @@ impl ProxyHttp for Gate {
                 .decision
                 .is_allow()
                 .then(|| shared.engine.forwarding(&req, &verdict));
-            log_verdict(shared, &verdict, req.method, req.path);
+            log_verdict(shared, &verdict, &req);
             (verdict, fwd)
         };
         match shared.engine.respond(&verdict) {
@@ -232,7 +236,7 @@ async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
 
 /// One structured line per refusal (or observed refusal) and per granted clearance, within the
 /// log budget, with the environment score and the signals that fired.
-fn log_verdict(shared: &Shared, v: &Verdict, method: &str, path: &str) {
+fn log_verdict(shared: &Shared, v: &Verdict, req: &tollgate_core::RequestView<'_>) {
     let (shown, observed) = match &v.observed {
         Some(d) => (d, true),
         None => (&v.decision, false),
@@ -257,8 +261,9 @@ fn log_verdict(shared: &Shared, v: &Verdict, method: &str, path: &str) {
         client = %v.client_ip,
         key = %shared.engine.network(&v.key),
         route = v.route.as_deref().unwrap_or("-"),
-        method,
-        path,
+        method = req.method,
+        path = req.path,
+        ja4 = req.tls_hello.map_or("-", |h| h.ja4.as_str()),
         observed,
         "{}",
         if granted { "granted" } else { "refused" }

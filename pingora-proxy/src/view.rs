@@ -2,11 +2,14 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::{HeaderMap, Version};
 use pingora::proxy::Session;
 use tollgate_core::UNKNOWN_PEER;
-use tollgate_core::{ConnectionView, HttpVersion, RequestView};
+use tollgate_core::{ConnectionView, HttpVersion, RequestView, TlsHello};
+
+use crate::hello::Hellos;
 
 /// Header values the view borrows; joined only when a header repeats.
 pub struct Headers<'a> {
@@ -14,6 +17,8 @@ pub struct Headers<'a> {
     pub cookie: Option<Cow<'a, str>>,
     /// The rules' `client_ip_header`, when it is not `X-Forwarded-For`.
     pub client_ip_header: Option<Cow<'a, str>>,
+    /// The connection's ClientHello (TLS connections only).
+    pub hello: Option<Arc<TlsHello>>,
 }
 
 /// The TCP peer's address.
@@ -25,12 +30,18 @@ pub fn peer(session: &Session) -> IpAddr {
 }
 
 /// The headers that may repeat; `ip_header` is the engine's `client_ip_header()`.
-pub fn headers<'a>(session: &'a Session, ip_header: Option<&str>) -> Headers<'a> {
+pub fn headers<'a>(session: &'a Session, ip_header: Option<&str>, hellos: &Hellos) -> Headers<'a> {
     let headers = &session.req_header().headers;
+    let digest = session.digest();
+    let tls = digest.is_some_and(|d| d.ssl_digest.is_some());
+    let cookie = digest
+        .and_then(|d| d.socket_digest.as_ref())
+        .and_then(|s| s.socket_cookie().ok());
     Headers {
         forwarded_for: joined(headers, "x-forwarded-for", ", "),
         cookie: joined(headers, "cookie", "; "),
         client_ip_header: ip_header.and_then(|name| joined(headers, name, ",")),
+        hello: cookie.filter(|_| tls).and_then(|c| hellos.get(c)),
     }
 }
 
@@ -83,6 +94,7 @@ pub fn view<'a>(
         sec_fetch_site: header(h, "sec-fetch-site"),
         sec_fetch_mode: header(h, "sec-fetch-mode"),
         content_type: header(h, "content-type"),
+        tls_hello: owned.hello.as_deref(),
     }
 }
 

@@ -244,12 +244,39 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
         &liar_sig,
         &[
             "browser_without_h2",
+            "browser_tls_mismatch",
             "accept_gzip",
             "modern_encoding",
             "sec_fetch",
         ],
         &["h2", "script_agent"],
         "copied Chrome headers",
+    );
+    // The same headers over HTTP/2, to a page that lets browsers pass on score: curl's OpenSSL
+    // hello has no GREASE, so the "Chrome" never passes.
+    let articles = site.url("/articles/copied");
+    let mut h2_args = vec!["--http2".to_string()];
+    h2_args.extend(args.iter().skip(1).map(|a| a.to_string()));
+    let h2_args: Vec<&str> = h2_args.iter().map(String::as_str).collect();
+    for _ in 0..5 {
+        assert_eq!(curl("127.0.0.77", &h2_args, &articles), "403 2");
+    }
+    let line = site.line("127.0.0.77", "refused");
+    let h2_sig: Vec<String> = log_field(&line, "signals")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert_has(
+        &h2_sig,
+        &["h2", "browser_tls_mismatch"],
+        &["script_agent"],
+        &line,
+    );
+    let ja4 = log_field(&line, "ja4");
+    // TLS 1.3, no SNI (an IP address), h2 offered first: curl's OpenSSL stack, fingerprinted.
+    assert!(
+        ja4.starts_with("t13i") && ja4.len() == 36 && &ja4[8..10] == "h2",
+        "{line}"
     );
 
     eprintln!("scores: curl {curl_score} wget {wget_score} python-requests {py_score} copied-chrome {liar_score}");
@@ -266,8 +293,8 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
     // The exact figures the README promises for the default weights.
     assert_eq!(
         (curl_score, wget_score, py_score, liar_score),
-        (50, 40, 45, 25),
-        "README: curl 50, wget 40, python-requests 45, copied Chrome set 25"
+        (50, 40, 45, -15),
+        "README: curl 50, wget 40, python-requests 45, copied Chrome set -15"
     );
     assert_eq!(site.upstream.hits(), 0, "no script reached the backend");
     assert!(
@@ -375,5 +402,36 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
         site.t
             .metric("tollgate_signals_total{signal=\"csp_report\"}")
             >= 1.0
+    );
+}
+
+#[test]
+fn a_ja4_route_condition_denies_one_tls_stack_and_no_other() {
+    let site = Site::start();
+    let url = site.url("/protected/x");
+    assert_eq!(curl("127.0.0.81", &["--http2"], &url), "403 2");
+    let ja4 = log_field(&site.line("127.0.0.81", "refused"), "ja4");
+    // A deny route for curl's stack, first (routes match in order).
+    let deny =
+        format!("[[route]]\nname = \"blocked-stack\"\nja4 = [\"{ja4}\"]\naction = \"deny\"\n");
+    let rules = TLS_RULES.replacen("[[route]]", &format!("{deny}[[route]]"), 1);
+    std::fs::write(&site.t.rules_path, rules).unwrap();
+    assert_eq!(
+        site.t.admin("POST", "/reload").status,
+        200,
+        "{}",
+        site.t.log()
+    );
+    assert_eq!(curl("127.0.0.82", &["--http2"], &url), "403 2");
+    let line = site.line("127.0.0.82", "refused");
+    assert_eq!(log_field(&line, "reason"), "route_deny", "{line}");
+    // wget speaks GnuTLS: another stack, another fingerprint, not denied.
+    let out = run(Command::new("wget")
+        .args(["-q", "-S", "-O", "/dev/null", "--no-check-certificate"])
+        .args(["--bind-address=127.0.0.83", &url]));
+    let headers = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+    assert!(
+        headers.contains("x-tollgate-reason: route_challenge"),
+        "{headers}"
     );
 }

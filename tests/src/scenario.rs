@@ -28,7 +28,7 @@ const FILES: [(&str, &str); 8] = [
 
 /// Scenarios in the table, and of those the ones a front end over HTTP runs. Literals, so a
 /// scenario wrongly marked `core_only` (or a file left out) fails the count.
-pub const SCENARIOS: usize = 41;
+pub const SCENARIOS: usize = 42;
 pub const OVER_HTTP: usize = 37;
 
 #[derive(Deserialize, Debug, Clone)]
@@ -99,6 +99,11 @@ pub struct Step {
     /// Core only: move the clock forward before this step.
     #[serde(default)]
     pub advance_secs: u64,
+    /// The connection is TLS / HTTP/2 (core only: the HTTP harness speaks cleartext HTTP/1.1).
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub h2: bool,
 }
 
 /// The clearance cookie a step sends.
@@ -234,6 +239,12 @@ pub fn table() -> Vec<Scenario> {
                 bad_table(
                     theme,
                     &format!("{:?} step {i}: a 403 must name its reason", s.name),
+                );
+            }
+            if !s.core_only && s.steps.iter().any(|st| st.tls || st.h2) {
+                bad_table(
+                    theme,
+                    &format!("{:?} sets tls or h2 but is not core_only", s.name),
                 );
             }
             if !s.core_only && s.steps.iter().any(|st| st.advance_secs > 0) {

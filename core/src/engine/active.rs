@@ -25,6 +25,8 @@ pub(crate) struct Limiters {
     pub clearance: Option<Limiter>,
     /// Clearances granted per client key.
     pub grants: Option<Limiter>,
+    /// Passes on score per client key.
+    pub passes: Option<Limiter>,
 }
 
 impl Limiters {
@@ -41,6 +43,7 @@ impl Limiters {
         TollLimiters {
             clearance: self.clearance.as_ref(),
             grants: self.grants.as_ref(),
+            passes: self.passes.as_ref(),
         }
     }
 }

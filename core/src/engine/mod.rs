@@ -142,6 +142,7 @@ impl Engine {
             violations: limiter("violations".into(), rules.bans.violations),
             clearance: limiter("clearance".into(), rules.clearance.rate),
             grants: limiter("grants".into(), rules.clearance.grants_per_hour),
+            passes: limiter("passes".into(), rules.score.as_ref().and_then(|s| s.passes)),
         };
         stores.retain(|id, _| used.contains(id));
         for s in &self.state.fixed_stores {

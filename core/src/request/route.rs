@@ -49,6 +49,9 @@ pub struct Route {
     /// Lower-case host; `*.example.com` matches subdomains.
     pub host: Option<String>,
     pub user_agent: Option<Regex>,
+    /// JA4 fingerprints of the TLS ClientHello (any of them); a request without one (cleartext,
+    /// or TLS ended elsewhere) never matches.
+    pub ja4: Vec<String>,
     pub action: Action,
     /// A quota of this route's own (`None`: the default quota).
     pub quota: Option<Quota>,
@@ -76,6 +79,12 @@ impl Route {
         }
         if let Some(re) = &self.user_agent {
             if !re.is_match(req.user_agent.unwrap_or("")) {
+                return false;
+            }
+        }
+        if !self.ja4.is_empty() {
+            let seen = req.tls_hello.map(|h| h.ja4.as_str());
+            if !seen.is_some_and(|j| self.ja4.iter().any(|want| want == j)) {
                 return false;
             }
         }

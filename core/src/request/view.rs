@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use crate::request::TlsHello;
+
 /// The protocol a request arrived in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum HttpVersion {
@@ -61,6 +63,8 @@ pub struct RequestView<'a> {
     pub connection: Option<&'a str>,
     pub sec_fetch_site: Option<&'a str>,
     pub sec_fetch_mode: Option<&'a str>,
+    /// The ClientHello this connection opened with, when TLS ended at this front end.
+    pub tls_hello: Option<&'a TlsHello>,
     /// `Content-Type` (CSP reports are recognised by it).
     pub content_type: Option<&'a str>,
 }
@@ -93,6 +97,7 @@ impl<'a> RequestView<'a> {
             sec_fetch_site: None,
             sec_fetch_mode: None,
             content_type: None,
+            tls_hello: None,
         }
     }
 }

@@ -104,6 +104,12 @@ pub(super) const MAX_SOLVED: Int = int("max_solved", 1_000_000, 1_000, 100_000_0
 // [clearance]
 pub(super) const CLEARANCE_TTL_SECS: Int = int("ttl_secs", 3_600, 10, 2_592_000);
 pub(super) const CLEARANCE_REQUESTS: Int = int("requests", 2_000, 1, 1_000_000);
+/// Passes on score per client key per minute: a page with its subresources, a few times over.
+pub(super) const PASSES_PER_MINUTE: ThresholdDefaults = ThresholdDefaults {
+    count: 300,
+    window_secs: 60,
+};
+
 pub(super) const GRANTS_PER_HOUR: ThresholdDefaults = ThresholdDefaults {
     count: 60,
     window_secs: 3_600,

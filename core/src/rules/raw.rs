@@ -133,6 +133,8 @@ pub struct RawRoute {
     pub methods: Vec<Spanned<String>>,
     pub host: Option<Spanned<String>>,
     pub user_agent: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ja4: Vec<Spanned<String>>,
     pub limit: Option<Spanned<RawQuota>>,
     pub status: Option<Spanned<i64>>,
     pub puzzle: Option<Spanned<String>>,
@@ -147,6 +149,7 @@ pub struct RawScore {
     pub enabled: Option<bool>,
     pub base: Option<Spanned<i64>>,
     pub floor: Option<Spanned<i64>>,
+    pub pass_per_minute: Option<Spanned<i64>>,
     #[serde(default)]
     pub weights: BTreeMap<Spanned<String>, Spanned<i64>>,
     #[serde(default, rename = "band")]

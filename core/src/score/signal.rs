@@ -49,6 +49,10 @@ code_table! {
         BrowserWithoutSecFetch = "browser_without_sec_fetch" => -20,
         /// Claims a browser over TLS but offers neither br nor zstd.
         BrowserWithoutModernEncoding = "browser_without_modern_encoding" => -10,
+        /// Claims a browser whose TLS stack the ClientHello contradicts: a Chromium or Safari
+        /// without GREASE, a Firefox without `record_size_limit` (a script's OpenSSL or Go
+        /// stack with a borrowed user agent).
+        BrowserTlsMismatch = "browser_tls_mismatch" => -40,
         // Browser side, sent with the solution or observed before it.
         /// The challenge page's deliberate CSP violation was reported, bound to its challenge.
         CspReport = "csp_report" => 15,
@@ -139,6 +143,7 @@ impl Signals {
             && !self.has(Signal::BrowserWithoutH2)
             && !self.has(Signal::BrowserWithoutSecFetch)
             && !self.has(Signal::BrowserWithoutModernEncoding)
+            && !self.has(Signal::BrowserTlsMismatch)
     }
 
     /// Only what the request itself showed: no answer evidence, no site state. What a new

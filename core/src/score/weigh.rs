@@ -13,7 +13,8 @@
 
 use std::sync::Arc;
 
-use crate::request::{ConnectionView, HttpVersion, RequestView};
+use crate::limit::Quota;
+use crate::request::{ConnectionView, HttpVersion, RequestView, TlsHello};
 use crate::score::signal::{Signal, Signals};
 
 /// A score and the signals that made it.
@@ -42,6 +43,8 @@ pub struct ScoreRules {
     pub floor: i32,
     /// Highest `min` first; never empty.
     pub bands: Vec<Band>,
+    /// Passes on score each client key may take (`pass_per_minute`); `None`: unlimited.
+    pub passes: Option<Quota>,
     weights: [i32; Signal::COUNT],
 }
 
@@ -52,6 +55,7 @@ impl ScoreRules {
             base,
             floor,
             bands,
+            passes: None,
             weights: std::array::from_fn(|i| Signal::ALL.get(i).map_or(0, |s| s.default_weight())),
         }
     }
@@ -143,10 +147,25 @@ pub fn request_signals(req: &RequestView<'_>, forwarded: bool) -> Signals {
             s.add_if(tls && h1, Signal::BrowserWithoutH2);
             s.add_if(!sec_fetch, Signal::BrowserWithoutSecFetch);
             s.add_if(tls && !enc.modern, Signal::BrowserWithoutModernEncoding);
+            let hello = req.tls_hello.filter(|_| !forwarded);
+            s.add_if(
+                hello.is_some_and(|h| !stack_fits(h, req.user_agent.unwrap_or(""))),
+                Signal::BrowserTlsMismatch,
+            );
         }
         Agent::Other => {}
     }
     s
+}
+
+/// Whether the ClientHello could come from the browser family `ua` claims: Chromium and Safari
+/// send GREASE; Firefox (NSS) sends `record_size_limit` and no GREASE.
+fn stack_fits(hello: &TlsHello, ua: &str) -> bool {
+    if ua.contains("Firefox/") {
+        hello.has_record_size_limit() && !hello.has_grease()
+    } else {
+        hello.has_grease()
+    }
 }
 
 /// What `Accept-Encoding` offers.

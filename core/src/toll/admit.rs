@@ -3,7 +3,7 @@
 use super::clearance::{self, cookie_name, Clearance, ClearanceError};
 use super::{Ask, Tolls};
 use crate::request::cookie::cookie_values;
-use crate::request::{ClientKey, RouteId};
+use crate::request::{client, ClientKey, HttpVersion, RouteId};
 use crate::verdict::{Decision, Reason};
 
 /// Clearance cookies checked per request: a browser sends one or two; a flood of planted ones
@@ -100,8 +100,10 @@ impl Tolls {
         self.challenge(ask, Some(route), ask.here(), reason)
     }
 
-    /// The client's band passes, the route allows passing on score, and the client has no
-    /// penalty.
+    /// The client's band passes, the route allows passing on score, the client has no penalty,
+    /// it came straight to us over TLS and HTTP/2 (headers alone are easy to copy; a cleartext
+    /// or forwarded connection shows nothing else), and it is within its per-minute allowance
+    /// of passes.
     fn passes_on_score(&self, ask: &Ask<'_, '_>, route: RouteId) -> bool {
         let (Some(sr), Some(score)) = (&ask.rules.score, ask.score) else {
             return false;
@@ -109,7 +111,15 @@ impl Tolls {
         let passes =
             sr.band(score.value).is_some_and(|b| b.pass) && score.signals.consistent_browser();
         let allowed = ask.rules.route(route).is_some_and(|r| r.pass_on_score);
-        passes && allowed && self.penalty_steps(ask) == 0
+        let conn = &ask.req.conn;
+        let direct = !client::via_trusted_proxy(ask.req, &ask.rules.clients.trusted_proxies);
+        let stack = conn.tls && conn.version >= HttpVersion::H2 && direct;
+        let within = || {
+            ask.limiters
+                .passes
+                .is_none_or(|l| l.check(ask.key, ask.now_ns).is_ok())
+        };
+        passes && allowed && stack && self.penalty_steps(ask) == 0 && within()
     }
 
     /// Counts one request against the clearance's budget and rate.

@@ -69,6 +69,8 @@ pub(crate) struct TollLimiters<'a> {
     pub clearance: Option<&'a Limiter>,
     /// Clearances granted per client key.
     pub grants: Option<&'a Limiter>,
+    /// Passes on score per client key.
+    pub passes: Option<&'a Limiter>,
 }
 
 /// One request, as the toll sees it.

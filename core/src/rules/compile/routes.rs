@@ -53,6 +53,7 @@ impl Ctx<'_, '_> {
             methods,
             host,
             user_agent,
+            ja4,
             limit,
             status: _, // read by `action`
             puzzle,
@@ -99,11 +100,25 @@ impl Ctx<'_, '_> {
             methods: methods.iter().map(|m| self.method(m, label)).collect(),
             host: host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
             user_agent: user_agent.as_ref().and_then(|ua| self.regex(ua, label)),
+            ja4: ja4.iter().map(|j| self.ja4(j, label)).collect(),
             action,
             quota,
             puzzle,
             pass_on_score: pass_on_score.as_ref().is_some_and(|p| *p.get_ref()),
         })
+    }
+
+    /// A JA4 fingerprint as logged: `t13d1516h2_8daaf6152771_e5627efa2ab1`.
+    fn ja4(&mut self, j: &Spanned<String>, label: &str) -> String {
+        let s = j.get_ref();
+        let parts: Vec<&str> = s.split('_').collect();
+        let hexy = |p: &str| p.len() == 12 && p.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = parts.len() == 3 && parts[0].len() == 10 && hexy(parts[1]) && hexy(parts[2]);
+        if !ok {
+            let msg = format!("ja4 {s:?} is not a JA4 fingerprint (e.g. \"t13d1516h2_8daaf6152771_e5627efa2ab1\")");
+            self.errs.at(j.span(), Some(label), msg);
+        }
+        s.to_ascii_lowercase()
     }
 
     fn regex(&mut self, ua: &Spanned<String>, label: &str) -> Option<regex::Regex> {

@@ -18,9 +18,16 @@ impl Ctx<'_, '_> {
             enabled,
             base,
             floor,
+            pass_per_minute,
             weights,
             bands,
         } = raw?.get_ref();
+        let passes = self.threshold(
+            SCORE,
+            pass_per_minute.as_ref(),
+            None,
+            defaults::PASSES_PER_MINUTE,
+        );
         let base = self.int(SCORE, base.as_ref(), &defaults::SCORE_BASE) as i32;
         let floor = self.int(SCORE, floor.as_ref(), &defaults::SCORE_FLOOR) as i32;
         let bands = if bands.is_empty() {
@@ -29,6 +36,7 @@ impl Ctx<'_, '_> {
             self.bands(bands)
         };
         let mut rules = ScoreRules::new(base, floor, bands);
+        rules.passes = passes;
         for (name, weight) in weights {
             let Some(s) = Signal::parse(name.get_ref()) else {
                 let known: Vec<_> = Signal::ALL.iter().map(|s| s.as_str()).collect();
