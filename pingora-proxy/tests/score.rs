@@ -435,3 +435,38 @@ fn a_ja4_route_condition_denies_one_tls_stack_and_no_other() {
         "{headers}"
     );
 }
+
+#[test]
+fn debian_firefox_esr_passes_unnoticed_where_allowed_and_pays_elsewhere() {
+    if !browser::available() {
+        return;
+    }
+    let site = Site::start();
+    // Firefox cannot pick its source address: it is 127.0.0.1, which no other step here uses.
+    // The page text is the upstream's own (Firefox also asks for /favicon.ico on its own).
+    browser::firefox(&site.url("/articles/ff"), "upstream saw /articles/ff");
+    let refused = site
+        .t
+        .log()
+        .lines()
+        .any(|l| l.contains("refused") && l.contains("/articles/ff"));
+    assert!(
+        !refused,
+        "no challenge on the pass_on_score route: {}",
+        site.t.log()
+    );
+    let v = browser::firefox(&site.url("/protected/ff"), "upstream saw /protected/ff");
+    let granted = site.line("127.0.0.1", "granted");
+    assert!(
+        !log_field(&granted, "signals").contains("browser_tls_mismatch"),
+        "{granted}"
+    );
+    let cookie = v["cookies"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == tollgate_core::SECURE_COOKIE));
+    assert_eq!(
+        cookie.map(|c| (c["secure"].clone(), c["httpOnly"].clone())),
+        Some((true.into(), true.into())),
+        "{v}"
+    );
+}

@@ -73,3 +73,31 @@ pub fn paid_puzzle(v: &Value, client: std::net::IpAddr) -> Option<tollgate_core:
         .unwrap_or_else(|e| panic!("the page's answer does not open: {e:?}"));
     Some(solved.puzzle)
 }
+
+/// Opens `url` in Debian's Firefox ESR (headless, over Marionette: `tests/browser/firefox.py`)
+/// and waits for a page containing `expect`; returns its JSON report (final URL, page text,
+/// cookie names and flags). Panics if it never gets there or Firefox is missing.
+pub fn firefox(url: &str, expect: &str) -> Value {
+    assert!(
+        Path::new("/usr/bin/firefox-esr").exists(),
+        "the Firefox test needs Debian's firefox-esr (bash .ci/run installs it)"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/firefox.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([url, expect, "90"])
+        .output()
+        .unwrap_or_else(|e| panic!("running python3: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "firefox report: {e}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        report["ok"], true,
+        "{url}: never showed {expect:?}: {report}"
+    );
+    report
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Drive Debian's Firefox ESR headless over Marionette (its own remote protocol), standard
+library only: open URL, wait until the page's text contains EXPECT, print one JSON line.
+
+    python3 firefox.py URL EXPECT [TIMEOUT_SECS]
+
+The output is {"ok": bool, "url": the final URL, "text": the page's text (truncated),
+"cookies": [{name, secure, httpOnly}]}. The profile is fresh and throwaway; every request that
+is not to loopback goes to a dead proxy on loopback, so the browser reaches nothing else.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PREFS = {
+    "marionette.port": 0,  # set below
+    "network.proxy.type": 1,
+    "network.proxy.http": "127.0.0.1",
+    "network.proxy.http_port": 9,
+    "network.proxy.ssl": "127.0.0.1",
+    "network.proxy.ssl_port": 9,
+    "network.proxy.no_proxies_on": "127.0.0.1,localhost,::1",
+    "app.update.enabled": False,
+    "app.normandy.enabled": False,
+    "browser.shell.checkDefaultBrowser": False,
+    "browser.startup.homepage_override.mstone": "ignore",
+    "browser.safebrowsing.malware.enabled": False,
+    "browser.safebrowsing.phishing.enabled": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "toolkit.telemetry.enabled": False,
+    "network.captive-portal-service.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "extensions.update.enabled": False,
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Marionette:
+    def __init__(self, port, deadline):
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.buf = b""
+        self.next_id = 0
+        self.read()  # the server's hello
+
+    def read(self):
+        while b":" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        n, rest = self.buf.split(b":", 1)
+        n = int(n)
+        while len(rest) < n:
+            rest += self.sock.recv(65536)
+        self.buf = rest[n:]
+        return json.loads(rest[:n])
+
+    def call(self, name, params=None):
+        self.next_id += 1
+        msg = json.dumps([0, self.next_id, name, params or {}]).encode()
+        self.sock.sendall(str(len(msg)).encode() + b":" + msg)
+        while True:
+            reply = self.read()
+            if reply[0] == 1 and reply[1] == self.next_id:
+                if reply[2]:
+                    raise RuntimeError(f"{name}: {reply[2]}")
+                return reply[3]
+
+
+def unwrap(result):
+    """Marionette wraps some results in {"value": …} and returns others bare."""
+    return result.get("value", result) if isinstance(result, dict) else result
+
+
+def main():
+    url, expect = sys.argv[1], sys.argv[2]
+    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 60
+    deadline = time.time() + timeout
+    profile = tempfile.mkdtemp(prefix="tollgate-firefox-")
+    port = free_port()
+    prefs = dict(PREFS, **{"marionette.port": port})
+    with open(os.path.join(profile, "user.js"), "w") as f:
+        for k, v in prefs.items():
+            f.write(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n")
+    env = dict(os.environ, MOZ_HEADLESS="1")
+    proc = subprocess.Popen(
+        ["firefox-esr", "--marionette", "-no-remote", "-profile", profile],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        m = Marionette(port, deadline)
+        # Marionette takes capabilities flat, as parameters (geckodriver is what resolves
+        # alwaysMatch for WebDriver clients).
+        caps = {"acceptInsecureCerts": True}
+        m.call("WebDriver:NewSession", caps)
+        m.call("WebDriver:Navigate", {"url": url})
+        text, ok = "", False
+        while time.time() < deadline:
+            script = "return document.body ? document.body.innerText : ''"
+            text = unwrap(m.call("WebDriver:ExecuteScript", {"script": script, "args": []}))
+            if expect in text:
+                ok = True
+                break
+            time.sleep(0.2)
+        final = unwrap(m.call("WebDriver:GetCurrentURL"))
+        cookies = unwrap(m.call("WebDriver:GetCookies"))
+        print(json.dumps({
+            "ok": ok,
+            "url": final,
+            "text": text[:2000],
+            "cookies": [
+                {"name": c["name"], "secure": c.get("secure"), "httpOnly": c.get("httpOnly")}
+                for c in cookies
+            ],
+        }))
+        try:
+            m.call("Marionette:Quit", {"flags": ["eForceQuit"]})
+        except (OSError, RuntimeError):
+            pass
+    finally:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
