@@ -9,6 +9,7 @@
 
 mod conf;
 mod handler;
+mod realip;
 mod reply;
 mod view;
 mod worker;

@@ -78,6 +78,7 @@ pub fn view<'a>(
         Cow::Owned(u) => joined.uri.insert(u),
     });
     v.host = None; // set below from the request's own Host, if it has one
+    v.resolved_by_front_end = crate::realip::rewrote(r);
     v.conn = connection(r);
     v.method = text(r.method_name.as_bytes()).unwrap_or("");
     v.query = query;

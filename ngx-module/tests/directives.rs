@@ -202,3 +202,46 @@ fn a_reload_keeps_the_zone_unless_its_size_changes() {
         "a new size is a new, empty zone"
     );
 }
+
+#[test]
+fn a_client_named_by_realip_is_not_scored_by_its_proxys_connection() {
+    // A second request on a kept-alive connection scores reused_connection (+5), which moves a
+    // client into the dearer band: 12 bits, then 14.
+    let rules =
+        "[challenge]\ndifficulty = 12\n[limit]\nenabled = false\n[score]\nbase = 70\nfloor = 0
+[score.weights]\nconnection_close = 0
+[[score.band]]\nname = \"reused\"\nmin = 75\nextra_difficulty = 2
+[[score.band]]\nname = \"first\"\nmin = 0\n";
+    let dir = TempDir::new("ngx-realip");
+    let conf = NginxConf {
+        real_ip_from: vec!["127.0.8.50".into()],
+        real_ip_header: "X-Forwarded-For".into(),
+        ..NginxConf::default()
+    };
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, rules, up.addr, &conf);
+    let prices = |from: &str, headers: &[(&str, &str)]| -> Vec<u64> {
+        let mut conn = http::Conn::open(from.parse().unwrap(), n.listen).unwrap();
+        (0..2)
+            .map(|_| {
+                let r = conn
+                    .send("/.tollgate/challenge?return=/x", headers)
+                    .unwrap();
+                let o: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                o["param"].as_u64().unwrap()
+            })
+            .collect()
+    };
+    let ua = ("User-Agent", "probe/1");
+    assert_eq!(
+        prices("127.0.8.51", &[ua]),
+        [12, 14],
+        "a direct client's reuse counts"
+    );
+    let via_proxy = [ua, ("X-Forwarded-For", "203.0.113.9")];
+    assert_eq!(
+        prices("127.0.8.50", &via_proxy),
+        [12, 12],
+        "the proxy's reuse does not"
+    );
+}

@@ -154,7 +154,7 @@ impl Trip<'_, '_> {
             .is_some_and(|a| self.state.attack.request(a, now_secs));
         if let Some(s) = &rules.score {
             let req = self.ask.req;
-            let forwarded = client::via_trusted_proxy(req, &rules.clients.trusted_proxies);
+            let forwarded = client::connection_is_proxys(req, &rules.clients.trusted_proxies);
             let mut signals = request_signals(req, forwarded);
             signals.add_if(engaged, Signal::UnderAttack);
             self.ask.score = Some(s.score(signals));

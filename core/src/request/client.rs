@@ -88,6 +88,13 @@ pub fn via_trusted_proxy(req: &RequestView<'_>, trusted: &CidrSet) -> bool {
     !trusted.is_empty() && trusted.contains(canonical(req.peer))
 }
 
+/// The connection is not the client's own: it came through a trusted proxy, or the front end
+/// resolved the client from a proxy's header itself. Its HTTP version, TLS, reuse and
+/// ClientHello then describe the proxy.
+pub fn connection_is_proxys(req: &RequestView<'_>, trusted: &CidrSet) -> bool {
+    req.resolved_by_front_end || via_trusted_proxy(req, trusted)
+}
+
 /// One `X-Forwarded-For` element: an address, possibly `[v6]` or with a port.
 pub(super) fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();

@@ -63,6 +63,9 @@ pub struct RequestView<'a> {
     pub connection: Option<&'a str>,
     pub sec_fetch_site: Option<&'a str>,
     pub sec_fetch_mode: Option<&'a str>,
+    /// The front end itself replaced the TCP peer with the client a proxy named (nginx's realip
+    /// module): the connection, like a trusted proxy's, says nothing about the client.
+    pub resolved_by_front_end: bool,
     /// The ClientHello this connection opened with, when TLS ended at this front end.
     pub tls_hello: Option<&'a TlsHello>,
     /// `Content-Type` (CSP reports are recognised by it).
@@ -98,6 +101,7 @@ impl<'a> RequestView<'a> {
             sec_fetch_mode: None,
             content_type: None,
             tls_hello: None,
+            resolved_by_front_end: false,
         }
     }
 }

@@ -112,7 +112,7 @@ impl Tolls {
             sr.band(score.value).is_some_and(|b| b.pass) && score.signals.consistent_browser();
         let allowed = ask.rules.route(route).is_some_and(|r| r.pass_on_score);
         let conn = &ask.req.conn;
-        let direct = !client::via_trusted_proxy(ask.req, &ask.rules.clients.trusted_proxies);
+        let direct = !client::connection_is_proxys(ask.req, &ask.rules.clients.trusted_proxies);
         let stack = conn.tls && conn.version >= HttpVersion::H2 && direct;
         let within = || {
             ask.limiters

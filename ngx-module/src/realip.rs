@@ -1,0 +1,45 @@
+//! Whether nginx's realip module rewrote a request's client address.
+//!
+//! After realip, `r->connection->sockaddr` is the client a trusted proxy named, but the
+//! connection (its HTTP version, reuse, TLS) is still the proxy's, so the core must not score
+//! it as the client's, as it does not for the proxy's own trusted peers. realip records a
+//! rewrite by setting its per-request context. Its module is found by name at run time: an
+//! nginx built without realip still loads this module, and then nothing is ever rewritten.
+
+use std::ffi::{c_char, c_void};
+use std::sync::OnceLock;
+
+use ngx::ffi::{ngx_http_request_t, ngx_module_t};
+
+extern "C" {
+    /// glibc's dynamic symbol lookup; nginx exports its modules (`-Wl,-E`) for dynamic ones.
+    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+}
+
+/// realip's context slot, once looked up (`None`: no realip in this nginx).
+fn ctx_index() -> Option<usize> {
+    static INDEX: OnceLock<Option<usize>> = OnceLock::new();
+    *INDEX.get_or_init(|| {
+        // SAFETY: RTLD_DEFAULT (null) searches the process's global symbols; the name is a
+        // NUL-terminated literal. A found symbol is nginx's `ngx_module_t` for realip, which
+        // lives for the process.
+        unsafe {
+            let sym = dlsym(std::ptr::null_mut(), c"ngx_http_realip_module".as_ptr());
+            let module = sym.cast::<ngx_module_t>().as_ref()?;
+            usize::try_from(module.ctx_index).ok()
+        }
+    })
+}
+
+/// realip replaced this request's client address.
+pub fn rewrote(r: &ngx_http_request_t) -> bool {
+    let Some(index) = ctx_index() else {
+        return false;
+    };
+    if r.ctx.is_null() {
+        return false;
+    }
+    // SAFETY: `r.ctx` is the request's array of one context pointer per HTTP module, and
+    // realip's `ctx_index` is within it.
+    unsafe { !(*r.ctx.add(index)).is_null() }
+}
