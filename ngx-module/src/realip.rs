@@ -26,7 +26,7 @@ fn ctx_index() -> Option<usize> {
         unsafe {
             let sym = dlsym(std::ptr::null_mut(), c"ngx_http_realip_module".as_ptr());
             let module = sym.cast::<ngx_module_t>().as_ref()?;
-            usize::try_from(module.ctx_index).ok()
+            Some(module.ctx_index)
         }
     })
 }

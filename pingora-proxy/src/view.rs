@@ -95,6 +95,7 @@ pub fn view<'a>(
         sec_fetch_mode: header(h, "sec-fetch-mode"),
         content_type: header(h, "content-type"),
         tls_hello: owned.hello.as_deref(),
+        resolved_by_front_end: false, // believed forwarding is the core's to resolve
     }
 }
 
