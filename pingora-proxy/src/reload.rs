@@ -2,7 +2,10 @@
 //!
 //! Parse and validate the whole file first; only a valid file is swapped in, atomically. An invalid
 //! file is logged with every error (file:line:column) and the old rules keep serving. Counters and
-//! bans live in the engine, not in the rules, so they survive.
+//! bans live in the engine, not in the rules, so they survive. A file event reloads only when the
+//! bytes of the watched files changed (a hash of them all): `touch`, a backup job rewriting the
+//! same bytes or an editor's save without edits reloads nothing. SIGHUP and `POST /reload`
+//! always reload.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use crate::config::{self, ServerSettings};
 use crate::proxy::Shared;
 use crate::secrets::{self, KeySource};
 use notify::{RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
 use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::Signals;
 
@@ -27,6 +31,8 @@ pub struct Reloader {
     shared: Arc<Shared>,
     /// The `[server]` section last loaded; one reload at a time holds it.
     server: Mutex<ServerSettings>,
+    /// The hash of the watched files' contents when they were last read.
+    seen: Mutex<Option<[u8; 32]>>,
 }
 
 impl Reloader {
@@ -36,17 +42,55 @@ impl Reloader {
         shared: Arc<Shared>,
         server: ServerSettings,
     ) -> Self {
-        Self {
+        let r = Self {
             path,
             keys,
             shared,
             server: Mutex::new(server),
+            seen: Mutex::new(None),
+        };
+        // What was loaded at start: an event that leaves it as it is reloads nothing.
+        *r.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(r.contents_hash());
+        r
+    }
+
+    /// Reloads if the watched files' bytes differ from the last read; `None` when they do not.
+    pub fn reload_if_changed(&self, trigger: &str) -> Option<Result<Vec<String>, Vec<String>>> {
+        let now = self.contents_hash();
+        let last = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(now);
+        if last == Some(now) {
+            tracing::debug!(trigger, file = %self.path.display(), "watched files unchanged; not reloaded");
+            return None;
         }
+        Some(self.reload(trigger))
+    }
+
+    /// SHA-256 over every watched file's path and bytes (a missing file counts as empty).
+    fn contents_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut files = self.watched_files();
+        if let KeySource::File(key) = &self.keys {
+            files.insert(absolute(key));
+        }
+        for f in files {
+            h.update(f.as_os_str().as_encoded_bytes());
+            h.update([0]);
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(&bytes);
+        }
+        h.finalize().into()
     }
 
     /// Reloads now. `Ok` lists what changed; `Err` lists every error, and nothing changed.
     pub fn reload(&self, trigger: &str) -> Result<Vec<String>, Vec<String>> {
         let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        let hash = self.contents_hash();
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(hash);
         self.reload_keys(trigger);
         match config::load(&self.path) {
             Ok(new) => {
@@ -160,7 +204,7 @@ fn watch(reloader: &Reloader) -> notify::Result<()> {
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
-        let _ = reloader.reload("file change");
+        let _ = reloader.reload_if_changed("file change");
         files = reloader.watched_files();
         watch_dirs(&mut watcher, &files, &mut dirs);
     }
