@@ -9,6 +9,7 @@
 
 mod conf;
 mod handler;
+mod hello;
 mod realip;
 mod reply;
 mod view;
@@ -17,7 +18,7 @@ mod zone;
 
 use std::ptr::{addr_of, addr_of_mut};
 
-use ngx::ffi::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE};
+use ngx::ffi::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE, NGX_OK};
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
 
 use conf::{LocConf, MainConf, COMMANDS};
@@ -34,7 +35,12 @@ impl HttpModule for Tollgate {
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         // SAFETY: nginx passes the live configuration being built.
-        unsafe { handler::register(cf) }
+        let rc = unsafe { handler::register(cf) };
+        if rc != NGX_OK as ngx_int_t {
+            return rc;
+        }
+        // SAFETY: as above; the servers' TLS contexts exist by now.
+        unsafe { hello::install(cf) }
     }
 }
 

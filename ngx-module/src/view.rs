@@ -79,6 +79,7 @@ pub fn view<'a>(
     });
     v.host = None; // set below from the request's own Host, if it has one
     v.resolved_by_front_end = crate::realip::rewrote(r);
+    v.tls_hello = crate::hello::of(r);
     v.conn = connection(r);
     v.method = text(r.method_name.as_bytes()).unwrap_or("");
     v.query = query;

@@ -245,3 +245,50 @@ fn a_client_named_by_realip_is_not_scored_by_its_proxys_connection() {
         "the proxy's reuse does not"
     );
 }
+
+#[test]
+fn over_tls_the_client_hello_gives_away_a_copied_chrome_and_a_real_browser_passes() {
+    let dir = TempDir::new("ngx-hello");
+    let tls = tollgate_testkit::process::free_port();
+    let conf = NginxConf {
+        tls_port: Some(tls),
+        ..NginxConf::default()
+    };
+    let rules = "[score]\n[[route]]\nname = \"articles\"\npath_prefix = \"/articles/\"\naction = \"challenge\"\npass_on_score = true\n";
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, rules, up.addr, &conf);
+    let tls_addr = std::net::SocketAddr::from(([127, 0, 0, 1], tls));
+    let listening =
+        tollgate_testkit::process::wait_listening(tls_addr, std::time::Duration::from_secs(10));
+    assert!(listening, "{}", n.log());
+    let url = format!("https://localhost:{tls}/articles/x");
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let copied = [
+        format!("User-Agent: {chrome}"),
+        "Accept: text/html,application/xhtml+xml,*/*;q=0.8".into(),
+        "Accept-Encoding: gzip, deflate, br, zstd".into(),
+        "Accept-Language: en-US,en;q=0.9".into(),
+        "Sec-Fetch-Site: none".into(),
+        "Sec-Fetch-Mode: navigate".into(),
+    ];
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sk",
+        "--http2",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+    ]);
+    for h in &copied {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(&url).output().expect("curl is installed");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403 2", "{}", n.log());
+    assert_eq!(up.hits(), 0, "a copied header set never passes");
+    if tollgate_testkit::browser::available() {
+        // Chromium's own stack passes on score (the driver fails unless the upstream's page
+        // shows; the browser also fetches /favicon.ico by itself).
+        tollgate_testkit::browser::pass(&url, "upstream saw /articles/x");
+    }
+}

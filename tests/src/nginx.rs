@@ -96,6 +96,9 @@ pub struct NginxConf {
     pub zone_size: Option<String>,
     /// No `tollgate_secret_file`: the master gets the test key in `$TOLLGATE_SECRET` instead.
     pub secret_from_env: bool,
+    /// A second server on this port over TLS and HTTP/2 (a generated localhost certificate),
+    /// with tollgate on and the same upstream.
+    pub tls_port: Option<u16>,
 }
 
 pub struct Nginx {
@@ -268,6 +271,7 @@ http {{
   tollgate_rules {d}/rules.toml;
 {secret}  tollgate_zone tollgate {zone};
 {realip}  upstream backend {{ server {upstream}; keepalive 16; }}
+{tls}
   server {{
     listen {listen} reuseport;
     tollgate on;
@@ -283,6 +287,9 @@ http {{
         module = build.module.display(),
         extra = conf.server_extra,
         zone = conf.zone_size.as_deref().unwrap_or("4m"),
+        tls = conf
+            .tls_port
+            .map_or(String::new(), |port| tls_server(dir, port)),
         secret = match conf.secret_from_env {
             true => String::new(),
             false => format!("  tollgate_secret_file {d}/secret.key;\n"),
@@ -297,4 +304,45 @@ pub fn profile_dir() -> std::path::PathBuf {
     let profile = exe.parent().and_then(Path::parent);
     let profile = profile.unwrap_or_else(|| panic!("{} has no profile dir", exe.display()));
     profile.to_path_buf()
+}
+
+/// A TLS + HTTP/2 server block on `port`, with a self-signed localhost certificate in `dir`.
+fn tls_server(dir: &Path, port: u16) -> String {
+    // The openssl command (not a crate: a new dependency here would rebuild nginx-sys for the
+    // tests apart from the module under test).
+    let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap_or_else(|e| panic!("running openssl: {e}"));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    format!(
+        "  server {{
+    listen 127.0.0.1:{port} ssl;
+    http2 on;
+    ssl_certificate {};
+    ssl_certificate_key {};
+    tollgate on;
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}
+  }}
+",
+        crt.display(),
+        key.display()
+    )
 }
