@@ -131,30 +131,32 @@ impl Tollgate {
     /// Starts `bin run` on `rules_path` as `how` says, and returns once the child owns its ports.
     pub fn launch(bin: &Path, dir: &Path, rules_path: &Path, how: &Launch) -> Self {
         // Ports are picked free and bound by the child a moment later; another test can take
-        // one in between. A child that lost the race exits: try again on fresh ports.
+        // one in between. A child that lost the race exits, or (Pingora) keeps retrying the
+        // bind: either way it is stopped and started again on fresh ports.
+        let mut log = String::new();
         for _ in 0..3 {
+            let log_from = fs::metadata(dir.join("tollgate.log")).map_or(0, |m| m.len() as usize);
             let mut t = Self::spawn(bin, dir, rules_path, how);
-            if t.owns_its_listeners() {
+            if t.owns_its_listeners(log_from) {
                 return t;
             }
-            if t.proc.child.try_wait().ok().flatten().is_none() {
-                panic!("tollgate did not start; log:\n{}", t.log());
-            }
+            log = t.log();
+            drop(t);
         }
-        panic!(
-            "tollgate lost its ports three times; log in {}",
-            dir.display()
-        )
+        panic!("tollgate did not start on fresh ports three times; log:\n{log}")
     }
 
-    /// Alive, listening on every port, and `/healthz` answers: the ports are this child's.
-    fn owns_its_listeners(&mut self) -> bool {
+    /// Alive, listening on every port, `/healthz` answers, and this child's own log says no
+    /// bind failed (a port in use answers too, for its other owner): the ports are this child's.
+    fn owns_its_listeners(&mut self, log_from: usize) -> bool {
         let tls = self.tls;
         let up = wait_listening(self.listen, Duration::from_secs(20))
             && wait_listening(self.admin, Duration::from_secs(5))
             && tls.is_none_or(|a| wait_listening(a, Duration::from_secs(10)));
         let alive = matches!(self.proc.child.try_wait(), Ok(None));
-        up && alive && self.admin("GET", "/healthz").body == "ok\n"
+        let log = self.log();
+        let lost = log.get(log_from..).is_some_and(|mine| mine.contains(" is in use"));
+        up && alive && !lost && self.admin("GET", "/healthz").body == "ok\n"
     }
 
     fn spawn(bin: &Path, dir: &Path, rules_path: &Path, how: &Launch) -> Self {
