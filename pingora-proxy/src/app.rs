@@ -95,8 +95,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let at = args.tls_listen.unwrap_or(t.listen);
             let settings = tls::settings(t, &state_dir)?;
             proxy.add_tls_with_settings(&at.to_string(), None, settings);
+            let counted = shared.clone();
             let capture = Capture {
                 hellos: shared.hellos.clone(),
+                seen: Box::new(move |h| counted.metrics.tls_hello(&h.ja4)),
             };
             proxy.endpoints().set_pre_tls_callback(Arc::new(capture));
             Some(at)

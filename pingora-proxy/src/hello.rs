@@ -54,6 +54,8 @@ impl Hellos {
 /// The pre-TLS hook: reads the first record, remembers its hello, puts the bytes back.
 pub struct Capture {
     pub hellos: Arc<Hellos>,
+    /// Told of every parsed hello (the JA4 metric).
+    pub seen: Box<dyn Fn(&TlsHello) + Send + Sync>,
 }
 
 #[async_trait]
@@ -69,6 +71,7 @@ impl PreTlsProcess for Capture {
             .get_socket_digest()
             .and_then(|d| d.socket_cookie().ok());
         if let (Some(cookie), Ok(hello)) = (cookie, TlsHello::parse(&record)) {
+            (self.seen)(&hello);
             self.hellos.put(cookie, hello);
         }
         Ok(())

@@ -33,7 +33,14 @@ pub struct Metrics {
     score: Histogram,
     under_attack: IntGauge,
     upstream_errors: IntCounter,
+    /// TLS connections by the JA4 of their ClientHello.
+    tls_hellos: IntCounterVec,
+    /// JA4 values with a series of their own; past [`MAX_JA4_SERIES`] the rest count as "other".
+    ja4_seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Distinct JA4 label values exported: a spray of made-up hellos must not grow the registry.
+const MAX_JA4_SERIES: usize = 100;
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
@@ -76,6 +83,14 @@ impl Metrics {
         )?;
         let m = Self {
             signals,
+            tls_hellos: IntCounterVec::new(
+                Opts::new(
+                    "tollgate_tls_hellos_total",
+                    "TLS connections by the JA4 fingerprint of their ClientHello (the first 100 distinct, then \"other\").",
+                ),
+                &["ja4"],
+            )?,
+            ja4_seen: Default::default(),
             score,
             under_attack: IntGauge::new(
                 "tollgate_under_attack",
@@ -126,6 +141,7 @@ impl Metrics {
             m.registry.register(Box::new(g.clone()))?;
         }
         m.registry.register(Box::new(m.log_suppressed.clone()))?;
+        m.registry.register(Box::new(m.tls_hellos.clone()))?;
         m.registry.register(Box::new(signal_vec))?;
         m.registry.register(Box::new(m.score.clone()))?;
         m.registry.register(Box::new(m.under_attack.clone()))?;
@@ -141,6 +157,17 @@ impl Metrics {
                 .inc();
         }
         self.decision_seconds.observe(took.as_secs_f64());
+    }
+
+    /// One TLS connection whose ClientHello fingerprints as `ja4`.
+    pub fn tls_hello(&self, ja4: &str) {
+        let mut seen = self
+            .ja4_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = seen.contains(ja4) || (seen.len() < MAX_JA4_SERIES && seen.insert(ja4.into()));
+        let label = if known { ja4 } else { "other" };
+        self.tls_hellos.with_label_values(&[label]).inc();
     }
 
     pub fn score(&self, score: &Score) {

@@ -1,129 +1,17 @@
 //! Environment scoring against a real `tollgate` over TLS (ALPN h2 + http/1.1) and real clients:
-//! headless Chromium, curl, wget, python-requests, and a copied Chrome header set over HTTP/1.1.
-//! Each client binds its own 127.0.0.0/8 source address, so its log line (score and signals)
-//! can be told apart. Under-attack mode is driven by bounded request bursts.
+//! headless Chromium, curl, wget, python-requests, and a copied Chrome header set over HTTP/1.1
+//! and HTTP/2. Each client binds its own 127.0.0.0/8 source address, so its log line (score and
+//! signals) can be told apart. (The site and client helpers are in support/site.rs.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Command;
 
 use tollgate_testkit::browser;
-use tollgate_testkit::process::eventually;
-use tollgate_testkit::tollgate::{log_field, write_rules, Launch, TempDir, Tollgate};
-use tollgate_testkit::upstream::Upstream;
+use tollgate_testkit::tollgate::log_field;
 
-const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+mod support;
 
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_tollgate"))
-}
-
-/// Default weights and bands; a TLS listener with a generated certificate (the harness moves
-/// it to a port of its own with `--tls-listen`).
-const TLS_RULES: &str = r#"
-[server]
-tls_listen = "127.0.0.1:8443"
-tls_self_signed = true
-[score]
-[[route]]
-name = "protected"
-path_prefix = "/protected/"
-action = "challenge"
-[[route]]
-name = "articles"
-path_prefix = "/articles/"
-action = "challenge"
-pass_on_score = true
-"#;
-
-struct Site {
-    t: Tollgate,
-    upstream: Upstream,
-    tls: SocketAddr,
-    _dir: TempDir,
-}
-
-impl Site {
-    fn start() -> Self {
-        let dir = TempDir::new("score");
-        let upstream = Upstream::start().unwrap();
-        let rules = write_rules(&dir.0, TLS_RULES);
-        let t = Tollgate::launch(bin(), &dir.0, &rules, &Launch::new(upstream.addr).tls());
-        let tls = t.tls.expect("launched with TLS");
-        Site {
-            t,
-            upstream,
-            tls,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.tls)
-    }
-
-    /// The first log line about `client` whose message is `what` ("refused" or "granted").
-    fn line(&self, client: &str, what: &str) -> String {
-        let mut found = None;
-        let seen = eventually(Duration::from_secs(5), || {
-            found = self.t.log().lines().find_map(|l| {
-                (l.contains(&format!("client={client} ")) && l.contains(what))
-                    .then(|| l.to_string())
-            });
-            found.is_some()
-        });
-        assert!(seen, "no {what} line for {client}:\n{}", self.t.log());
-        found.unwrap_or_default()
-    }
-}
-
-/// Score and signal names of `client`'s first refusal.
-fn scored(site: &Site, client: &str) -> (i32, Vec<String>) {
-    let line = site.line(client, "refused");
-    let score = log_field(&line, "score").parse().unwrap();
-    let signals = log_field(&line, "signals")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    (score, signals)
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is it installed? .ci/run installs it)"))
-}
-
-fn curl(from: &str, args: &[&str], url: &str) -> String {
-    let out = run(Command::new("curl")
-        .args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{http_version}",
-        ])
-        .args(["--interface", from, "--max-time", "10"])
-        .args(args)
-        .arg(url));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn assert_has(signals: &[String], want: &[&str], not: &[&str], who: &str) {
-    for w in want {
-        assert!(
-            signals.iter().any(|s| s == w),
-            "{who}: {w} missing from {signals:?}"
-        );
-    }
-    for n in not {
-        assert!(
-            !signals.iter().any(|s| s == n),
-            "{who}: unexpected {n} in {signals:?}"
-        );
-    }
-}
+use support::site::*;
 
 /// `/usr/bin/python3` with requests (what `.ci/run` installs), else any `python3` that has it.
 fn python() -> String {
@@ -278,6 +166,8 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
         ja4.starts_with("t13i") && ja4.len() == 36 && &ja4[8..10] == "h2",
         "{line}"
     );
+    let series = format!("tollgate_tls_hellos_total{{ja4=\"{ja4}\"}}");
+    assert!(site.t.metric(&series) >= 5.0, "one per connection");
 
     eprintln!("scores: curl {curl_score} wget {wget_score} python-requests {py_score} copied-chrome {liar_score}");
     // The liar scores lowest; every honest script stays in a paying band above the floor.
@@ -402,71 +292,5 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
         site.t
             .metric("tollgate_signals_total{signal=\"csp_report\"}")
             >= 1.0
-    );
-}
-
-#[test]
-fn a_ja4_route_condition_denies_one_tls_stack_and_no_other() {
-    let site = Site::start();
-    let url = site.url("/protected/x");
-    assert_eq!(curl("127.0.0.81", &["--http2"], &url), "403 2");
-    let ja4 = log_field(&site.line("127.0.0.81", "refused"), "ja4");
-    // A deny route for curl's stack, first (routes match in order).
-    let deny =
-        format!("[[route]]\nname = \"blocked-stack\"\nja4 = [\"{ja4}\"]\naction = \"deny\"\n");
-    let rules = TLS_RULES.replacen("[[route]]", &format!("{deny}[[route]]"), 1);
-    std::fs::write(&site.t.rules_path, rules).unwrap();
-    assert_eq!(
-        site.t.admin("POST", "/reload").status,
-        200,
-        "{}",
-        site.t.log()
-    );
-    assert_eq!(curl("127.0.0.82", &["--http2"], &url), "403 2");
-    let line = site.line("127.0.0.82", "refused");
-    assert_eq!(log_field(&line, "reason"), "route_deny", "{line}");
-    // wget speaks GnuTLS: another stack, another fingerprint, not denied.
-    let out = run(Command::new("wget")
-        .args(["-q", "-S", "-O", "/dev/null", "--no-check-certificate"])
-        .args(["--bind-address=127.0.0.83", &url]));
-    let headers = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
-    assert!(
-        headers.contains("x-tollgate-reason: route_challenge"),
-        "{headers}"
-    );
-}
-
-#[test]
-fn debian_firefox_esr_passes_unnoticed_where_allowed_and_pays_elsewhere() {
-    if !browser::available() {
-        return;
-    }
-    let site = Site::start();
-    // Firefox cannot pick its source address: it is 127.0.0.1, which no other step here uses.
-    // The page text is the upstream's own (Firefox also asks for /favicon.ico on its own).
-    browser::firefox(&site.url("/articles/ff"), "upstream saw /articles/ff");
-    let refused = site
-        .t
-        .log()
-        .lines()
-        .any(|l| l.contains("refused") && l.contains("/articles/ff"));
-    assert!(
-        !refused,
-        "no challenge on the pass_on_score route: {}",
-        site.t.log()
-    );
-    let v = browser::firefox(&site.url("/protected/ff"), "upstream saw /protected/ff");
-    let granted = site.line("127.0.0.1", "granted");
-    assert!(
-        !log_field(&granted, "signals").contains("browser_tls_mismatch"),
-        "{granted}"
-    );
-    let cookie = v["cookies"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == tollgate_core::SECURE_COOKIE));
-    assert_eq!(
-        cookie.map(|c| (c["secure"].clone(), c["httpOnly"].clone())),
-        Some((true.into(), true.into())),
-        "{v}"
     );
 }

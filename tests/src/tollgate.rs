@@ -155,7 +155,9 @@ impl Tollgate {
             && tls.is_none_or(|a| wait_listening(a, Duration::from_secs(10)));
         let alive = matches!(self.proc.child.try_wait(), Ok(None));
         let log = self.log();
-        let lost = log.get(log_from..).is_some_and(|mine| mine.contains(" is in use"));
+        let lost = log
+            .get(log_from..)
+            .is_some_and(|mine| mine.contains(" is in use"));
         up && alive && !lost && self.admin("GET", "/healthz").body == "ok\n"
     }
 

@@ -2,6 +2,8 @@
 //! running the `tollgate` command line.
 #![allow(dead_code)] // each test file uses its own share of these
 
+pub mod site;
+
 use std::path::Path;
 use std::process::Command;
 
