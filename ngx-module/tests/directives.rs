@@ -10,6 +10,7 @@ use std::process::Command;
 use tollgate_core::STRIPPED_HEADERS;
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
+use tollgate_testkit::process::stdout_of;
 use tollgate_testkit::tollgate::TempDir;
 use tollgate_testkit::upstream::Upstream;
 use tollgate_testkit::TEST_SECRET_HEX;
@@ -80,19 +81,13 @@ fn tollgate_decides_before_deny_and_auth_basic() {
 fn minted(rules: &Path, ip: &str, ua: &str) -> String {
     let bin = profile_dir().join("tollgate");
     assert_fresh(&bin, "tollgate-proxy");
-    let out = Command::new(&bin)
-        .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
-        .arg(rules)
-        .env("TOLLGATE_SECRET", TEST_SECRET_HEX)
-        .env_remove("TOLLGATE_SECRET_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    stdout_of(
+        Command::new(&bin)
+            .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
+            .arg(rules)
+            .env("TOLLGATE_SECRET", TEST_SECRET_HEX)
+            .env_remove("TOLLGATE_SECRET_FILE"),
+    )
 }
 
 #[test]

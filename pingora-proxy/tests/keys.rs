@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use tollgate_testkit::process::stdout_of;
 use tollgate_testkit::tollgate::{write_rules, Launch, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
@@ -37,13 +38,7 @@ fn mint(rules: &Path, key: Key<'_>) -> String {
         Key::Hex(hex) => cmd.env("TOLLGATE_SECRET", hex),
         Key::File(file) => cmd.arg("--secret-file").arg(file),
     };
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    stdout_of(&mut cmd)
 }
 
 /// Whether `cookie` opens the protected route: 200, or 403 `clearance_invalid`.

@@ -13,7 +13,7 @@ use crate::clock::NS_PER_SEC;
 use crate::limit::store::KeyStore;
 use crate::request::key::ClientKey;
 use crate::toll::pow::Binding;
-use crate::toll::secret::{Authenticity, Keyring, Presented};
+use crate::toll::secret::{Authenticity, Keyring};
 use crate::toll::wire::{open, seal, Reader, Sealed, Writer};
 
 const TAG: &[u8] = b"tollgate clearance v1";
@@ -62,6 +62,16 @@ pub enum ClearanceError {
     Expired,
 }
 
+impl From<Authenticity> for ClearanceError {
+    fn from(a: Authenticity) -> Self {
+        match a {
+            Authenticity::OtherClient => Self::OtherClient,
+            Authenticity::UnknownKey => Self::UnknownKey,
+            Authenticity::Genuine | Authenticity::Forged => Self::Forged,
+        }
+    }
+}
+
 /// The cookie value for `c`, bound to `binding`.
 pub fn mint(keys: &Keyring, c: &Clearance, binding: &Binding) -> String {
     let mut w = Writer::new(TAG);
@@ -84,19 +94,8 @@ pub fn check(
     now_secs: u64,
 ) -> Result<Clearance, ClearanceError> {
     let (c, key_id, sealed) = parse(value).ok_or(ClearanceError::Malformed)?;
-    let presented = Presented {
-        id: key_id,
-        bound: &[&sealed.payload, &binding.encode()],
-        mac: &sealed.mac,
-        payload: &sealed.payload,
-        tag: sealed.tag.as_ref().map(|t| &t[..]),
-    };
-    match keys.authenticity(&presented, now_secs) {
-        Authenticity::Genuine => {}
-        Authenticity::OtherClient => return Err(ClearanceError::OtherClient),
-        Authenticity::UnknownKey => return Err(ClearanceError::UnknownKey),
-        Authenticity::Forged => return Err(ClearanceError::Forged),
-    }
+    keys.authenticity(key_id, &sealed, &binding.encode(), now_secs)
+        .genuine()?;
     if now_secs >= c.expires_unix_secs {
         return Err(ClearanceError::Expired);
     }

@@ -14,7 +14,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::request::key::ClientKey;
-use crate::toll::secret::{Authenticity, Keyring, Presented};
+use crate::toll::secret::{Authenticity, Keyring};
 use crate::toll::wire::{open, seal, Reader, Sealed, Writer};
 
 const TAG: &[u8] = b"tollgate challenge v1";
@@ -217,6 +217,16 @@ pub enum PowError {
     WrongAnswer,
 }
 
+impl From<Authenticity> for PowError {
+    fn from(a: Authenticity) -> Self {
+        match a {
+            Authenticity::OtherClient => Self::OtherClient,
+            Authenticity::UnknownKey => Self::UnknownKey,
+            Authenticity::Genuine | Authenticity::Forged => Self::BadSignature,
+        }
+    }
+}
+
 /// What [`issue`] needs besides the keys.
 pub struct IssueParams<'a> {
     pub puzzle: Puzzle,
@@ -284,19 +294,8 @@ fn authentic(
     now_secs: u64,
 ) -> Result<Parsed, PowError> {
     let t = Parsed::new(token).ok_or(PowError::Malformed)?;
-    let presented = Presented {
-        id: t.key_id,
-        bound: &[&t.payload, &binding.encode()],
-        mac: &t.mac,
-        payload: &t.payload,
-        tag: t.tag.as_ref().map(|x| &x[..]),
-    };
-    match keys.authenticity(&presented, now_secs) {
-        Authenticity::Genuine => {}
-        Authenticity::OtherClient => return Err(PowError::OtherClient),
-        Authenticity::UnknownKey => return Err(PowError::UnknownKey),
-        Authenticity::Forged => return Err(PowError::BadSignature),
-    }
+    keys.authenticity(t.key_id, &t.sealed, &binding.encode(), now_secs)
+        .genuine()?;
     if now_secs >= t.expires {
         return Err(PowError::Expired);
     }
@@ -320,11 +319,11 @@ pub fn check(
     now_secs: u64,
 ) -> Result<Solved, PowError> {
     let t = authentic(keys, token, binding, now_secs)?;
-    let prefix = prefix_of(&t.mac);
+    let prefix = prefix_of(&t.sealed.mac);
     let ok = match t.puzzle {
         Puzzle::Hashcash { bits } => leading_zero_bits(&hash(&prefix, nonce)) >= bits,
         Puzzle::Range { size } => {
-            range_answer(keys, t.key_id, &t.mac, size, now_secs) == Some(nonce)
+            range_answer(keys, t.key_id, &t.sealed.mac, size, now_secs) == Some(nonce)
         }
     };
     if !ok {
@@ -334,7 +333,7 @@ pub fn check(
         id: t.id(),
         expires_unix_secs: t.expires,
         puzzle: t.puzzle,
-        probe: probe_of(keys, t.key_id, &t.mac, now_secs),
+        probe: probe_of(keys, t.key_id, &t.sealed.mac, now_secs),
         route: t.route,
         signals: t.signals,
     })
@@ -342,9 +341,7 @@ pub fn check(
 
 /// A token split into its fields; only its shape is checked here.
 struct Parsed {
-    payload: Vec<u8>,
-    mac: [u8; 32],
-    tag: Option<[u8; 16]>,
+    sealed: Sealed,
     puzzle: Puzzle,
     expires: u64,
     route: String,
@@ -354,8 +351,8 @@ struct Parsed {
 
 impl Parsed {
     fn new(token: &str) -> Option<Self> {
-        let Sealed { payload, mac, tag } = open(token, MAX_TOKEN_LEN)?;
-        let mut r = Reader::new(&payload, TAG)?;
+        let sealed = open(token, MAX_TOKEN_LEN)?;
+        let mut r = Reader::new(&sealed.payload, TAG)?;
         let kind = r.u32()?;
         let puzzle = Puzzle::from_parts(kind, r.u64()?)?;
         let _issued = r.u64()?;
@@ -368,9 +365,7 @@ impl Parsed {
             return None;
         }
         Some(Self {
-            payload,
-            mac,
-            tag,
+            sealed,
             puzzle,
             expires,
             route,
@@ -382,7 +377,7 @@ impl Parsed {
     /// Unique per challenge: the replay cache key.
     fn id(&self) -> [u8; 16] {
         let mut id = [0u8; 16];
-        id.copy_from_slice(&self.mac[..16]);
+        id.copy_from_slice(&self.sealed.mac[..16]);
         id
     }
 }

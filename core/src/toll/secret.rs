@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::toll::wire::Sealed;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Shortest key accepted, in bytes.
@@ -55,14 +56,14 @@ pub enum Authenticity {
     Forged,
 }
 
-/// A token's parts as [`Keyring::authenticity`] checks them.
-pub struct Presented<'a> {
-    pub id: [u8; 4],
-    /// The MAC's input: payload then binding.
-    pub bound: &'a [&'a [u8]],
-    pub mac: &'a [u8],
-    pub payload: &'a [u8],
-    pub tag: Option<&'a [u8]>,
+impl Authenticity {
+    /// `Ok` when genuine, else the finding (converted with `?` into a token's own error).
+    pub fn genuine(self) -> Result<(), Authenticity> {
+        match self {
+            Authenticity::Genuine => Ok(()),
+            other => Err(other),
+        }
+    }
 }
 
 /// Domain separation of tags from every other MAC of a key.
@@ -212,25 +213,30 @@ impl Keyring {
         tag
     }
 
-    /// What a token with key id `id` is: checked with its bound MAC over `bound` (payload and
-    /// binding), then its tag over `payload`, all in constant time.
-    pub fn authenticity(&self, t: &Presented<'_>, now_secs: u64) -> Authenticity {
-        let Some(key) = self.key(t.id, now_secs) else {
+    /// What a sealed token with key id `id` is for the client `binding` (its encoding): its
+    /// bound MAC over payload and binding, then its tag over the payload, all in constant time.
+    pub fn authenticity(
+        &self,
+        id: [u8; 4],
+        t: &Sealed,
+        binding: &[u8],
+        now_secs: u64,
+    ) -> Authenticity {
+        let Some(key) = self.key(id, now_secs) else {
             return Authenticity::UnknownKey;
         };
         let mut m = key.mac.clone();
-        for p in t.bound {
-            m.update(p);
-        }
-        if m.verify_slice(t.mac).is_ok() {
+        m.update(&t.payload);
+        m.update(binding);
+        if m.verify_slice(&t.mac).is_ok() {
             return Authenticity::Genuine;
         }
-        let Some(tag) = t.tag else {
+        let Some(tag) = &t.tag else {
             return Authenticity::Forged;
         };
         let mut m = key.mac.clone();
         m.update(TAG_DOMAIN);
-        m.update(t.payload);
+        m.update(&t.payload);
         match m.verify_truncated_left(tag) {
             Ok(()) => Authenticity::OtherClient,
             Err(_) => Authenticity::Forged,

@@ -10,6 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 use tollgate_testkit::challenge::{answer, verify_path};
 use tollgate_testkit::http::Response;
+use tollgate_testkit::process::stdout_of;
 use tollgate_testkit::tollgate::Tollgate;
 
 pub fn bin() -> &'static Path {
@@ -91,15 +92,5 @@ pub fn earn(t: &Tollgate, from: &str, path: &str) -> String {
 
 /// Runs `tollgate ARGS` (with `env`), which must succeed; returns its trimmed stdout.
 pub fn cli(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    stdout_of(Command::new(bin()).args(args).envs(env.iter().copied()))
 }
