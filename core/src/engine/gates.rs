@@ -9,6 +9,7 @@
 //! other. A challenge route checks the clearance only after its rate limit: a cleared client is
 //! still rate limited.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
@@ -49,17 +50,11 @@ pub(crate) fn decide(
     if rules.mode == Mode::Off {
         return verdict;
     }
-    let raw = path::canonical(req.path);
-    let ambiguity = raw.ambiguity;
-    let path = match req.routed_path {
-        Some(routed) => path::canonical_decoded(routed),
-        None => raw.path,
-    };
     let mut trip = Trip {
         active,
         state,
-        path: &path,
-        ambiguity,
+        path: Cow::Borrowed(""),
+        ambiguity: None,
         ip: client_ip,
         route: None,
         ask: Ask {
@@ -81,7 +76,11 @@ pub(crate) fn decide(
         .and_then(|id| rules.route(id))
         .map(|r| r.name.clone());
     // Tollgate's own endpoints are answered in observe mode too: the upstream has none of them.
-    let own = path.starts_with(PREFIX);
+    // (The path is computed only past the cheap refusals; before that, the target as sent.)
+    let own = match trip.path.is_empty() {
+        true => req.path.starts_with(PREFIX),
+        false => trip.path.starts_with(PREFIX),
+    };
     if rules.mode == Mode::Observe && decision.is_refusal() && !own {
         verdict.decision = allow(decision.reason());
         verdict.observed = Some(decision);
@@ -95,8 +94,9 @@ pub(crate) fn decide(
 struct Trip<'a, 'r> {
     active: &'a Active,
     state: &'a State,
-    /// The path as the upstream will understand it.
-    path: &'a str,
+    /// The path as the upstream will understand it: computed after the cheap refusals (allow
+    /// list, ban, deny list), which do not need it; empty before.
+    path: Cow<'r, str>,
     /// What was ambiguous about the target, if anything.
     ambiguity: Option<Ambiguity>,
     ip: IpAddr,
@@ -110,12 +110,25 @@ impl Trip<'_, '_> {
         self.allow_list()?;
         self.active_ban()?;
         self.deny_list()?;
+        self.canonicalize();
         self.score();
-        self.route = match_canonical(&self.rules().routes, self.ask.req, self.path);
+        self.route = match_canonical(&self.rules().routes, self.ask.req, &self.path);
         self.extreme_rate()?;
         self.bad_target()?;
         self.own_endpoint()?;
         self.route_action()
+    }
+
+    /// The canonical path rules match (nginx: of its rewritten URI), and whether the target as
+    /// sent was ambiguous.
+    fn canonicalize(&mut self) {
+        let req = self.ask.req;
+        let raw = path::canonical(req.path);
+        self.ambiguity = raw.ambiguity;
+        self.path = match req.routed_path {
+            Some(routed) => path::canonical_decoded(routed),
+            None => raw.path,
+        };
     }
 
     fn rules(&self) -> &Rules {
@@ -191,7 +204,7 @@ impl Trip<'_, '_> {
         }
         self.route = None;
         self.within(self.active.limiters.default.as_ref())?;
-        Break(self.state.tolls.endpoint(&mut self.ask, self.path))
+        Break(self.state.tolls.endpoint(&mut self.ask, &self.path))
     }
 
     /// What the matched route (or, without one, the default limit) says.
