@@ -150,3 +150,32 @@ fn clearances_past_max_grants_per_hour_raise_the_next_price() {
     );
     assert_eq!(price(&t, "127.0.5.21"), 10);
 }
+
+#[test]
+fn an_expired_clearance_is_challenged_free_and_deleted() {
+    let (_dir, up, t) = start("");
+    let me = "127.0.5.50";
+    let rules = t.rules_path.to_str().unwrap().to_string();
+    let args = [
+        "token",
+        "--ip",
+        me,
+        "--user-agent",
+        UA,
+        "--ttl-secs",
+        "1",
+        "--rules",
+        &rules,
+    ];
+    let cookie = cli(
+        &args,
+        &[("TOLLGATE_SECRET", tollgate_testkit::TEST_SECRET_HEX)],
+    );
+    assert_eq!(get(&t, me, PATH, UA, Some(&cookie)).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let r = get(&t, me, PATH, UA, Some(&cookie));
+    assert_eq!((r.status, reason(&r)), (403, "clearance_expired"));
+    assert!(deletes_the_cookie(&r), "{r:?}");
+    assert_eq!(price(&t, me), 10, "expiry is not an offence");
+    assert_eq!(up.hits(), 1);
+}
