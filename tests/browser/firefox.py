@@ -114,7 +114,13 @@ def main():
         text, ok = "", False
         while time.time() < deadline:
             script = "return document.body ? document.body.innerText : ''"
-            text = unwrap(m.call("WebDriver:ExecuteScript", {"script": script, "args": []}))
+            try:
+                # Between the challenge page and the next one there may be no document to run
+                # in (an error), or one without a body yet (null): look again.
+                found = unwrap(m.call("WebDriver:ExecuteScript", {"script": script, "args": []}))
+                text = found or ""
+            except RuntimeError:
+                text = ""
             if expect in text:
                 ok = True
                 break
