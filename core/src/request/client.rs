@@ -48,11 +48,24 @@ impl IpHeader {
 }
 
 /// The client address for `req`, given the trusted proxies and the header they set.
+#[inline]
 pub fn resolve(req: &RequestView<'_>, trusted: &CidrSet, header: &IpHeader) -> IpAddr {
     let peer = canonical(req.peer);
     if !via_trusted_proxy(req, trusted) {
         return peer;
     }
+    named_by_proxy(req, peer, trusted, header)
+}
+
+/// The client that the trusted proxy at `peer` names in `header`. Out of line: every request
+/// runs `resolve`, and most come from untrusted peers, which return above.
+#[inline(never)]
+fn named_by_proxy(
+    req: &RequestView<'_>,
+    peer: IpAddr,
+    trusted: &CidrSet,
+    header: &IpHeader,
+) -> IpAddr {
     match header {
         IpHeader::ForwardedFor => req
             .forwarded_for
