@@ -89,8 +89,8 @@ fn run(s: &Scenario, memory: Memory) {
                 Some((p, q)) => (p, Some(q)),
                 None => (step.path.as_str(), None),
             };
-            let ip_header = engines[0].client_ip_header();
-            let mut req = view(step, cookie.as_deref(), ip_header.as_deref());
+            let mut req =
+                engines[0].with_client_ip_header(|name| view(step, cookie.as_deref(), name));
             req.path = path;
             req.query = query;
             let engine = &engines[turn % engines.len()];

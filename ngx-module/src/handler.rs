@@ -98,8 +98,7 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DECLINED as ngx_int_t; // no tollgate_rules: nothing to enforce (checked at config time)
     };
     let mut joined = view::Joined::default();
-    let ip_header = engine.client_ip_header();
-    let view = view::view(req, &mut joined, ip_header.as_deref());
+    let view = engine.with_client_ip_header(|name| view::view(req, &mut joined, name));
     let verdict = engine.decide(&view);
     let Some(answer) = engine.respond(&verdict) else {
         return NGX_DECLINED as ngx_int_t;

@@ -54,7 +54,8 @@ fn join<'a>(first: &mut Option<&'a str>, all: &mut Option<String>, value: Cow<'a
 
 /// The core's view of `req`, in one pass over its headers (no allocation unless a cookie or
 /// forwarding header repeats). `joined` holds what had to be joined.
-/// `ip_header` is the engine's `client_ip_header()`: the header read into `client_ip_header`.
+/// `ip_header` is the engine's `with_client_ip_header` name: the header read into
+/// `client_ip_header`.
 pub fn view<'a>(
     req: &'a Request,
     joined: &'a mut Joined,

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::hello::Hellos;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,10 +19,11 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::Result;
-use tollgate_core::Forwarding;
 use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Verdict};
+use tollgate_core::{Forwarding, TlsHello};
 
+use crate::hello::Hellos;
 use crate::logging::LogBudget;
 use crate::metrics::Metrics;
 use crate::view;
@@ -92,11 +92,14 @@ pub struct Ctx {
     conn_requests: u32,
     /// The request was proxied (the core allowed it).
     proxied: bool,
+    /// The connection's ClientHello, looked up once per HTTP/1.x connection (TLS only).
+    hello: Option<Arc<TlsHello>>,
 }
 
 /// What one HTTP/1.x request hands the next on the same keep-alive connection.
 struct ConnMemo {
     requests: u32,
+    hello: Option<Arc<TlsHello>>,
 }
 
 #[async_trait]
@@ -114,6 +117,7 @@ impl ProxyHttp for Gate {
     ) -> Option<Box<dyn Any + Send + Sync>> {
         Some(Box::new(ConnMemo {
             requests: ctx.conn_requests,
+            hello: ctx.hello.clone(),
         }))
     }
 
@@ -125,6 +129,7 @@ impl ProxyHttp for Gate {
     ) {
         if let Ok(memo) = prev.downcast::<ConnMemo>() {
             ctx.conn_requests = memo.requests;
+            ctx.hello = memo.hello;
         }
     }
 
@@ -134,10 +139,15 @@ impl ProxyHttp for Gate {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
         let (verdict, forwarding) = {
-            let ip_header = shared.engine.client_ip_header();
-            let owned = view::headers(session, ip_header.as_deref(), &shared.hellos);
+            if ctx.hello.is_none() {
+                ctx.hello = view::hello(session, &shared.hellos);
+            }
+            let hello = ctx.hello.as_deref();
+            let owned = shared
+                .engine
+                .with_client_ip_header(|name| view::headers(session, name));
             let conn = view::connection(session, ctx.conn_requests);
-            let req = view::view(session, &owned, conn);
+            let req = view::view(session, &owned, conn, hello);
             let start = Instant::now();
             let verdict = shared.engine.decide(&req);
             shared.metrics.count(&verdict.decision, start.elapsed());
@@ -183,8 +193,8 @@ impl ProxyHttp for Gate {
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(fwd) = ctx.forwarding.take() {
-            for name in fwd.remove {
-                upstream.remove_header(name);
+            for name in fwd.remove.iter() {
+                upstream.remove_header(*name);
             }
             for (name, value) in fwd.set {
                 upstream.insert_header(name, value)?;

@@ -17,8 +17,6 @@ pub struct Headers<'a> {
     pub cookie: Option<Cow<'a, str>>,
     /// The rules' `client_ip_header`, when it is not `X-Forwarded-For`.
     pub client_ip_header: Option<Cow<'a, str>>,
-    /// The connection's ClientHello (TLS connections only).
-    pub hello: Option<Arc<TlsHello>>,
 }
 
 /// The TCP peer's address.
@@ -29,20 +27,23 @@ pub fn peer(session: &Session) -> IpAddr {
         .map_or(UNKNOWN_PEER, |a| a.ip())
 }
 
-/// The headers that may repeat; `ip_header` is the engine's `client_ip_header()`.
-pub fn headers<'a>(session: &'a Session, ip_header: Option<&str>, hellos: &Hellos) -> Headers<'a> {
+/// The headers that may repeat; `ip_header` is the engine's `client_ip_header`.
+pub fn headers<'a>(session: &'a Session, ip_header: Option<&str>) -> Headers<'a> {
     let headers = &session.req_header().headers;
-    let digest = session.digest();
-    let tls = digest.is_some_and(|d| d.ssl_digest.is_some());
-    let cookie = digest
-        .and_then(|d| d.socket_digest.as_ref())
-        .and_then(|s| s.socket_cookie().ok());
     Headers {
         forwarded_for: joined(headers, "x-forwarded-for", ", "),
         cookie: joined(headers, "cookie", "; "),
         client_ip_header: ip_header.and_then(|name| joined(headers, name, ",")),
-        hello: cookie.filter(|_| tls).and_then(|c| hellos.get(c)),
     }
+}
+
+/// The ClientHello of a TLS connection, found by its socket's cookie (a `getsockopt` and a
+/// table lookup: done once per HTTP/1.x connection, and never for cleartext).
+pub fn hello(session: &Session, hellos: &Hellos) -> Option<Arc<TlsHello>> {
+    let digest = session.digest()?;
+    digest.ssl_digest.as_ref()?;
+    let cookie = digest.socket_digest.as_ref()?.socket_cookie().ok()?;
+    hellos.get(cookie)
 }
 
 /// The connection's facts: TLS and ALPN come from Pingora's per-connection digest (set once at
@@ -66,6 +67,7 @@ pub fn view<'a>(
     session: &'a Session,
     owned: &'a Headers<'a>,
     conn: ConnectionView,
+    hello: Option<&'a TlsHello>,
 ) -> RequestView<'a> {
     let req = session.req_header();
     let host = req
@@ -94,7 +96,7 @@ pub fn view<'a>(
         sec_fetch_site: header(h, "sec-fetch-site"),
         sec_fetch_mode: header(h, "sec-fetch-mode"),
         content_type: header(h, "content-type"),
-        tls_hello: owned.hello.as_deref(),
+        tls_hello: hello,
         resolved_by_front_end: false, // believed forwarding is the core's to resolve
     }
 }

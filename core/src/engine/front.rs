@@ -1,8 +1,6 @@
 //! What a front end asks of the engine besides a decision: the headers to forward, the reply
 //! to send, and how the upstream fared.
 
-use std::sync::Arc;
-
 use super::Engine;
 use crate::clock::NS_PER_SEC;
 use crate::request::forward::{self, Trust};
@@ -42,10 +40,11 @@ impl Engine {
         fwd
     }
 
-    /// The header a front end reads into [`RequestView::client_ip_header`] (lower-case), or
-    /// `None` when it is `X-Forwarded-For` (read into `forwarded_for` anyway).
-    pub fn client_ip_header(&self) -> Option<Arc<str>> {
-        self.active.load().rules.clients.ip_header_name.clone()
+    /// Runs `f` with the header a front end reads into [`RequestView::client_ip_header`]
+    /// (lower-case), or `None` when it is `X-Forwarded-For` (read into `forwarded_for` anyway).
+    /// Borrowed, not cloned: this runs on every request.
+    pub fn with_client_ip_header<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R {
+        self.with_rules(|r| f(r.clients.ip_header_name.as_deref()))
     }
 
     /// The response tollgate gives itself (`None`: proxy the request), timed by the engine's

@@ -7,6 +7,7 @@
 //! the configured client-address header from a trusted proxy, and sets its own
 //! `X-Forwarded-For`, `X-Real-IP` and `X-Forwarded-Proto`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::client::{via_trusted_proxy, IpHeader};
@@ -18,7 +19,8 @@ use crate::request::RequestView;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Forwarding {
     pub set: Vec<(&'static str, String)>,
-    pub remove: Vec<&'static str>,
+    /// The static list itself unless the configured header is on it (then a copy without it).
+    pub remove: Cow<'static, [&'static str]>,
     /// Replace the `Cookie` header with this (empty: remove it); `None`: leave it.
     pub cookie: Option<String>,
 }
@@ -89,11 +91,16 @@ pub fn forwarding(req: &RequestView<'_>, trust: &Trust<'_>, client: IpAddr) -> F
             ("x-real-ip", client.to_string()),
             ("x-forwarded-proto", proto.to_string()),
         ],
-        remove: STRIPPED_HEADERS
-            .iter()
-            .copied()
-            .filter(|h| Some(*h) != keep)
-            .collect(),
+        remove: match keep.filter(|k| STRIPPED_HEADERS.contains(k)) {
+            None => Cow::Borrowed(STRIPPED_HEADERS),
+            Some(k) => Cow::Owned(
+                STRIPPED_HEADERS
+                    .iter()
+                    .copied()
+                    .filter(|h| *h != k)
+                    .collect(),
+            ),
+        },
         cookie: None,
     }
 }
