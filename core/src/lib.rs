@@ -53,10 +53,10 @@ pub use shared::{Region, RegionError, RegionStats};
 pub use solve::{solve, solve_parallel, Work};
 pub use text::line_col;
 pub use toll::{
-    check_answer, check_clearance, hardest_work_bits, issue_challenge, mint_clearance,
-    seal_clearance, Binding, Clearance, ClearanceError, IssueParams, Keyring, Offer, PowError,
-    Puzzle, SecretError, Solved, CLEARANCE_COOKIE, MAX_CHALLENGE_TTL_SECS, OFFER_PATH, PREFIX,
-    SECURE_COOKIE, VERIFY_PATH,
+    check_answer, check_clearance, clearance_cookie_name, hardest_work_bits, issue_challenge,
+    mint_clearance, seal_clearance, Binding, Clearance, ClearanceError, IssueParams, Keyring,
+    Offer, PowError, Puzzle, SecretError, Solved, CLEARANCE_COOKIE, MAX_CHALLENGE_TTL_SECS,
+    OFFER_PATH, PREFIX, SECURE_COOKIE, VERIFY_PATH,
 };
 pub use verdict::{
     respond, Asset, ChallengePage, Decision, Grant, Kind, Lang, Reason, Reply, Verdict,

@@ -8,22 +8,17 @@
 //! an ex-data index of ours, whose free callback drops it with the connection. A request reads
 //! it back through `r->connection->ssl` (HTTP/2 streams copy the connection, `ssl` included).
 
-use std::ffi::{c_char, c_int, c_long, c_void};
+use std::ffi::{c_int, c_long, c_void};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use ngx::ffi::{
     ngx_array_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_core_main_conf_t,
-    ngx_http_core_srv_conf_t, ngx_http_request_t, ngx_http_ssl_srv_conf_t, ngx_int_t, ngx_module_t,
+    ngx_http_core_srv_conf_t, ngx_http_request_t, ngx_http_ssl_srv_conf_t, ngx_int_t,
     CRYPTO_get_ex_new_index, SSL_CTX_set_msg_callback, SSL_get_ex_data, SSL_set_ex_data,
     CRYPTO_EX_DATA, CRYPTO_EX_INDEX_SSL, NGX_OK, SSL,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 use tollgate_core::{TlsHello, MAX_HELLO_RECORD};
-
-extern "C" {
-    /// glibc's dynamic symbol lookup; nginx exports its modules (`-Wl,-E`) for dynamic ones.
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-}
 
 /// Our ex-data index on `SSL` objects (-1 until installed).
 static EX_INDEX: AtomicI32 = AtomicI32::new(-1);
@@ -37,14 +32,7 @@ const CLIENT_HELLO: u8 = 1;
 /// # Safety
 /// `cf` must be the configuration nginx is finishing (postconfiguration).
 pub unsafe fn install(cf: *mut ngx_conf_t) -> ngx_int_t {
-    // SAFETY: RTLD_DEFAULT (null) searches the process's global symbols; a found symbol is the
-    // ssl module's `ngx_module_t`, alive for the process.
-    let ssl_module = unsafe {
-        dlsym(std::ptr::null_mut(), c"ngx_http_ssl_module".as_ptr())
-            .cast::<ngx_module_t>()
-            .as_ref()
-    };
-    let Some(ssl_module) = ssl_module else {
+    let Some(ssl_module) = crate::symbols::module(c"ngx_http_ssl_module") else {
         return NGX_OK as ngx_int_t;
     };
     // SAFETY: postconfiguration runs with a complete http configuration.

@@ -12,6 +12,7 @@ mod handler;
 mod hello;
 mod realip;
 mod reply;
+mod symbols;
 mod view;
 mod worker;
 mod zone;

@@ -6,29 +6,14 @@
 //! rewrite by setting its per-request context. Its module is found by name at run time: an
 //! nginx built without realip still loads this module, and then nothing is ever rewritten.
 
-use std::ffi::{c_char, c_void};
 use std::sync::OnceLock;
 
-use ngx::ffi::{ngx_http_request_t, ngx_module_t};
-
-extern "C" {
-    /// glibc's dynamic symbol lookup; nginx exports its modules (`-Wl,-E`) for dynamic ones.
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-}
+use ngx::ffi::ngx_http_request_t;
 
 /// realip's context slot, once looked up (`None`: no realip in this nginx).
 fn ctx_index() -> Option<usize> {
     static INDEX: OnceLock<Option<usize>> = OnceLock::new();
-    *INDEX.get_or_init(|| {
-        // SAFETY: RTLD_DEFAULT (null) searches the process's global symbols; the name is a
-        // NUL-terminated literal. A found symbol is nginx's `ngx_module_t` for realip, which
-        // lives for the process.
-        unsafe {
-            let sym = dlsym(std::ptr::null_mut(), c"ngx_http_realip_module".as_ptr());
-            let module = sym.cast::<ngx_module_t>().as_ref()?;
-            Some(module.ctx_index)
-        }
-    })
+    *INDEX.get_or_init(|| crate::symbols::module(c"ngx_http_realip_module").map(|m| m.ctx_index))
 }
 
 /// realip replaced this request's client address.

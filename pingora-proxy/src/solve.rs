@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use tollgate_core::{
+    clearance_cookie_name, Clearance, Puzzle, CLEARANCE_COOKIE as COOKIE, OFFER_PATH,
+    SECURE_COOKIE, VERIFY_PATH,
+};
 use tollgate_core::{hardest_work_bits, mint_clearance};
 use tollgate_core::{solve_parallel, Work};
-use tollgate_core::{
-    Clearance, Puzzle, CLEARANCE_COOKIE as COOKIE, OFFER_PATH, SECURE_COOKIE, VERIFY_PATH,
-};
 
 use crate::cli::{RotateArgs, SolveArgs, TokenArgs};
 use crate::secrets;
@@ -161,7 +162,7 @@ pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
         serial,
     };
     let value = mint_clearance(&keys, &rules, args.ip, Some(&args.user_agent), &grant);
-    let name = if args.https { SECURE_COOKIE } else { COOKIE };
+    let name = clearance_cookie_name(args.https);
     print_cookie(name, &value, false);
     Ok(ExitCode::SUCCESS)
 }
