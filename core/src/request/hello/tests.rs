@@ -96,15 +96,22 @@ fn a_bare_hello_has_no_sni_alpn_or_sigalgs() {
 #[test]
 fn every_truncation_and_wrong_record_is_an_error_not_a_panic() {
     let full = record(&CIPHERS, &EXTS);
-    for cut in 0..full.len() - 1 {
+    // The version, random, session id length and cipher list length come before anything
+    // optional: a hello cut inside them is no hello.
+    let fixed = 5 + 4 + 2 + 32 + 1 + 2;
+    for cut in 0..full.len() {
+        // The record header still promises the whole body: every cut is short of it.
+        assert!(TlsHello::parse(&full[..cut]).is_err(), "cut {cut}");
+        // A header made to match the cut: a hello may continue in a second record, so what
+        // this one holds is read as far as it goes. Before the fixed fields end, that fails;
+        // later cuts parse or fail, and none panics.
         let mut short = full[..cut].to_vec();
-        // Keep the record's own length honest only for the longer cuts: both must fail.
         if short.len() >= 5 {
             let n = (short.len() - 5) as u16;
             short[3..5].copy_from_slice(&n.to_be_bytes());
         }
-        assert!(TlsHello::parse(&short).is_err() || cut > 9, "cut {cut}");
-        let _ = TlsHello::parse(&full[..cut]);
+        let parsed = TlsHello::parse(&short);
+        assert!(cut >= fixed || parsed.is_err(), "cut {cut}: {parsed:?}");
     }
     assert_eq!(
         TlsHello::parse(b"GET / HTTP/1.1\r\n"),
@@ -137,4 +144,24 @@ fn real_hellos_tell_a_browser_stack_from_a_script_stack() {
     assert!(chromium.has_grease() && !curl.has_grease());
     assert_ne!(curl.ja4, chromium.ja4);
     println!("curl {} chromium {}", curl.ja4, chromium.ja4);
+}
+
+#[test]
+fn a_remembered_hello_costs_a_few_hundred_bytes() {
+    // What the proxy keeps per TLS connection (README): the struct and its heap parts.
+    let cost = |h: &TlsHello| {
+        std::mem::size_of::<TlsHello>()
+            + 2 * (h.ciphers.capacity()
+                + h.extensions.capacity()
+                + h.sigalgs.capacity()
+                + h.groups.capacity())
+            + h.alpn.as_ref().map_or(0, String::capacity)
+            + h.ja4.capacity()
+    };
+    let (curl, chromium) = (
+        TlsHello::parse(CURL).unwrap(),
+        TlsHello::parse(CHROMIUM).unwrap(),
+    );
+    println!("curl {} B, chromium {} B", cost(&curl), cost(&chromium));
+    assert!(cost(&curl) < 400 && cost(&chromium) < 400);
 }
