@@ -1,14 +1,18 @@
 //! Bans on disk, so a restart does not pardon anyone.
 //!
-//! `state_dir/bans.json` is rewritten atomically (temporary file, then rename) every few seconds
-//! and at shutdown, and read at start. A corrupt file is logged and set aside, never fatal.
+//! `state_dir/bans.json` is rewritten every few seconds and at shutdown: a temporary file,
+//! fsynced, renamed into place, then the directory fsynced, so a crash or power cut leaves either
+//! the old file or the new one. It is read at start. A corrupt file is logged and set aside under
+//! a timestamped name (earlier copies are kept), never fatal. Saved addresses are re-keyed under
+//! the current prefix lengths, so widening `ipv6_prefix_len` keeps every ban.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tollgate_core::BanRecord;
-use tollgate_core::{ClientKey, Engine, Reason};
+use tollgate_core::{Engine, Reason};
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -46,11 +50,12 @@ pub fn save(engine: &Engine, state_dir: &Path) -> anyhow::Result<usize> {
     let n = bans.len();
     fs::create_dir_all(state_dir)?;
     let tmp = state_dir.join("bans.json.tmp");
-    fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(&Saved { version: 1, bans })?,
-    )?;
+    let mut file = File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(&Saved { version: 1, bans })?)?;
+    file.sync_all()?;
+    drop(file);
     fs::rename(&tmp, path(state_dir))?;
+    File::open(state_dir)?.sync_all()?;
     Ok(n)
 }
 
@@ -65,7 +70,7 @@ pub fn load(engine: &Engine, state_dir: &Path) -> anyhow::Result<usize> {
     let saved: Saved = match serde_json::from_slice(&text) {
         Ok(s) => s,
         Err(e) => {
-            let aside = state_dir.join("bans.json.corrupt");
+            let aside = corrupt_copy(state_dir);
             fs::rename(&file, &aside)?;
             anyhow::bail!(
                 "{} is not valid ({e}); moved to {}",
@@ -74,17 +79,36 @@ pub fn load(engine: &Engine, state_dir: &Path) -> anyhow::Result<usize> {
             );
         }
     };
-    let records: Vec<BanRecord> = saved.bans.into_iter().filter_map(record).collect();
+    let records: Vec<BanRecord> = saved
+        .bans
+        .into_iter()
+        .filter_map(|b| record(engine, b))
+        .collect();
     let n = records.len();
     engine.restore_bans(records);
     Ok(n)
 }
 
-fn record(b: SavedBan) -> Option<BanRecord> {
+/// `bans.json.corrupt-<unix seconds>`, with a counter when that name is taken.
+fn corrupt_copy(state_dir: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut aside = state_dir.join(format!("bans.json.corrupt-{secs}"));
+    let mut n = 1;
+    while aside.exists() {
+        aside = state_dir.join(format!("bans.json.corrupt-{secs}.{n}"));
+        n += 1;
+    }
+    aside
+}
+
+fn record(engine: &Engine, b: SavedBan) -> Option<BanRecord> {
     let ip = b.key.parse().ok()?;
     Some(BanRecord {
-        // The saved address is already masked: keep all its bits.
-        key: ClientKey::new(ip, 32, 128),
+        // The saved network's base, masked again under today's prefix lengths: a wider prefix
+        // keeps the ban on the whole new network, a narrower one on the base's own network.
+        key: engine.client_key(ip),
         until_ns: b.until_ns,
         offences: b.offences,
         last_offence_ns: b.last_offence_ns,
