@@ -59,6 +59,6 @@ pub use toll::{
     OFFER_PATH, PREFIX, SECURE_COOKIE, VERIFY_PATH,
 };
 pub use verdict::{
-    respond, Asset, ChallengePage, Decision, Grant, Kind, Lang, Reason, Reply, Verdict,
-    REASON_HEADER,
+    respond, Asset, ChallengePage, Decision, Grant, Kind, Lang, Reason, Reply, UpstreamFailure,
+    Verdict, REASON_HEADER,
 };

@@ -16,7 +16,7 @@ use pingora::server::{RunArgs as PingoraRunArgs, Server};
 use pingora::services::listening::Service;
 use tollgate_core::{CoreClock, Engine};
 
-use crate::admin::Admin;
+use crate::admin::{Access, Admin};
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::demo::Demo;
@@ -28,6 +28,7 @@ use crate::proxy::{Gate, Shared};
 use crate::reload::{self, Reloader};
 use crate::secrets;
 use crate::tls;
+use crate::upstream::Upstreams;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const PERSIST_EVERY: Duration = Duration::from_secs(5);
@@ -47,8 +48,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating state dir {}", state_dir.display()))?;
     let demo = settings.upstreams.is_empty() && args.upstreams.is_empty();
+    let (access, token_file) = Access::load(
+        admin_addr,
+        &settings.admin_hosts,
+        settings.admin_token_file.as_deref(),
+        &state_dir,
+    )?;
     if !admin_addr.ip().is_loopback() {
-        tracing::warn!(admin = %admin_addr, "admin listener is not on loopback and has no authentication: firewall it");
+        tracing::warn!(admin = %admin_addr, "admin listener is not on loopback: only the token guards DELETE /bans and POST /reload; firewall it");
     }
 
     let (keys, key_source) = secrets::load(args.key.secret_file.as_deref(), &state_dir)?;
@@ -61,14 +68,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let metrics = Metrics::new().context("registering metrics")?;
     let budget = LogBudget::new(args.log_refusals_per_sec);
-    let shared = Arc::new(Shared::new(
-        engine,
-        metrics,
-        budget,
+    let upstreams = Upstreams::new(
         settings.upstreams.clone(),
         args.upstreams.clone(),
         args.demo_backend,
-    ));
+        settings.timeouts,
+    );
+    let shared = Arc::new(Shared::new(engine, metrics, budget, upstreams));
     let reloader = Arc::new(Reloader::new(
         args.rules.path.clone(),
         key_source,
@@ -122,6 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Admin {
             shared: shared.clone(),
             reloader,
+            access,
         },
     );
     admin.add_tcp(&admin_addr.to_string());
@@ -133,7 +140,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         backend.threads = Some(1);
         server.add_service(backend);
     }
-    tracing::info!(%listen, tls = ?tls_listen, admin = %admin_addr, demo_backend = demo, rules = %args.rules.path.display(), "tollgate running");
+    tracing::info!(%listen, tls = ?tls_listen, admin = %admin_addr, demo_backend = demo, admin_token = %token_file.display(), rules = %args.rules.path.display(), "tollgate running");
     server.run(PingoraRunArgs::default());
 
     stop.store(true, Ordering::SeqCst);

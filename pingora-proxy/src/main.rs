@@ -20,6 +20,7 @@ mod reload;
 mod secrets;
 mod solve;
 mod tls;
+mod upstream;
 mod view;
 
 use clap::Parser;

@@ -7,17 +7,15 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Verdict};
@@ -26,6 +24,7 @@ use tollgate_core::{Forwarding, TlsHello};
 use crate::hello::Hellos;
 use crate::logging::LogBudget;
 use crate::metrics::Metrics;
+use crate::upstream::{self, Upstreams};
 use crate::view;
 
 /// What every request handler shares.
@@ -33,15 +32,9 @@ pub struct Shared {
     pub engine: Engine,
     pub metrics: Metrics,
     pub log_budget: LogBudget,
-    /// Upstreams from the command line; when empty, the rules' upstreams apply.
-    pub upstreams_override: Vec<SocketAddr>,
-    /// The rules file's `[server] upstreams`, replaced on reload.
-    pub upstreams: ArcSwap<Vec<SocketAddr>>,
-    /// Used when neither names an upstream.
-    pub demo_backend: SocketAddr,
+    pub upstreams: Upstreams,
     /// ClientHellos of the TLS connections, captured before their handshakes.
     pub hellos: Arc<Hellos>,
-    next_upstream: AtomicUsize,
 }
 
 impl Shared {
@@ -49,32 +42,14 @@ impl Shared {
         engine: Engine,
         metrics: Metrics,
         log_budget: LogBudget,
-        upstreams: Vec<SocketAddr>,
-        upstreams_override: Vec<SocketAddr>,
-        demo_backend: SocketAddr,
+        upstreams: Upstreams,
     ) -> Self {
         Self {
             engine,
             metrics,
             log_budget,
-            upstreams_override,
-            upstreams: ArcSwap::from_pointee(upstreams),
-            demo_backend,
+            upstreams,
             hellos: Arc::default(),
-            next_upstream: AtomicUsize::new(0),
-        }
-    }
-
-    /// Round-robin over the configured upstreams.
-    fn pick_upstream(&self) -> SocketAddr {
-        let pick = |list: &[SocketAddr]| match list.len() {
-            0 => self.demo_backend,
-            n => list[self.next_upstream.fetch_add(1, Ordering::Relaxed) % n],
-        };
-        if self.upstreams_override.is_empty() {
-            pick(&self.upstreams.load())
-        } else {
-            pick(&self.upstreams_override)
         }
     }
 }
@@ -94,6 +69,10 @@ pub struct Ctx {
     proxied: bool,
     /// The connection's ClientHello, looked up once per HTTP/1.x connection (TLS only).
     hello: Option<Arc<TlsHello>>,
+    /// Upstreams this request tried (a refused connection is retried on a sibling).
+    tried: Vec<SocketAddr>,
+    /// When the first upstream was picked, for the total deadline.
+    proxy_start: Option<Instant>,
 }
 
 /// What one HTTP/1.x request hands the next on the same keep-alive connection.
@@ -174,12 +153,72 @@ impl ProxyHttp for Gate {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(
-            self.shared.pick_upstream(),
-            false,
-            String::new(),
-        )))
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        ctx.proxy_start.get_or_insert_with(Instant::now);
+        let (addr, peer) = self.shared.upstreams.peer(&ctx.tried).ok_or_else(|| {
+            pingora::Error::explain(pingora::ErrorType::ConnectError, "every upstream refused")
+                .into_up()
+        })?;
+        ctx.tried.push(addr);
+        Ok(peer)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<pingora::Error>,
+    ) -> Box<pingora::Error> {
+        if upstream::refused(&e) {
+            if let Some(addr) = ctx.tried.last() {
+                self.shared.upstreams.mark_down(*addr);
+            }
+            e.set_retry(self.shared.upstreams.has_untried(&ctx.tried));
+        }
+        e
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &pingora::Error,
+        _ctx: &mut Ctx,
+    ) -> FailToProxy {
+        let code = match upstream::classify(e) {
+            Some(failure) => {
+                let reply = failure.reply();
+                let status = reply.status;
+                match write_reply(session, reply).await {
+                    Ok(()) => status,
+                    Err(_) => 0,
+                }
+            }
+            None => downstream_failure(session, e).await,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.within_total(ctx)
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        self.within_total(ctx).map(|()| None)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&pingora::Error>, ctx: &mut Ctx) {
@@ -209,6 +248,31 @@ impl ProxyHttp for Gate {
         }
         Ok(())
     }
+}
+
+impl Gate {
+    fn within_total(&self, ctx: &Ctx) -> Result<()> {
+        let total = self.shared.upstreams.total_timeout();
+        match ctx.proxy_start {
+            Some(start) if start.elapsed() > total => Err(upstream::total_deadline_passed(total)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The client's side failed: nothing to say to a dead connection, 400 to a bad request.
+async fn downstream_failure(session: &mut Session, e: &pingora::Error) -> u16 {
+    use pingora::ErrorType::{ConnectionClosed, ReadError, WriteError};
+    let code = match (e.esource(), e.etype()) {
+        (_, pingora::ErrorType::HTTPStatus(code)) => *code,
+        (pingora::ErrorSource::Downstream, WriteError | ReadError | ConnectionClosed) => 0,
+        (pingora::ErrorSource::Downstream, _) => 400,
+        _ => 500,
+    };
+    if code > 0 && session.respond_error(code).await.is_err() {
+        return 0;
+    }
+    code
 }
 
 /// Reports how the upstream handled a proxied request; the core decides what is a failure.

@@ -98,7 +98,7 @@ impl Reloader {
                 changes.extend(config::describe_changes(&server, &new.server));
                 self.shared
                     .upstreams
-                    .store(Arc::new(new.server.upstreams.clone()));
+                    .replace(new.server.upstreams.clone(), new.server.timeouts);
                 *server = new.server;
                 self.shared.metrics.reload(true);
                 let summary = if changes.is_empty() {

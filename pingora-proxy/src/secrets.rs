@@ -56,7 +56,7 @@ pub fn read(file: &Path) -> anyhow::Result<Keyring> {
     Keyring::parse(&text).with_context(|| format!("key file {}", file.display()))
 }
 
-fn random_key() -> anyhow::Result<[u8; KEY_BYTES]> {
+pub(crate) fn random_key() -> anyhow::Result<[u8; KEY_BYTES]> {
     let mut key = [0u8; KEY_BYTES];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;
     Ok(key)
@@ -70,7 +70,7 @@ fn create(file: &Path) -> anyhow::Result<()> {
     write_new(file, &Keyring::file_text(&random_key()?))
 }
 
-fn write_new(file: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_new(file: &Path, text: &str) -> anyhow::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

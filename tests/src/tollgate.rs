@@ -240,10 +240,27 @@ impl Tollgate {
     }
 
     /// An admin-API request from loopback.
+    /// An operator's admin request: mutating methods carry the bearer token.
     pub fn admin(&self, method: &str, path: &str) -> Response {
+        if matches!(method, "GET" | "HEAD") {
+            return self.admin_with(method, path, &[]);
+        }
+        let bearer = format!("Bearer {}", self.admin_token());
+        self.admin_with(method, path, &[("Authorization", &bearer)])
+    }
+
+    /// An admin request with exactly these headers (a `Host` is added unless given).
+    pub fn admin_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
         let ip: IpAddr = [127, 0, 0, 1].into();
-        http::request(ip, self.admin, method, path, &[])
+        http::request(ip, self.admin, method, path, headers)
             .unwrap_or_else(|e| panic!("admin {path}: {e}"))
+    }
+
+    /// The token the process created in its state directory.
+    pub fn admin_token(&self) -> String {
+        let file = self.dir.join("state/admin.token");
+        let token = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        token.trim().to_string()
     }
 
     /// One sample from `/metrics`, e.g. `tollgate_reloads_total{result="ok"}`; panics when absent.

@@ -10,9 +10,11 @@ mod lang;
 mod reason;
 mod reply;
 mod respond;
+mod upstream;
 
 pub use decision::{Asset, ChallengePage, Decision, Grant, Kind, Verdict};
 pub use lang::Lang;
 pub use reason::Reason;
 pub use reply::{Reply, REASON_HEADER};
 pub use respond::respond;
+pub use upstream::UpstreamFailure;

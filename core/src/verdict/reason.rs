@@ -70,6 +70,10 @@ code_table! {
         BadPath = "bad_path",
         /// An HTTP/1.1 request without `Host`: 400.
         MissingHost = "missing_host",
+        /// The upstream accepted the request but did not answer in time: 504.
+        UpstreamTimeout = "upstream_timeout",
+        /// No upstream could be reached, or it broke the response: 502.
+        UpstreamUnavailable = "upstream_unavailable",
     }
 }
 
@@ -83,7 +87,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 31);
+        assert_eq!(Reason::ALL.len(), 33);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

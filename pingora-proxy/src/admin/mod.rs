@@ -1,5 +1,8 @@
 //! The admin listener: `/healthz`, `/metrics`, `GET /bans`, `DELETE /bans/<ip>`, `POST /reload`.
-//! Bind it to loopback (the default); it has no authentication of its own.
+//! Bind it to loopback (the default). Every request passes [`Access`] first: a known Host, and
+//! a bearer token on the routes that change something.
+
+mod access;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -12,10 +15,12 @@ use serde::Serialize;
 
 use crate::proxy::Shared;
 use crate::reload::Reloader;
+pub use access::Access;
 
 pub struct Admin {
     pub shared: Arc<Shared>,
     pub reloader: Arc<Reloader>,
+    pub access: Access,
 }
 
 #[derive(Serialize)]
@@ -30,6 +35,9 @@ struct BanView {
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
+        if let Some(refusal) = self.access.refusal(req) {
+            return refusal;
+        }
         let path = req.uri.path().to_string();
         let method = req.method.clone();
         match (method, path.as_str()) {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use tollgate_core::{parse_rules, read_rules_text, FsReader, InvalidRules, Rules};
 
-pub use server::{ServerSettings, TlsCert, TlsListener};
+pub use server::{ServerSettings, TlsCert, TlsListener, UpstreamTimeouts};
 
 /// A validated rules file.
 #[derive(Clone, Debug)]
@@ -47,6 +47,12 @@ pub fn describe_changes(old: &ServerSettings, new: &ServerSettings) -> Vec<Strin
         out.push(format!(
             "upstreams: {:?} -> {:?}",
             old.upstreams, new.upstreams
+        ));
+    }
+    if old.timeouts != new.timeouts {
+        out.push(format!(
+            "upstream timeouts: {:?} -> {:?}",
+            old.timeouts, new.timeouts
         ));
     }
     let restart = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {

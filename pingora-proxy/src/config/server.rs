@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_core::{line_col, ConfigError, SourceReader};
@@ -28,6 +29,41 @@ pub struct ServerSettings {
     pub tls: Option<TlsListener>,
     /// Accept prior-knowledge HTTP/2 in clear text on `listen`.
     pub h2c: bool,
+    /// Host names the admin listener answers besides `localhost` and IP literals.
+    pub admin_hosts: Vec<String>,
+    /// The admin bearer token's file; `None`: `state_dir/admin.token`, created on first run.
+    pub admin_token_file: Option<PathBuf>,
+    /// How long proxying may wait on an upstream.
+    pub timeouts: UpstreamTimeouts,
+}
+
+/// Upstream deadlines. Defaults follow nginx's `proxy_*_timeout`, with a shorter connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamTimeouts {
+    /// TCP connect (`upstream_connect_timeout_secs`, 5).
+    pub connect: Duration,
+    /// Longest silence while reading the response (`upstream_read_timeout_secs`, 60).
+    pub read: Duration,
+    /// Longest stall while sending the request (`upstream_write_timeout_secs`, 60).
+    pub write: Duration,
+    /// The whole exchange, request sent to last response byte (`upstream_total_timeout_secs`,
+    /// 300): a trickling upstream is cut off too.
+    pub total: Duration,
+    /// How long an upstream that refused a connection is passed over for its siblings
+    /// (`upstream_down_secs`, 10).
+    pub down: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            read: Duration::from_secs(60),
+            write: Duration::from_secs(60),
+            total: Duration::from_secs(300),
+            down: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Where TLS is served and with which certificate.
@@ -65,6 +101,14 @@ struct RawServer {
     tls_key: Option<Spanned<String>>,
     tls_self_signed: Option<Spanned<bool>>,
     h2c: Option<bool>,
+    #[serde(default)]
+    admin_hosts: Vec<Spanned<String>>,
+    admin_token_file: Option<String>,
+    upstream_connect_timeout_secs: Option<Spanned<f64>>,
+    upstream_read_timeout_secs: Option<Spanned<f64>>,
+    upstream_write_timeout_secs: Option<Spanned<f64>>,
+    upstream_total_timeout_secs: Option<Spanned<f64>>,
+    upstream_down_secs: Option<Spanned<f64>>,
 }
 
 /// Parses `[server]` of rules `text` read from `file`; list every problem.
@@ -116,7 +160,22 @@ impl Ctx<'_> {
             tls_key: _,
             tls_self_signed: _,
             h2c,
+            admin_hosts,
+            admin_token_file,
+            upstream_connect_timeout_secs: connect,
+            upstream_read_timeout_secs: read,
+            upstream_write_timeout_secs: write,
+            upstream_total_timeout_secs: total,
+            upstream_down_secs: down,
         } = raw;
+        let d = UpstreamTimeouts::default();
+        let timeouts = UpstreamTimeouts {
+            connect: self.secs(connect, d.connect, "upstream_connect_timeout_secs"),
+            read: self.secs(read, d.read, "upstream_read_timeout_secs"),
+            write: self.secs(write, d.write, "upstream_write_timeout_secs"),
+            total: self.secs(total, d.total, "upstream_total_timeout_secs"),
+            down: self.secs(down, d.down, "upstream_down_secs"),
+        };
         ServerSettings {
             listen: self.addr(listen.as_ref(), DEFAULT_LISTEN, "[server] listen"),
             admin: self.addr(admin.as_ref(), DEFAULT_ADMIN, "[server] admin"),
@@ -127,7 +186,44 @@ impl Ctx<'_> {
             state_dir: PathBuf::from(state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR)),
             tls,
             h2c: h2c.unwrap_or(false),
+            admin_hosts: admin_hosts
+                .iter()
+                .filter_map(|h| self.host_name(h))
+                .collect(),
+            admin_token_file: admin_token_file.map(|f| self.relative(&f)),
+            timeouts,
         }
+    }
+
+    /// A duration in seconds (fractions allowed), above 0 and at most a day.
+    fn secs(&mut self, raw: Option<Spanned<f64>>, default: Duration, key: &str) -> Duration {
+        let Some(raw) = raw else { return default };
+        let v = *raw.get_ref();
+        if v > 0.0 && v <= 86_400.0 {
+            return Duration::from_secs_f64(v);
+        }
+        let msg = format!("{key} = {v}: expected seconds above 0 and at most 86400");
+        self.error(raw.span(), Some(SECTION), msg);
+        default
+    }
+
+    fn host_name(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let name = raw.get_ref();
+        let ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            let msg =
+                format!("invalid host name {name:?}: letters, digits, '-' and '.' only, no port");
+            self.error(raw.span(), Some("[server] admin_hosts"), msg);
+        }
+        ok.then(|| name.to_ascii_lowercase())
+    }
+
+    /// A path named in the rules file, relative to the file's directory.
+    fn relative(&self, path: &str) -> PathBuf {
+        self.file.parent().unwrap_or(Path::new("")).join(path)
     }
 
     fn error(&mut self, span: Range<usize>, rule: Option<&str>, message: impl Into<String>) {
@@ -198,8 +294,7 @@ impl Ctx<'_> {
 
     /// The path of a PEM file, relative to the rules file, checked to contain a `label` block.
     fn pem(&mut self, path: &Spanned<String>, label: &str) -> PathBuf {
-        let base = self.file.parent().unwrap_or(Path::new(""));
-        let full = base.join(path.get_ref());
+        let full = self.relative(path.get_ref());
         let problem = match self.reader.read(&full) {
             Err(e) => Some(format!("cannot read {}: {e}", full.display())),
             Ok(text) if !text.contains("-----BEGIN") || !text.contains(label) => {
