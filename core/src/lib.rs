@@ -36,7 +36,7 @@ mod toll;
 mod verdict;
 
 pub use clock::{CoreClock, NS_PER_SEC};
-pub use engine::{Engine, EngineStats};
+pub use engine::{ConnectionSlot, Engine, EngineStats};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
     canonical_path, Action, Ambiguity, Canonical, CidrSet, ClientKey, ConnectionView, Forwarding,
@@ -44,8 +44,8 @@ pub use request::{
     STRIPPED_HEADERS, UNKNOWN_PEER,
 };
 pub use rules::{
-    load_rules, parse_rules, read_rules_text, ConfigError, FsReader, InvalidRules, Mode, Rules,
-    SourceReader,
+    load_rules, parse_rules, read_rules_text, ConfigError, ConnectionRules, FsReader, InvalidRules,
+    Mode, Rules, SourceReader,
 };
 pub use score::{request_signals, AttackStatus, Score, ScoreRules, Signal, Signals};
 pub use shared::{Region, RegionError, RegionStats};

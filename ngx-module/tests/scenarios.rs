@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tollgate_testkit::nginx::{Nginx, NginxBuild};
-use tollgate_testkit::scenario::{run_over_http_as, trials, UpstreamHeaders};
+use tollgate_testkit::scenario::{run_over_http_as, trials, FrontEnd};
 use tollgate_testkit::tollgate::TempDir;
 use tollgate_testkit::upstream::Upstream;
 
@@ -21,7 +21,7 @@ fn main() {
         let dir = TempDir::new("ngx-scenario");
         let upstream = Upstream::start().unwrap();
         let n = Nginx::start(&build, &dir.0, &s.rules, upstream.addr);
-        run_over_http_as(s, n.listen, &upstream, UpstreamHeaders::Operators);
+        run_over_http_as(s, n.listen, &upstream, FrontEnd::Nginx);
     });
     libtest_mimic::run(&args, all).exit();
 }

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use pingora::apps::HttpServerOptions;
 use pingora::prelude::Opt;
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs as PingoraRunArgs, Server};
 use pingora::services::listening::Service;
 use tollgate_core::{CoreClock, Engine};
 
 use crate::admin::{Access, Admin};
+use crate::admission::{AcceptFilter, Admission};
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::demo::Demo;
@@ -89,12 +90,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), server_conf(&args, &state_dir));
     server.bootstrap();
     let conf = server.configuration.clone();
-    let mut proxy = http_proxy_service(
-        &conf,
-        Gate {
-            shared: shared.clone(),
-        },
-    );
+    let mut proxy = proxy_service(&conf, &shared, settings.h2c);
     proxy.add_tcp(&listen.to_string());
     let tls_listen = match &settings.tls {
         Some(t) => {
@@ -115,13 +111,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    if settings.h2c {
-        if let Some(app) = proxy.app_logic_mut() {
-            let mut options = HttpServerOptions::default();
-            options.h2c = true;
-            app.server_options = Some(options);
-        }
-    }
     server.add_service(proxy);
     let mut admin = Service::new(
         "tollgate admin".into(),
@@ -186,6 +175,32 @@ fn log_attack_change(shared: &Shared, was: bool) -> bool {
         }
     }
     now.engaged
+}
+
+/// The public listeners' service: the proxy behind the connection checks, with HTTP/2 header
+/// lists capped like HTTP/1.x headers.
+fn proxy_service(conf: &Arc<ServerConf>, shared: &Arc<Shared>, h2c: bool) -> Service<Admission> {
+    let mut proxy = http_proxy(
+        conf,
+        Gate {
+            shared: shared.clone(),
+        },
+    );
+    let mut options = HttpServerOptions::default();
+    options.h2c = h2c;
+    proxy.server_options = Some(options);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_header_list_size(shared.engine.connection_rules().max_header_bytes);
+    proxy.h2_options = Some(h2);
+    let app = Admission {
+        proxy: Arc::new(proxy),
+        shared: shared.clone(),
+    };
+    let mut service = Service::new("tollgate proxy".into(), app);
+    service.set_connection_filter(Arc::new(AcceptFilter {
+        shared: shared.clone(),
+    }));
+    service
 }
 
 /// Sweeps expired state every second and persists bans every few seconds, until `stop`.

@@ -6,6 +6,7 @@
 //! `tollgate rotate-secret` rotates the signing key. See `--help`.
 
 mod admin;
+mod admission;
 mod app;
 mod check;
 mod cli;

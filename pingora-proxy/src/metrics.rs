@@ -33,6 +33,8 @@ pub struct Metrics {
     score: Histogram,
     under_attack: IntGauge,
     upstream_errors: IntCounter,
+    /// Connections tollgate closed before a complete request, by why.
+    connections_closed: IntCounterVec,
     /// TLS connections by the JA4 of their ClientHello.
     tls_hellos: IntCounterVec,
     /// JA4 values with a series of their own; past [`MAX_JA4_SERIES`] the rest count as "other".
@@ -100,6 +102,13 @@ impl Metrics {
                 "tollgate_upstream_errors_total",
                 "Proxied requests the upstream failed (connect error or 502-504).",
             )?,
+            connections_closed: IntCounterVec::new(
+                Opts::new(
+                    "tollgate_connections_closed_total",
+                    "Connections closed before a complete request: active_ban or too_many_connections at accept, header_timeout or header_too_large while the header arrived.",
+                ),
+                &["reason"],
+            )?,
             reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
             reloads_failed: reloads.get_metric_with_label_values(&["failed"])?,
             log_suppressed: IntCounter::new(
@@ -146,6 +155,8 @@ impl Metrics {
         m.registry.register(Box::new(m.score.clone()))?;
         m.registry.register(Box::new(m.under_attack.clone()))?;
         m.registry.register(Box::new(m.upstream_errors.clone()))?;
+        m.registry
+            .register(Box::new(m.connections_closed.clone()))?;
         Ok(m)
     }
 
@@ -181,6 +192,11 @@ impl Metrics {
 
     pub fn upstream_error(&self) {
         self.upstream_errors.inc();
+    }
+
+    /// A connection closed before its request was complete; `reason` is one of a fixed few.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed.with_label_values(&[reason]).inc();
     }
 
     pub fn reload(&self, ok: bool) {

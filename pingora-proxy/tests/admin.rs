@@ -14,9 +14,9 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_tollgate"))
 }
 
-/// Three requests in ten seconds ban.
+/// Three requests in ten seconds ban; banned peers are answered, not dropped at accept.
 const BAN_RULES: &str = "[limit]\nrequests = 1000\nburst = 1000\n[bans]\nextreme_requests = 3\n\
-                         extreme_window_secs = 10\nviolations = 0\n";
+                         extreme_window_secs = 10\nviolations = 0\nclose_connection = false\n";
 
 fn ban(t: &Tollgate, client: &str) {
     let statuses: Vec<u16> = (0..4).map(|_| t.get(client, "/").status).collect();

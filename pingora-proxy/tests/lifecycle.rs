@@ -89,7 +89,8 @@ fn an_invalid_file_is_rejected_and_the_old_rules_keep_serving() {
 fn bans_survive_reload_and_restart_and_operators_can_lift_them() {
     let dir = TempDir::new("bans");
     let up = Upstream::start().unwrap();
-    let rules = "[limit]\nenabled = false\n[bans]\nextreme_requests = 5\nextreme_window_secs = 60\nttl_secs = 600\n";
+    // Banned peers are answered (not dropped at accept), so each check below reads the reason.
+    let rules = "[limit]\nenabled = false\n[bans]\nextreme_requests = 5\nextreme_window_secs = 60\nttl_secs = 600\nclose_connection = false\n";
     let mut t = Tollgate::start(bin(), &dir.0, rules, up.addr);
     assert_eq!(statuses(&t, "127.0.3.1", 6), [200, 200, 200, 200, 200, 403]);
     assert_eq!(

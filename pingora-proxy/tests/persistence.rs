@@ -18,7 +18,8 @@ fn bin() -> &'static Path {
 fn rules(v4_prefix: u8) -> String {
     format!(
         "[clients]\nipv4_prefix_len = {v4_prefix}\n[limit]\nrequests = 1000\nburst = 1000\n\
-         [bans]\nextreme_requests = 3\nextreme_window_secs = 10\nviolations = 0\n"
+         [bans]\nextreme_requests = 3\nextreme_window_secs = 10\nviolations = 0\n\
+         close_connection = false\n"
     )
 }
 

@@ -20,6 +20,8 @@ pub struct EngineStats {
     pub ban_records: usize,
     /// Solved challenges remembered against replay.
     pub solved_challenges: usize,
+    /// Client keys holding at least one connection open.
+    pub connection_clients: usize,
 }
 
 impl Engine {
@@ -39,6 +41,7 @@ impl Engine {
             active_bans: self.state.bans.active_list(self.clock.now_ns()).len(),
             ban_records: self.state.bans.len(),
             solved_challenges: self.state.tolls.replay.len(),
+            connection_clients: self.state.connections.clients(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod active;
 mod admin;
+mod connection;
 mod front;
 mod gates;
 mod state;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 
 pub use admin::EngineStats;
+pub use connection::ConnectionSlot;
 
 use crate::clock::{CoreClock, NS_PER_SEC};
 use crate::limit::ban;
@@ -80,6 +82,7 @@ impl Engine {
                 bans: memory.bans(rules.bans.policy.max_bans),
                 tolls,
                 attack: memory.attack(),
+                connections: Arc::default(),
                 fixed_stores: [penalties, usage],
             },
             memory,

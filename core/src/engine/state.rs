@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::connection::OpenConnections;
 use crate::limit::ban::BanTable;
 use crate::limit::store::KeyStore;
 use crate::score::attack::AttackMeter;
@@ -17,6 +18,8 @@ pub(crate) struct State {
     pub tolls: Tolls,
     /// Request and upstream-error rates for under-attack mode.
     pub attack: AttackMeter,
+    /// Connections each client key holds open (this process's own: never shared).
+    pub connections: Arc<OpenConnections>,
     /// Stores that are not behind a limiter (penalties, clearance spending), capped like the rest.
     pub fixed_stores: [Arc<KeyStore>; 2],
 }

@@ -47,6 +47,11 @@ pub(super) const IPV4_PREFIX_LEN: Int = int("ipv4_prefix_len", 32, 1, 32);
 pub(super) const IPV6_PREFIX_LEN: Int = int("ipv6_prefix_len", 64, 1, 128);
 pub(super) const MAX_TRACKED_KEYS: Int = int("max_tracked_keys", 1_000_000, 1_000, 100_000_000);
 
+// [connections]
+pub(super) const MAX_CONNECTIONS_PER_CLIENT: Int = int("max_per_client", 128, 0, 1_000_000);
+pub(super) const HEADER_TIMEOUT_SECS: Int = int("header_timeout_secs", 10, 1, 300);
+pub(super) const MAX_HEADER_BYTES: Int = int("max_header_bytes", 32_768, 1_024, 1_048_576);
+
 // Quotas: [limit], a route's `limit`, [clearance] `rate`.
 pub(super) const QUOTA_REQUESTS: Int = int("requests", 0, 1, BILLION);
 pub(super) const QUOTA_PER_SECS: Int = int("per_secs", 0, 1, BILLION);

@@ -33,6 +33,11 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
     );
     field("bans", format!("{:?}", old.bans), format!("{:?}", new.bans));
     field(
+        "connections",
+        format!("{:?}", old.connections),
+        format!("{:?}", new.connections),
+    );
+    field(
         "clients",
         format!("{:?}", old.clients),
         format!("{:?}", new.clients),

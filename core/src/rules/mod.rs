@@ -55,6 +55,19 @@ pub struct PathRules {
     pub reject_ambiguous: bool,
 }
 
+/// `[connections]`: what one client may hold open, enforced by front ends at accept and while
+/// headers arrive, before any request is complete enough to be rate limited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionRules {
+    /// Open connections per client key (direct peers; trusted proxies and allow-listed
+    /// addresses are exempt); 0: no cap.
+    pub max_per_client: u32,
+    /// A request's header must be complete this long after its first byte.
+    pub header_timeout_secs: u32,
+    /// Most bytes of one request's header (request line included).
+    pub max_header_bytes: u32,
+}
+
 /// How client addresses are found and keyed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSettings {
@@ -116,6 +129,7 @@ pub struct Rules {
     pub mode: Mode,
     pub paths: PathRules,
     pub clients: ClientSettings,
+    pub connections: ConnectionRules,
     pub allow: CidrSet,
     pub deny: CidrSet,
     /// Applies when no route sets its own quota; `None` when `[limit] enabled = false`.

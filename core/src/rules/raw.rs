@@ -22,6 +22,8 @@ pub struct RawRules {
     #[serde(default)]
     pub clients: RawClients,
     #[serde(default)]
+    pub connections: RawConnections,
+    #[serde(default)]
     pub lists: RawLists,
     #[serde(default)]
     pub limit: RawLimitSection,
@@ -53,6 +55,14 @@ pub struct RawClients {
     pub ipv4_prefix_len: Option<Spanned<i64>>,
     pub ipv6_prefix_len: Option<Spanned<i64>>,
     pub max_tracked_keys: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnections {
+    pub max_per_client: Option<Spanned<i64>>,
+    pub header_timeout_secs: Option<Spanned<i64>>,
+    pub max_header_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -70,6 +70,9 @@ code_table! {
         BadPath = "bad_path",
         /// An HTTP/1.1 request without `Host`: 400.
         MissingHost = "missing_host",
+        /// The client key holds `[connections] max_per_client` open connections already: the
+        /// new one is closed at accept.
+        TooManyConnections = "too_many_connections",
         /// The upstream accepted the request but did not answer in time: 504.
         UpstreamTimeout = "upstream_timeout",
         /// No upstream could be reached, or it broke the response: 502.
@@ -87,7 +90,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 33);
+        assert_eq!(Reason::ALL.len(), 34);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

@@ -4,6 +4,7 @@
 //! field added to the file format cannot be forgotten here; every error names its section.
 
 mod challenge;
+mod connections;
 mod limits;
 mod lists;
 mod routes;
@@ -63,6 +64,7 @@ impl Ctx<'_, '_> {
             _server, // the Pingora front end's section: the core does not read it
             paths,
             clients,
+            connections,
             lists,
             limit,
             bans,
@@ -82,6 +84,7 @@ impl Ctx<'_, '_> {
             mode: self.mode(mode.as_ref()),
             paths,
             clients: self.clients(&clients),
+            connections: self.connections(&connections),
             allow: self.list(&lists, true),
             deny: self.list(&lists, false),
             default_quota: self.default_quota(&limit),
