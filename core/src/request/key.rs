@@ -48,9 +48,11 @@ impl ClientKey {
         }
     }
 
-    /// The network's first address.
+    /// The network's first address. (IPv4 keys are stored IPv4-mapped; a masked IPv6 key may
+    /// look like a NAT64 address and is still IPv6.)
     pub fn addr(&self) -> IpAddr {
-        canonical(IpAddr::V6(Ipv6Addr::from(self.bits())))
+        let v6 = Ipv6Addr::from(self.bits());
+        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
     }
 
     fn bits(&self) -> u128 {
@@ -87,15 +89,24 @@ impl ClientKey {
     }
 }
 
-/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are the IPv4 client they carry.
+/// IPv6 addresses that carry an IPv4 client are that client: IPv4-mapped (`::ffff:a.b.c.d`),
+/// and the NAT64 well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052), which a translator in front
+/// of an IPv6-only site writes for every IPv4 client. Keyed as IPv6, a /64 would lump every
+/// IPv4 client behind the translator into one key.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
+        IpAddr::V6(v6) => match (v6.to_ipv4_mapped(), nat64_embedded(v6)) {
+            (Some(v4), _) | (None, Some(v4)) => IpAddr::V4(v4),
+            (None, None) => IpAddr::V6(v6),
         },
         v4 => v4,
     }
+}
+
+fn nat64_embedded(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    const WELL_KNOWN: u128 = 0x0064_ff9b_u128 << 96;
+    let bits = u128::from(v6);
+    (bits >> 32 == WELL_KNOWN >> 32).then(|| Ipv4Addr::from(bits as u32))
 }
 
 impl fmt::Display for ClientKey {
@@ -132,5 +143,19 @@ mod tests {
         let net24 = ClientKey::new("10.1.2.200".parse().unwrap(), 24, 64);
         assert_eq!(net24.network(24, 64), "10.1.2.0/24");
         assert_eq!(std::mem::size_of::<ClientKey>(), 16);
+    }
+
+    #[test]
+    fn nat64_well_known_addresses_are_their_ipv4_client() {
+        let nat = |s: &str| ClientKey::new(s.parse().unwrap(), 32, 64);
+        assert_eq!(nat("64:ff9b::203.0.113.7"), nat("203.0.113.7"));
+        assert_ne!(nat("64:ff9b::203.0.113.7"), nat("64:ff9b::203.0.113.8"));
+        assert_eq!(
+            nat("64:ff9b::203.0.113.7").network(32, 64),
+            "203.0.113.7/32"
+        );
+        // Only the /96 well-known prefix: a neighbouring prefix is an ordinary /64.
+        assert_eq!(nat("64:ff9b:0:0:1::1"), nat("64:ff9b::1:0:0:2"));
+        assert_eq!(nat("64:ff9b:0:0:1::1").network(32, 64), "64:ff9b::/64");
     }
 }
