@@ -179,3 +179,27 @@ fn an_expired_clearance_is_challenged_free_and_deleted() {
     assert_eq!(price(&t, me), 10, "expiry is not an offence");
     assert_eq!(up.hits(), 1);
 }
+
+#[test]
+fn a_client_past_its_share_of_the_replay_cache_waits_alone() {
+    let dir = TempDir::new("solved-share");
+    let up = Upstream::start().unwrap();
+    let rules = rules(8).replace("range = 20000", "range = 20000\nmax_solved_per_client = 2");
+    let t = Tollgate::start(bin(), &dir.0, &rules, up.addr);
+    let flood = "127.0.5.90";
+    for _ in 0..2 {
+        let o = offer(&t, flood, UA, PATH);
+        assert_eq!(get(&t, flood, &solved(&o, PATH), UA, None).status, 303);
+    }
+    let o = offer(&t, flood, UA, PATH);
+    let third = get(&t, flood, &solved(&o, PATH), UA, None);
+    assert_eq!((third.status, reason(&third)), (429, "challenge_busy"));
+    assert_eq!(
+        t.metric("tollgate_solved_challenges"),
+        2.0,
+        "the third was not stored"
+    );
+    // Everyone else still solves and passes.
+    let cookie = earn(&t, "127.0.5.91", PATH);
+    assert_eq!(get(&t, "127.0.5.91", PATH, UA, Some(&cookie)).status, 200);
+}

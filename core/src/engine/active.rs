@@ -27,6 +27,8 @@ pub(crate) struct Limiters {
     pub grants: Option<Limiter>,
     /// Passes on score per client key.
     pub passes: Option<Limiter>,
+    /// Accepted answers per client key and challenge lifetime.
+    pub solved: Option<Limiter>,
 }
 
 impl Limiters {
@@ -44,6 +46,7 @@ impl Limiters {
             clearance: self.clearance.as_ref(),
             grants: self.grants.as_ref(),
             passes: self.passes.as_ref(),
+            solved: self.solved.as_ref(),
         }
     }
 }

@@ -146,6 +146,7 @@ impl Engine {
             clearance: limiter("clearance".into(), rules.clearance.rate),
             grants: limiter("grants".into(), rules.clearance.grants_per_hour),
             passes: limiter("passes".into(), rules.score.as_ref().and_then(|s| s.passes)),
+            solved: limiter("solved".into(), rules.challenge.solved_per_client),
         };
         stores.retain(|id, _| used.contains(id));
         for s in &self.state.fixed_stores {

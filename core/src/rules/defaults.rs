@@ -105,6 +105,7 @@ pub(super) const CHALLENGE_TTL_SECS: Int = int("ttl_secs", 300, 10, MAX_CHALLENG
 pub(super) const MAX_EXTRA_DIFFICULTY: Int = int("max_extra_difficulty", 6, 0, 16);
 pub(super) const PENALTY_DECAY_SECS: Int = int("penalty_decay_secs", 600, 1, 86_400);
 pub(super) const MAX_SOLVED: Int = int("max_solved", 1_000_000, 1_000, 100_000_000);
+pub(super) const MAX_SOLVED_PER_CLIENT: Int = int("max_solved_per_client", 300, 0, 100_000_000);
 
 // [clearance]
 pub(super) const CLEARANCE_TTL_SECS: Int = int("ttl_secs", 3_600, 10, 2_592_000);

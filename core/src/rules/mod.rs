@@ -106,6 +106,9 @@ pub struct ChallengeRules {
     pub penalty_decay_secs: u64,
     /// Most solved challenges remembered against replay.
     pub max_solved: usize,
+    /// Answers one client key may have accepted per `ttl_secs` (so live in the replay cache at
+    /// once); `None`: no cap. Past it that key gets 429 `challenge_busy`, and nobody else does.
+    pub solved_per_client: Option<Quota>,
 }
 
 /// What a solved challenge buys (the `[clearance]` section).

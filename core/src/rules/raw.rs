@@ -122,6 +122,7 @@ pub struct RawChallenge {
     pub max_extra_difficulty: Option<Spanned<i64>>,
     pub penalty_decay_secs: Option<Spanned<i64>>,
     pub max_solved: Option<Spanned<i64>>,
+    pub max_solved_per_client: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -107,6 +107,12 @@ impl Tolls {
         if !enough {
             return self.challenge(ask, route, back, Reason::ChallengeTooEasy);
         }
+        // One key cannot fill the replay cache for everyone: past its share it alone waits.
+        if let Some(l) = ask.limiters.solved {
+            if l.check(ask.key, ask.now_ns).is_err() {
+                return Decision::deny(429, Reason::ChallengeBusy);
+            }
+        }
         // Of concurrent submissions of one answer, exactly one gets past this line.
         match self
             .replay

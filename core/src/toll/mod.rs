@@ -71,6 +71,8 @@ pub(crate) struct TollLimiters<'a> {
     pub grants: Option<&'a Limiter>,
     /// Passes on score per client key.
     pub passes: Option<&'a Limiter>,
+    /// Accepted answers per client key and challenge lifetime.
+    pub solved: Option<&'a Limiter>,
 }
 
 /// One request, as the toll sees it.

@@ -53,7 +53,8 @@ code_table! {
         /// The answered puzzle is easier than its route now requires (rules or penalty changed,
         /// or a puzzle was fetched for another route): a fresh one is issued.
         ChallengeTooEasy = "challenge_too_easy",
-        /// Too many live solved challenges to remember another: try again later.
+        /// Too many live solved challenges to remember another, or this client key has its
+        /// share (`max_solved_per_client`) of them: try again later.
         ChallengeBusy = "challenge_busy",
         /// A tollgate endpoint (solver script, challenge offer) was served.
         Endpoint = "endpoint",

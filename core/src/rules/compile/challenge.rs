@@ -1,9 +1,12 @@
 //! `[challenge]` and `[clearance]`: the puzzles challenge routes inherit, and what a solved
 //! challenge buys.
 
+use std::num::NonZeroU32;
+
 use toml::Spanned;
 
 use super::Ctx;
+use crate::limit::limiter::Quota;
 use crate::rules::defaults;
 use crate::rules::raw::{RawChallenge, RawClearance};
 use crate::rules::{ChallengeRules, ClearanceRules};
@@ -30,6 +33,7 @@ impl Ctx<'_, '_> {
             max_extra_difficulty,
             penalty_decay_secs,
             max_solved,
+            max_solved_per_client,
         } = raw;
         let inherited = PuzzleDefaults {
             kind: puzzle.clone(),
@@ -49,12 +53,18 @@ impl Ctx<'_, '_> {
             &defaults::PENALTY_DECAY_SECS,
         );
         let solved = self.int(CHALLENGE, max_solved.as_ref(), &defaults::MAX_SOLVED);
+        let per_client = self.int(
+            CHALLENGE,
+            max_solved_per_client.as_ref(),
+            &defaults::MAX_SOLVED_PER_CLIENT,
+        );
         let rules = ChallengeRules {
             puzzle: own,
             ttl_secs: ttl as u64,
             max_extra_steps: extra as u32,
             penalty_decay_secs: decay as u64,
             max_solved: solved as usize,
+            solved_per_client: per_ttl(per_client, ttl),
         };
         (rules, inherited)
     }
@@ -124,4 +134,15 @@ impl Ctx<'_, '_> {
             ),
         }
     }
+}
+
+/// `n` per `ttl_secs`, all of them at once if need be; `None` for 0.
+fn per_ttl(n: i64, ttl_secs: i64) -> Option<Quota> {
+    let n = NonZeroU32::new(u32::try_from(n).ok()?)?;
+    let per_secs = NonZeroU32::new(u32::try_from(ttl_secs).ok()?)?;
+    Some(Quota {
+        requests: n,
+        per_secs,
+        burst: n,
+    })
 }
