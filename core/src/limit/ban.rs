@@ -2,14 +2,11 @@
 //!
 //! A client key that crosses an extreme threshold is refused outright for a TTL. Repeat offences
 //! within `forget_after_secs` multiply the TTL by `escalation_factor`, up to `max_ttl_secs`. The
-//! table is bounded (`max_bans`); when full, expired records go first, then the ban closest to
-//! expiry. Records are plain data so a front end can persist them across restarts.
+//! table is bounded (`max_bans`); when full, one record makes room: the one that mattered
+//! longest ago (an expired record with the oldest offence, else the ban closest to expiry).
+//! Records are plain data so a front end can persist them across restarts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-use dashmap::DashMap;
-use hashbrown::DefaultHashBuilder;
 
 use crate::clock::NS_PER_SEC;
 use crate::request::key::ClientKey;
@@ -85,7 +82,7 @@ impl BanTable {
 
     pub fn set_max(&self, max_bans: usize) {
         if let Self::Local(l) = self {
-            l.max.store(max_bans.max(1), Ordering::Relaxed);
+            l.set_max(max_bans);
         }
     }
 
@@ -125,7 +122,7 @@ impl BanTable {
             active
         };
         match self {
-            Self::Local(l) => l.map.get_mut(key).is_some_and(|mut r| lift(&mut r)),
+            Self::Local(l) => l.modify(key, lift).unwrap_or(false),
             Self::Shared(r) => shared::modify(r, key, lift).unwrap_or(false),
         }
     }
@@ -150,7 +147,7 @@ impl BanTable {
     /// Every record, for persistence.
     pub fn snapshot(&self) -> Vec<BanRecord> {
         match self {
-            Self::Local(l) => l.map.iter().map(|r| r.clone()).collect(),
+            Self::Local(l) => l.snapshot(),
             Self::Shared(r) => shared::all(r),
         }
     }
@@ -177,7 +174,7 @@ impl BanTable {
 
     pub fn len(&self) -> usize {
         match self {
-            Self::Local(l) => l.map.len(),
+            Self::Local(l) => l.len(),
             Self::Shared(r) => r.stats().bans_used as usize,
         }
     }
@@ -203,78 +200,6 @@ fn offend(rec: &mut BanRecord, now_ns: u64, reason: Reason, policy: &BanPolicy) 
 pub(crate) fn forgotten(rec: &BanRecord, now_ns: u64, policy: &BanPolicy) -> bool {
     let forget_ns = policy.forget_after_secs.saturating_mul(NS_PER_SEC);
     now_ns.saturating_sub(rec.last_seen_ns()) > forget_ns
-}
-
-/// The in-process table: a DashMap hashed with foldhash and a random seed (fast, and not
-/// predictable by clients choosing addresses).
-#[derive(Debug, Default)]
-pub struct LocalBans {
-    map: DashMap<ClientKey, BanRecord, DefaultHashBuilder>,
-    max: AtomicUsize,
-    /// Records held; lets the common case (no bans at all) skip the map on every request.
-    records: AtomicUsize,
-}
-
-impl LocalBans {
-    fn new(max_bans: usize) -> Self {
-        Self {
-            map: DashMap::default(),
-            max: AtomicUsize::new(max_bans.max(1)),
-            records: AtomicUsize::new(0),
-        }
-    }
-
-    fn get(&self, key: &ClientKey) -> Option<BanRecord> {
-        if self.records.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        self.map.get(key).map(|r| r.clone())
-    }
-
-    fn ban(&self, key: ClientKey, now_ns: u64, reason: Reason, policy: &BanPolicy) -> BanRecord {
-        if !self.map.contains_key(&key) && self.map.len() >= self.max.load(Ordering::Relaxed) {
-            self.make_room(now_ns, policy);
-        }
-        let mut entry = self.map.entry(key).or_insert(BanRecord::empty(key, reason));
-        offend(entry.value_mut(), now_ns, reason, policy);
-        let out = entry.value().clone();
-        drop(entry);
-        self.recount();
-        out
-    }
-
-    /// Refreshes the record count after a change (bans change rarely; reads are per request).
-    fn recount(&self) {
-        self.records.store(self.map.len(), Ordering::Relaxed);
-    }
-
-    fn sweep(&self, now_ns: u64, policy: &BanPolicy) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, rec| !forgotten(rec, now_ns, policy));
-        before.saturating_sub(self.map.len())
-    }
-
-    fn restore(&self, rec: BanRecord) {
-        if self.map.len() >= self.max.load(Ordering::Relaxed) && !self.map.contains_key(&rec.key) {
-            return;
-        }
-        let mut entry = self.map.entry(rec.key).or_insert(rec.clone());
-        if rec.until_ns > entry.until_ns {
-            *entry = rec;
-        }
-    }
-
-    fn make_room(&self, now_ns: u64, policy: &BanPolicy) {
-        self.sweep(now_ns, policy);
-        self.map.retain(|_, rec| rec.until_ns > now_ns);
-        if self.map.len() < self.max.load(Ordering::Relaxed) {
-            return;
-        }
-        let soonest = self.map.iter().min_by_key(|r| r.until_ns).map(|r| *r.key());
-        if let Some(key) = soonest {
-            self.map.remove(&key);
-        }
-    }
 }
 
 /// Ban records in a region's ban table: `[until_ns, last_offence_ns, offences | reason << 32]`.
@@ -406,5 +331,8 @@ fn ttl_ns(policy: &BanPolicy, offences: u32) -> u64 {
     ttl.min(policy.max_ttl_secs).saturating_mul(NS_PER_SEC)
 }
 
+mod local;
 #[cfg(test)]
 mod tests;
+
+use local::LocalBans;

@@ -130,3 +130,39 @@ fn snapshot_restores() {
         (again.until_ns, 2, Reason::Manual)
     );
 }
+
+#[test]
+fn a_full_table_gives_up_one_record_and_keeps_everyone_elses_history() {
+    let t = BanTable::new(3);
+    let at = |secs: u64| secs * NS_PER_SEC;
+    // Three offenders whose bans have expired but whose offences are remembered.
+    for (i, ip) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        t.ban(key(ip), at(i as u64), Reason::ExtremeRate, &policy());
+    }
+    // A fourth, long after: the oldest record (192.0.2.1) makes room, nobody else's.
+    t.ban(key("192.0.2.4"), at(1_000), Reason::ExtremeRate, &policy());
+    assert_eq!(t.len(), 3);
+    let mut kept: Vec<String> = t.snapshot().iter().map(|r| r.key.to_string()).collect();
+    kept.sort();
+    assert_eq!(kept, ["192.0.2.2", "192.0.2.3", "192.0.2.4"]);
+    // 192.0.2.2 offends again: its history survived the overflow, so the ban escalates.
+    let again = t.ban(key("192.0.2.2"), at(1_001), Reason::ExtremeRate, &policy());
+    assert_eq!(again.offences, 2);
+    assert_eq!((again.until_ns - again.last_offence_ns) / NS_PER_SEC, 120);
+}
+
+#[test]
+fn the_sweep_drops_exactly_the_forgotten_records() {
+    let t = BanTable::new(100);
+    let at = |secs: u64| secs * NS_PER_SEC;
+    t.ban(key("192.0.2.1"), at(0), Reason::ExtremeRate, &policy());
+    t.ban(key("192.0.2.2"), at(1_000), Reason::ExtremeRate, &policy());
+    // 192.0.2.1 was last seen at 60 s (its ban's end): forgotten after 3,660 s.
+    assert_eq!(t.sweep(at(3_661), &policy()), 1);
+    assert_eq!(t.len(), 1);
+    assert!(t.unban(&key("192.0.2.2"), at(1_001)));
+    // Lifting the ban moved its record to 1,001 s in the index: forgotten after 4,601 s.
+    assert_eq!(t.sweep(at(4_600), &policy()), 0);
+    assert_eq!(t.sweep(at(4_602), &policy()), 1);
+    assert_eq!(t.len(), 0);
+}
