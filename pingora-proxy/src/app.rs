@@ -35,7 +35,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const PERSIST_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    logging::init(args.log_format);
+    let budget = Arc::new(LogBudget::new(args.log_refusals_per_sec));
+    logging::init(args.log_format, budget.clone());
     let Config {
         rules,
         server: settings,
@@ -68,7 +69,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => tracing::warn!(error = %e, "ban state not loaded"),
     }
     let metrics = Metrics::new().context("registering metrics")?;
-    let budget = LogBudget::new(args.log_refusals_per_sec);
     let upstreams = Upstreams::new(
         settings.upstreams.clone(),
         args.upstreams.clone(),
@@ -219,10 +219,11 @@ fn spawn_housekeeping(
                 shared.engine.sweep();
                 engaged = log_attack_change(&shared, engaged);
                 let suppressed = shared.log_budget.drain_suppressed();
+                shared.metrics.log_suppressed.inc_by(suppressed);
                 if suppressed > 0 {
                     tracing::warn!(
                         suppressed,
-                        "refusal log lines suppressed by the log budget in the last second"
+                        "log lines (refusals, Pingora errors) suppressed by the log budget in the last second"
                     );
                 }
                 if last_persist.elapsed() >= PERSIST_EVERY {

@@ -1,27 +1,53 @@
 //! Structured logs, and a budget so a flood cannot turn into a log flood.
 //!
 //! Each refusal is logged with its decision, reason, client and route, up to N lines per second;
-//! lines over budget are counted (metric and a once-a-second summary line), never silently lost.
+//! Pingora's own per-connection warnings and errors (a reset, a failed handshake, a bad request)
+//! draw on the same budget, so a flood turns into neither. Lines over budget are counted (metric
+//! and a once-a-second summary line), never silently lost.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (info).
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat, budget: Arc<LogBudget>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
+    let budgeted = PingoraBudget(budget);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(budgeted)
+            .try_init(),
+        LogFormat::Text => builder.finish().with(budgeted).try_init(),
     };
+}
+
+/// Lets Pingora's warnings and errors through only within the log budget.
+struct PingoraBudget(Arc<LogBudget>);
+
+impl<S: Subscriber> Layer<S> for PingoraBudget {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        // Pingora logs through `log`; its records arrive with their real target normalized.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let pingora = meta.target().starts_with("pingora");
+        !(pingora && *meta.level() <= Level::WARN) || self.0.take()
+    }
 }
 
 /// Allows `per_sec` lines in each wall-clock second.

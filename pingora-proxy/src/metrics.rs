@@ -113,7 +113,7 @@ impl Metrics {
             reloads_failed: reloads.get_metric_with_label_values(&["failed"])?,
             log_suppressed: IntCounter::new(
                 "tollgate_log_lines_suppressed_total",
-                "Refusal log lines dropped by the log budget.",
+                "Log lines dropped by the log budget: refusals, and Pingora's own warnings and errors.",
             )?,
             active_bans: IntGauge::new("tollgate_active_bans", "Bans in force.")?,
             ban_records: IntGauge::new(

@@ -31,7 +31,7 @@ use crate::view;
 pub struct Shared {
     pub engine: Engine,
     pub metrics: Metrics,
-    pub log_budget: LogBudget,
+    pub log_budget: Arc<LogBudget>,
     pub upstreams: Upstreams,
     /// ClientHellos of the TLS connections, captured before their handshakes.
     pub hellos: Arc<Hellos>,
@@ -41,7 +41,7 @@ impl Shared {
     pub fn new(
         engine: Engine,
         metrics: Metrics,
-        log_budget: LogBudget,
+        log_budget: Arc<LogBudget>,
         upstreams: Upstreams,
     ) -> Self {
         Self {
@@ -326,7 +326,6 @@ fn log_verdict(shared: &Shared, v: &Verdict, req: &tollgate_core::RequestView<'_
         return;
     }
     if !shared.log_budget.take() {
-        shared.metrics.log_suppressed.inc();
         return;
     }
     let (score, signals) = match &v.score {

@@ -176,7 +176,7 @@ fn metrics_count_decisions_ban_records_and_suppressed_log_lines() {
     });
     assert!(counted, "{}", t.log());
     assert!(t.metric("tollgate_log_lines_suppressed_total") >= 1.0);
-    let summary = "refusal log lines suppressed by the log budget";
+    let summary = "suppressed by the log budget in the last second";
     assert!(eventually(Duration::from_secs(3), || t
         .log()
         .contains(summary)));

@@ -147,3 +147,26 @@ fn timeouts_out_of_range_are_rejected_with_their_line() {
     );
     assert!(text.contains("rules.toml:3:"), "{text}");
 }
+
+#[test]
+fn pingoras_own_error_lines_draw_on_the_log_budget() {
+    let dir = TempDir::new("pingora-log");
+    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let how = Launch::new(dead).arg("--log-refusals-per-sec").arg("2");
+    let t = start(&dir, "", how);
+    let started = Instant::now();
+    for _ in 0..30 {
+        assert_eq!(t.get("127.0.13.5", "/").status, 502);
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let counted = eventually(Duration::from_secs(3), || {
+        let logged = t.log().matches("Fail to proxy").count() as f64;
+        logged + t.metric("tollgate_log_lines_suppressed_total") == 30.0
+    });
+    assert!(counted, "{}", t.log());
+    let logged = t.log().matches("Fail to proxy").count() as u64;
+    assert!(
+        logged >= 1 && logged <= 2 * seconds,
+        "{logged} lines in {seconds} s"
+    );
+}
