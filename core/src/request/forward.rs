@@ -26,7 +26,13 @@ pub struct Forwarding {
 }
 
 /// Removed from every request (lower-case), whoever sent it: see the module comment.
-pub const STRIPPED_HEADERS: &[&str] = &[
+pub const STRIPPED_HEADERS: &[&str] = match STRIPPED_AND_UPGRADE.split_last() {
+    Some((_, always)) => always,
+    None => &[],
+};
+
+/// [`STRIPPED_HEADERS`], then `upgrade`: also removed unless the route allows upgrades.
+const STRIPPED_AND_UPGRADE: &[&str] = &[
     "client-ip",
     "true-client-ip",
     "cf-connecting-ip",
@@ -43,6 +49,7 @@ pub const STRIPPED_HEADERS: &[&str] = &[
     "x-forwarded-scheme",
     "x-forwarded-server",
     "x-http-method-override",
+    "upgrade",
 ];
 
 /// Where the trust settings come from.
@@ -77,9 +84,20 @@ pub fn scheme_https(req: &RequestView<'_>, proxies: &CidrSet) -> bool {
 }
 
 /// The headers for the upstream: tollgate's own identity headers set, everything a client could
-/// forge removed (the configured header stays when a trusted proxy sent it).
-pub fn forwarding(req: &RequestView<'_>, trust: &Trust<'_>, client: IpAddr) -> Forwarding {
+/// forge removed (the configured header stays when a trusted proxy sent it), and `Upgrade`
+/// removed unless `upgrade` (the route allows it).
+pub fn forwarding(
+    req: &RequestView<'_>,
+    trust: &Trust<'_>,
+    client: IpAddr,
+    upgrade: bool,
+) -> Forwarding {
     let keep = via_trusted_proxy(req, trust.proxies).then(|| trust.header.name());
+    let stripped = if upgrade {
+        STRIPPED_HEADERS
+    } else {
+        STRIPPED_AND_UPGRADE
+    };
     let proto = if scheme_https(req, trust.proxies) {
         "https"
     } else {
@@ -92,14 +110,8 @@ pub fn forwarding(req: &RequestView<'_>, trust: &Trust<'_>, client: IpAddr) -> F
             ("x-forwarded-proto", proto.to_string()),
         ],
         remove: match keep.filter(|k| STRIPPED_HEADERS.contains(k)) {
-            None => Cow::Borrowed(STRIPPED_HEADERS),
-            Some(k) => Cow::Owned(
-                STRIPPED_HEADERS
-                    .iter()
-                    .copied()
-                    .filter(|h| *h != k)
-                    .collect(),
-            ),
+            None => Cow::Borrowed(stripped),
+            Some(k) => Cow::Owned(stripped.iter().copied().filter(|h| *h != k).collect()),
         },
         cookie: None,
     }

@@ -59,6 +59,9 @@ pub struct Route {
     pub puzzle: Option<Puzzle>,
     /// For `challenge` routes: a score in a band with `pass = true` passes without a puzzle.
     pub pass_on_score: bool,
+    /// Requests may switch protocols (WebSocket): their `Upgrade` header reaches the upstream.
+    /// After a 101 the connection's bytes flow unmetered, so this is off unless a route says so.
+    pub upgrade: bool,
 }
 
 impl Route {

@@ -152,6 +152,7 @@ pub struct RawRoute {
     pub difficulty: Option<Spanned<i64>>,
     pub range: Option<Spanned<i64>>,
     pub pass_on_score: Option<Spanned<bool>>,
+    pub upgrade: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

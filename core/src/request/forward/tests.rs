@@ -20,7 +20,8 @@ fn fwd(r: &RequestView<'_>, header: &IpHeader, client: &str) -> Forwarding {
         proxies: &p,
         header,
     };
-    forwarding(r, &trust, client.parse().unwrap())
+    // On a route that allows upgrades: the always-stripped list alone.
+    forwarding(r, &trust, client.parse().unwrap(), true)
 }
 
 fn set<'a>(f: &'a Forwarding, name: &str) -> &'a str {
@@ -77,4 +78,25 @@ fn the_scheme_is_https_under_tls_or_when_a_trusted_proxy_says_so() {
     let mut tls = req("198.51.100.7", None);
     tls.conn.tls = true;
     assert!(scheme_https(&tls, &proxies()));
+}
+
+#[test]
+fn upgrade_is_stripped_unless_the_route_allows_it() {
+    let p = proxies();
+    let cf = IpHeader::from_name("CF-Connecting-IP");
+    for header in [&IpHeader::ForwardedFor, &cf] {
+        let trust = Trust {
+            proxies: &p,
+            header,
+        };
+        let r = req("10.0.0.2", None);
+        let client = "10.0.0.2".parse().unwrap();
+        let closed = forwarding(&r, &trust, client, false);
+        assert!(closed.remove.contains(&"upgrade"), "{header:?}");
+        assert!(!forwarding(&r, &trust, client, true)
+            .remove
+            .contains(&"upgrade"));
+    }
+    assert!(!STRIPPED_HEADERS.contains(&"upgrade"));
+    assert_eq!(STRIPPED_HEADERS.len(), 16);
 }

@@ -60,6 +60,7 @@ impl Ctx<'_, '_> {
             difficulty,
             range,
             pass_on_score,
+            upgrade,
         } = r;
         let action = self.action(r, label)?;
         let puzzle = if action == Action::Challenge {
@@ -85,6 +86,13 @@ impl Ctx<'_, '_> {
             let msg = format!("path_prefix {:?} must start with '/'", p.get_ref());
             self.errs.at(p.span(), Some(label), msg);
         }
+        if let Some(u) = upgrade
+            .as_ref()
+            .filter(|_| matches!(action, Action::Deny { .. }))
+        {
+            let msg = "upgrade is not used with action = \"deny\"";
+            self.errs.at(u.span(), Some(label), msg);
+        }
         let quota = limit.as_ref().map(|q| {
             if action != Action::Limit && action != Action::Challenge {
                 let msg = "limit is set but action is not \"limit\" or \"challenge\"";
@@ -105,6 +113,7 @@ impl Ctx<'_, '_> {
             quota,
             puzzle,
             pass_on_score: pass_on_score.as_ref().is_some_and(|p| *p.get_ref()),
+            upgrade: upgrade.as_ref().is_some_and(|u| *u.get_ref()),
         })
     }
 
