@@ -203,3 +203,30 @@ fn a_client_past_its_share_of_the_replay_cache_waits_alone() {
     let cookie = earn(&t, "127.0.5.91", PATH);
     assert_eq!(get(&t, "127.0.5.91", PATH, UA, Some(&cookie)).status, 200);
 }
+
+#[test]
+fn an_answer_used_before_a_restart_cannot_be_used_again_after_it() {
+    let dir = TempDir::new("restart-replay");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &rules(8), up.addr);
+    let me = "127.0.5.95";
+    let o = offer(&t, me, UA, PATH);
+    let answer = solved(&o, PATH);
+    assert_eq!(get(&t, me, &answer, UA, None).status, 303);
+    assert_eq!(
+        reason(&get(&t, me, &answer, UA, None)),
+        "challenge_replayed"
+    );
+    let rules_path = t.rules_path.clone();
+    drop(t);
+    let t = Tollgate::start_with(bin(), &dir.0, &rules_path, up.addr);
+    let again = get(&t, me, &answer, UA, None);
+    assert_eq!(reason(&again), "challenge_expired", "{again:?}");
+    assert_ne!(again.status, 303);
+    assert_eq!(price(&t, me), 8, "a restart's refusal is no offence");
+    // A challenge issued by the new process is answered as usual.
+    assert_eq!(
+        get(&t, me, &solved(&offer(&t, me, UA, PATH), PATH), UA, None).status,
+        303
+    );
+}

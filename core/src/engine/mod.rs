@@ -71,6 +71,10 @@ impl Engine {
             Penalties::new(penalties.clone()),
             Usage::new(usage.clone()),
             clock.now_ns(),
+            match memory {
+                Memory::Local => clock.now_ns(),
+                Memory::Shared(_) => 0,
+            },
         );
         let engine = Self {
             active: ArcSwap::from_pointee(Active {

@@ -95,6 +95,10 @@ impl Tolls {
             return self.replayed(ask);
         }
         let route = ask.rules.route_named(&solved.route);
+        if solved.issued_ns < self.replay_since_ns {
+            // Issued before a restart: its first use may be forgotten. A fresh one, no penalty.
+            return self.challenge(ask, route, back, Reason::ChallengeExpired);
+        }
         if let Some(sr) = &ask.rules.score {
             ask.score = Some(sr.score(self.answer_signals(ask, solved)));
         }

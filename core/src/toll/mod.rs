@@ -60,6 +60,11 @@ pub(crate) struct Tolls {
     pub penalties: Penalties,
     pub usage: Usage,
     serial: AtomicU64,
+    /// Answers to challenges issued before this (the engine clock's nanoseconds, as in their
+    /// serials) are not taken: the replay cache began then (this process started), so it could
+    /// not tell their second use from the first. 0 for a shared region, which outlives the
+    /// processes attached to it.
+    replay_since_ns: u64,
 }
 
 /// The limiters the toll applies itself.
@@ -119,6 +124,7 @@ impl Tolls {
         penalties: Penalties,
         usage: Usage,
         clock_ns: u64,
+        replay_since_ns: u64,
     ) -> Self {
         Self {
             keys: ArcSwap::from_pointee(keys),
@@ -127,6 +133,7 @@ impl Tolls {
             penalties,
             usage,
             serial: AtomicU64::new(clock_ns),
+            replay_since_ns,
         }
     }
 

@@ -184,6 +184,8 @@ pub struct Offer {
 pub struct Solved {
     /// Unique per challenge: the replay cache key.
     pub id: [u8; 16],
+    /// When it was issued, in nanoseconds: the first half of its serial.
+    pub issued_ns: u64,
     pub expires_unix_secs: u64,
     pub puzzle: Puzzle,
     pub route: String,
@@ -331,6 +333,7 @@ pub fn check(
     }
     Ok(Solved {
         id: t.id(),
+        issued_ns: u64::from_be_bytes(t.serial[..8].try_into().unwrap_or([0; 8])),
         expires_unix_secs: t.expires,
         puzzle: t.puzzle,
         probe: probe_of(keys, t.key_id, &t.sealed.mac, now_secs),
@@ -343,6 +346,7 @@ pub fn check(
 struct Parsed {
     sealed: Sealed,
     puzzle: Puzzle,
+    serial: [u8; 16],
     expires: u64,
     route: String,
     signals: u32,
@@ -357,7 +361,7 @@ impl Parsed {
         let puzzle = Puzzle::from_parts(kind, r.u64()?)?;
         let _issued = r.u64()?;
         let expires = r.u64()?;
-        let _serial: [u8; 16] = r.array()?;
+        let serial: [u8; 16] = r.array()?;
         let route = String::from_utf8(r.bytes()?.to_vec()).ok()?;
         let signals = r.u32()?;
         let key_id = r.array()?;
@@ -367,6 +371,7 @@ impl Parsed {
         Some(Self {
             sealed,
             puzzle,
+            serial,
             expires,
             route,
             signals,

@@ -44,7 +44,8 @@ code_table! {
         ChallengePassed = "challenge_passed",
         /// The challenge token is malformed, forged, or issued to another client.
         ChallengeInvalid = "challenge_invalid",
-        /// The challenge expired before it was answered.
+        /// The challenge expired before it was answered, or was issued before this process's
+        /// replay memory began (a restart): a fresh one is issued.
         ChallengeExpired = "challenge_expired",
         /// The answer is wrong.
         ChallengeFailed = "challenge_failed",
