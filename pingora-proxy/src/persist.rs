@@ -28,6 +28,9 @@ struct SavedBan {
     offences: u32,
     last_offence_ns: u64,
     reason: String,
+    /// A ban of a whole `[networks]` network rather than of one client key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    network: bool,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -45,6 +48,7 @@ pub fn save(engine: &Engine, state_dir: &Path) -> anyhow::Result<usize> {
             offences: r.offences,
             last_offence_ns: r.last_offence_ns,
             reason: r.reason.as_str().to_string(),
+            network: r.key.is_network(),
         })
         .collect();
     let n = bans.len();
@@ -105,10 +109,15 @@ fn corrupt_copy(state_dir: &Path) -> PathBuf {
 
 fn record(engine: &Engine, b: SavedBan) -> Option<BanRecord> {
     let ip = b.key.parse().ok()?;
+    // The saved network's base, masked again under today's prefix lengths: a wider prefix
+    // keeps the ban on the whole new network, a narrower one on the base's own network. A
+    // network ban is dropped when `[networks]` is now off.
+    let key = match b.network {
+        true => engine.network_key(ip)?,
+        false => engine.client_key(ip),
+    };
     Some(BanRecord {
-        // The saved network's base, masked again under today's prefix lengths: a wider prefix
-        // keeps the ban on the whole new network, a narrower one on the base's own network.
-        key: engine.client_key(ip),
+        key,
         until_ns: b.until_ns,
         offences: b.offences,
         last_offence_ns: b.last_offence_ns,

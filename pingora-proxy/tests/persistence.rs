@@ -106,3 +106,36 @@ fn every_corrupt_file_is_kept_under_its_own_name() {
         assert!(kept.iter().any(|k| k == junk), "{kept:?}");
     }
 }
+
+#[test]
+fn a_network_ban_is_saved_as_one_and_covers_the_network_after_a_restart() {
+    let dir = TempDir::new("network-ban");
+    let up = Upstream::start().unwrap();
+    let rules =
+        "[limit]\nrequests = 1000\nburst = 1000\n[networks]\nrequests = 3\nper_secs = 600\n\
+                 burst = 3\nviolations = 1\nviolations_window_secs = 600\n\
+                 [bans]\nextreme_requests = 0\nviolations = 0\nclose_connection = false\n";
+    let path = write_rules(&dir.0, rules);
+    let t = Tollgate::start_with(bin(), &dir.0, &path, up.addr);
+    let statuses: Vec<u16> = (1..=5)
+        .map(|n| t.get(&format!("127.0.16.{n}"), "/").status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 403], "{}", t.log());
+    let listed = t.admin("GET", "/bans").body;
+    assert!(
+        listed.contains("\"network\": \"127.0.16.0/24\""),
+        "{listed}"
+    );
+    assert!(listed.contains("network_violations"), "{listed}");
+    stop(t);
+    let saved = fs::read_to_string(dir.0.join("state/bans.json")).unwrap();
+    assert!(saved.contains("\"network\": true"), "{saved}");
+    let t = Tollgate::start_with(bin(), &dir.0, &path, up.addr);
+    assert!(banned(&t, "127.0.16.77"), "the whole /24 after a restart");
+    assert!(!banned(&t, "127.0.17.1"));
+    assert_eq!(t.admin("DELETE", "/bans/127.0.16.200").status, 200);
+    assert!(
+        !banned(&t, "127.0.16.77"),
+        "lifting any address's ban lifts its network's"
+    );
+}

@@ -29,6 +29,9 @@ pub(crate) struct Limiters {
     pub passes: Option<Limiter>,
     /// Accepted answers per client key and challenge lifetime.
     pub solved: Option<Limiter>,
+    /// Requests per client network (`[networks]`), and its refusals toward a network ban.
+    pub network: Option<Limiter>,
+    pub network_violations: Option<Limiter>,
 }
 
 impl Limiters {

@@ -64,11 +64,27 @@ impl Engine {
         self.state.bans.restore(records);
     }
 
-    /// Lifts the ban on the client key of `ip` under the current prefix lengths.
+    /// Lifts the ban on the client key of `ip` under the current prefix lengths, and on its
+    /// network's (which refuses `ip` just the same). Returns whether either was in force.
     pub fn unban(&self, ip: IpAddr) -> bool {
-        self.state
-            .bans
-            .unban(&self.client_key(ip), self.clock.now_ns())
+        let now = self.clock.now_ns();
+        let client = self.state.bans.unban(&self.client_key(ip), now);
+        let network = self
+            .network_key(ip)
+            .is_some_and(|k| self.state.bans.unban(&k, now));
+        client || network
+    }
+
+    /// The key of `ip`'s network under `[networks]`, when that is on.
+    pub fn network_key(&self, ip: IpAddr) -> Option<ClientKey> {
+        self.with_rules(|r| {
+            let n = r.networks.as_ref()?;
+            Some(ClientKey::network_of(
+                ip,
+                n.ipv4_prefix_len,
+                n.ipv6_prefix_len,
+            ))
+        })
     }
 
     pub fn client_key(&self, ip: IpAddr) -> ClientKey {
@@ -79,7 +95,10 @@ impl Engine {
 
     /// The network a key stands for under the current prefix lengths.
     pub fn network(&self, key: &ClientKey) -> String {
-        self.with_rules(|r| key.network(r.clients.ipv4_prefix_len, r.clients.ipv6_prefix_len))
+        self.with_rules(|r| match (&r.networks, key.is_network()) {
+            (Some(n), true) => key.network(n.ipv4_prefix_len, n.ipv6_prefix_len),
+            _ => key.network(r.clients.ipv4_prefix_len, r.clients.ipv6_prefix_len),
+        })
     }
 
     /// Replaces the signing keys (e.g. after a rotation). Tokens signed with a key the new

@@ -81,7 +81,7 @@ impl Engine {
         if exempt {
             return Ok(ConnectionSlot { table: None });
         }
-        if close_banned && self.state.bans.active(&key, self.clock.now_ns()).is_some() {
+        if close_banned && self.banned_peer(&key, peer) {
             return Err(Reason::ActiveBan);
         }
         if cap == 0 {
@@ -91,6 +91,16 @@ impl Engine {
             .connections
             .acquire(key, cap)
             .ok_or(Reason::TooManyConnections)
+    }
+
+    /// Whether `peer` (client key `key`) or its network serves a ban now.
+    fn banned_peer(&self, key: &ClientKey, peer: IpAddr) -> bool {
+        let now = self.clock.now_ns();
+        let bans = &self.state.bans;
+        bans.active(key, now).is_some()
+            || self
+                .network_key(peer)
+                .is_some_and(|n| bans.active(&n, now).is_some())
     }
 
     /// What front ends enforce while a connection's headers arrive.
@@ -175,5 +185,32 @@ mod tests {
             .collect();
         assert_eq!(held.len(), 1000);
         assert_eq!(e.state.connections.clients(), 0);
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    #![allow(clippy::unwrap_used)]
+    use std::net::IpAddr;
+    use std::path::Path;
+
+    use crate::clock::CoreClock;
+    use crate::rules::{parse_rules, FsReader};
+    use crate::toll::Keyring;
+    use crate::verdict::Reason;
+    use crate::{Engine, RequestView};
+
+    #[test]
+    fn a_banned_network_is_refused_at_accept_too() {
+        let rules = "[networks]\nrequests = 1\nper_secs = 600\nburst = 1\nviolations = 1\n";
+        let rules = parse_rules(rules, Path::new("t.toml"), &FsReader).unwrap();
+        let keys = Keyring::from_hex(&"ab".repeat(32)).unwrap();
+        let e = Engine::new(rules, keys, CoreClock::manual(1_000_000_000_000));
+        let peer = |n: u8| IpAddr::from([203, 0, 113, n]);
+        for n in 1..=3 {
+            e.decide(&RequestView::get(peer(n), "/"));
+        }
+        assert_eq!(e.open_connection(peer(200)).unwrap_err(), Reason::ActiveBan);
+        assert!(e.open_connection(IpAddr::from([203, 0, 114, 1])).is_ok());
     }
 }

@@ -39,6 +39,10 @@ pub(crate) fn decide(
         rules.clients.ipv4_prefix_len,
         rules.clients.ipv6_prefix_len,
     );
+    let network = rules
+        .networks
+        .as_ref()
+        .map(|n| ClientKey::network_of(client_ip, n.ipv4_prefix_len, n.ipv6_prefix_len));
     let mut verdict = Verdict {
         decision: allow(Reason::Disabled),
         client_ip,
@@ -56,6 +60,7 @@ pub(crate) fn decide(
         path: Cow::Borrowed(""),
         ambiguity: None,
         ip: client_ip,
+        network,
         route: None,
         ask: Ask {
             rules,
@@ -100,6 +105,8 @@ struct Trip<'a, 'r> {
     /// What was ambiguous about the target, if anything.
     ambiguity: Option<Ambiguity>,
     ip: IpAddr,
+    /// The client's network key, when `[networks]` is on.
+    network: Option<ClientKey>,
     /// The route that matched, once routing has run (none for tollgate's own endpoints).
     route: Option<RouteId>,
     ask: Ask<'a, 'r>,
@@ -142,8 +149,14 @@ impl Trip<'_, '_> {
         Continue(())
     }
 
+    /// The client's own ban, or its network's.
     fn active_ban(&self) -> ControlFlow<Decision> {
-        match self.state.bans.active(self.ask.key, self.ask.now_ns) {
+        let now = self.ask.now_ns;
+        let ban = self.state.bans.active(self.ask.key, now).or_else(|| {
+            let net = self.network.as_ref()?;
+            self.state.bans.active(net, now)
+        });
+        match ban {
             Some(ban) => Break(self.banned(ban.until_unix_secs(), Reason::ActiveBan)),
             None => Continue(()),
         }
@@ -230,11 +243,32 @@ impl Trip<'_, '_> {
         }
     }
 
-    /// Lets the request on when it is within `limiter` (or there is none); else a violation.
+    /// Lets the request on when it is within `limiter` (or there is none) and its network
+    /// within the network limit; else a violation.
     fn within(&self, limiter: Option<&Limiter>) -> ControlFlow<Decision> {
-        match limiter.and_then(|l| l.check(self.ask.key, self.ask.now_ns).err()) {
-            Some(wait) => Break(self.violation(wait)),
-            None => Continue(()),
+        if let Some(wait) = limiter.and_then(|l| l.check(self.ask.key, self.ask.now_ns).err()) {
+            return Break(self.violation(wait));
+        }
+        let limiters = &self.active.limiters;
+        let (Some(net), Some(l)) = (&self.network, &limiters.network) else {
+            return Continue(());
+        };
+        match l.check(net, self.ask.now_ns) {
+            Ok(()) => Continue(()),
+            Err(wait) => Break(self.network_violation(net, wait)),
+        }
+    }
+
+    /// The network is over its limit: counted toward a ban of the whole network.
+    fn network_violation(&self, net: &ClientKey, wait: Duration) -> Decision {
+        if let Some(v) = &self.active.limiters.network_violations {
+            if v.check(net, self.ask.now_ns).is_err() {
+                return self.ban_key(*net, Reason::NetworkViolations);
+            }
+        }
+        Decision::RateLimited {
+            retry_after: wait,
+            reason: Reason::NetworkRateLimit,
         }
     }
 
@@ -254,8 +288,13 @@ impl Trip<'_, '_> {
     /// Bans the client in enforce mode. Observe mode only reports what would happen: recording
     /// the ban would start enforcing it the moment the mode changes.
     fn ban(&self, reason: Reason) -> Decision {
+        self.ban_key(*self.ask.key, reason)
+    }
+
+    /// Bans `key` (the client's, or its network's): see [`Trip::ban`].
+    fn ban_key(&self, key: ClientKey, reason: Reason) -> Decision {
         let rules = self.rules();
-        let (key, now_ns) = (*self.ask.key, self.ask.now_ns);
+        let now_ns = self.ask.now_ns;
         let policy = &rules.bans.policy;
         let until_ns = if rules.mode == Mode::Enforce {
             self.state.bans.ban(key, now_ns, reason, policy).until_ns

@@ -151,6 +151,11 @@ impl Engine {
             grants: limiter("grants".into(), rules.clearance.grants_per_hour),
             passes: limiter("passes".into(), rules.score.as_ref().and_then(|s| s.passes)),
             solved: limiter("solved".into(), rules.challenge.solved_per_client),
+            network: limiter("network".into(), rules.networks.as_ref().map(|n| n.quota)),
+            network_violations: limiter(
+                "network-violations".into(),
+                rules.networks.as_ref().and_then(|n| n.violations),
+            ),
         };
         stores.retain(|id, _| used.contains(id));
         for s in &self.state.fixed_stores {

@@ -39,6 +39,30 @@ impl ClientKey {
         }
     }
 
+    /// The key of the network `ip` belongs to under `[networks]` prefix lengths. Marked so it
+    /// can never equal a client key in the tables they share: IPv4 networks sit under
+    /// `::fffe:0:0/96` (client keys under `::ffff:0:0/96`), IPv6 ones carry [`NETWORK_MARK`] in
+    /// bits no client key of a /64 or shorter prefix uses.
+    pub fn network_of(ip: IpAddr, v4_len: u8, v6_len: u8) -> Self {
+        let k = Self::new(ip, v4_len, v6_len.min(64));
+        match canonical(ip) {
+            IpAddr::V4(_) => Self {
+                hi: k.hi,
+                lo: k.lo ^ (1 << 32),
+            },
+            IpAddr::V6(_) => Self {
+                hi: k.hi,
+                lo: k.lo | NETWORK_MARK,
+            },
+        }
+    }
+
+    /// Whether this is a [`ClientKey::network_of`] key.
+    pub fn is_network(&self) -> bool {
+        let v4_network = self.hi == 0 && (self.lo >> 32) == 0xfffe;
+        v4_network || (self.lo & NETWORK_MARK == NETWORK_MARK && self.hi >> 48 != 0)
+    }
+
     /// The network this key stands for under the given prefix lengths, e.g. `203.0.113.7/32` or
     /// `2001:db8:1:2::/64`. The key itself does not carry its length, to stay 16 bytes.
     pub fn network(&self, v4_len: u8, v6_len: u8) -> String {
@@ -49,9 +73,14 @@ impl ClientKey {
     }
 
     /// The network's first address. (IPv4 keys are stored IPv4-mapped; a masked IPv6 key may
-    /// look like a NAT64 address and is still IPv6.)
+    /// look like a NAT64 address and is still IPv6.) A network key gives its network's.
     pub fn addr(&self) -> IpAddr {
-        let v6 = Ipv6Addr::from(self.bits());
+        let bits = match self.is_network() {
+            true if self.hi == 0 => self.bits() ^ (1 << 32),
+            true => self.bits() & !u128::from(NETWORK_MARK),
+            false => self.bits(),
+        };
+        let v6 = Ipv6Addr::from(bits);
         v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
     }
 
@@ -115,6 +144,9 @@ impl fmt::Display for ClientKey {
     }
 }
 
+/// Set in the low word of an IPv6 network key (see [`ClientKey::network_of`]).
+const NETWORK_MARK: u64 = 0x4E45_5457_4F52_4B00; // "NETWORK\0"
+
 /// The unspecified IPv4 address, used where a front end has no peer address at all.
 pub const UNKNOWN_PEER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
@@ -143,6 +175,32 @@ mod tests {
         let net24 = ClientKey::new("10.1.2.200".parse().unwrap(), 24, 64);
         assert_eq!(net24.network(24, 64), "10.1.2.0/24");
         assert_eq!(std::mem::size_of::<ClientKey>(), 16);
+    }
+
+    #[test]
+    fn network_keys_never_equal_client_keys_and_read_back_as_their_network() {
+        let v4 = ClientKey::network_of("198.51.100.77".parse().unwrap(), 24, 48);
+        assert_eq!(
+            v4,
+            ClientKey::network_of("198.51.100.1".parse().unwrap(), 24, 48)
+        );
+        assert_ne!(v4, ClientKey::new("198.51.100.0".parse().unwrap(), 32, 64));
+        assert!(v4.is_network());
+        assert_eq!(v4.addr().to_string(), "198.51.100.0");
+        let v6 = ClientKey::network_of("2001:db8:1:ffff::9".parse().unwrap(), 24, 48);
+        assert_eq!(
+            v6,
+            ClientKey::network_of("2001:db8:1:2::1".parse().unwrap(), 24, 48)
+        );
+        assert_ne!(v6, ClientKey::new("2001:db8:1::".parse().unwrap(), 32, 64));
+        assert!(v6.is_network());
+        assert_eq!(v6.addr().to_string(), "2001:db8:1::");
+        for client in ["198.51.100.0", "2001:db8:1::", "::1", "10.0.0.1"] {
+            assert!(
+                !ClientKey::new(client.parse().unwrap(), 32, 64).is_network(),
+                "{client}"
+            );
+        }
     }
 
     #[test]

@@ -47,6 +47,21 @@ pub(super) const IPV4_PREFIX_LEN: Int = int("ipv4_prefix_len", 32, 1, 32);
 pub(super) const IPV6_PREFIX_LEN: Int = int("ipv6_prefix_len", 64, 1, 128);
 pub(super) const MAX_TRACKED_KEYS: Int = int("max_tracked_keys", 1_000_000, 1_000, 100_000_000);
 
+// [networks]: 50 times the default client limit, per IPv4 /24 and IPv6 /48 (room for a NAT'd
+// office or a carrier's /24 full of people; a /48 spray gets 1,000 requests a second, not 65,536
+// clients' worth).
+pub(super) const NETWORK_V4_PREFIX_LEN: Int = int("ipv4_prefix_len", 24, 1, 32);
+pub(super) const NETWORK_V6_PREFIX_LEN: Int = int("ipv6_prefix_len", 48, 1, 128);
+pub(super) const NETWORK_LIMIT: QuotaDefaults = QuotaDefaults {
+    requests: 1_000,
+    per_secs: 1,
+    burst: 2_000,
+};
+pub(super) const NETWORK_VIOLATIONS: ThresholdDefaults = ThresholdDefaults {
+    count: 5_000,
+    window_secs: 60,
+};
+
 // [connections]
 pub(super) const MAX_CONNECTIONS_PER_CLIENT: Int = int("max_per_client", 128, 0, 1_000_000);
 pub(super) const HEADER_TIMEOUT_SECS: Int = int("header_timeout_secs", 10, 1, 300);

@@ -33,6 +33,11 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
     );
     field("bans", format!("{:?}", old.bans), format!("{:?}", new.bans));
     field(
+        "networks",
+        format!("{:?}", old.networks),
+        format!("{:?}", new.networks),
+    );
+    field(
         "connections",
         format!("{:?}", old.connections),
         format!("{:?}", new.connections),

@@ -55,6 +55,19 @@ pub struct PathRules {
     pub reject_ambiguous: bool,
 }
 
+/// `[networks]`: every request also counts against its client's network (an IPv4 /24, an IPv6
+/// /48), under a higher limit, so that spreading a flood over the addresses one network owns
+/// (65,536 /64s in a /48) buys no more than one network's share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkRules {
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    /// The network's limit; past it, 429 `network_rate_limit`.
+    pub quota: Quota,
+    /// Network refusals per window that ban the whole network; `None`: never.
+    pub violations: Option<Quota>,
+}
+
 /// `[connections]`: what one client may hold open, enforced by front ends at accept and while
 /// headers arrive, before any request is complete enough to be rate limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +146,8 @@ pub struct Rules {
     pub paths: PathRules,
     pub clients: ClientSettings,
     pub connections: ConnectionRules,
+    /// `None` when `[networks] enabled = false`.
+    pub networks: Option<NetworkRules>,
     pub allow: CidrSet,
     pub deny: CidrSet,
     /// Applies when no route sets its own quota; `None` when `[limit] enabled = false`.

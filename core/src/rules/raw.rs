@@ -24,6 +24,8 @@ pub struct RawRules {
     #[serde(default)]
     pub connections: RawConnections,
     #[serde(default)]
+    pub networks: RawNetworks,
+    #[serde(default)]
     pub lists: RawLists,
     #[serde(default)]
     pub limit: RawLimitSection,
@@ -55,6 +57,19 @@ pub struct RawClients {
     pub ipv4_prefix_len: Option<Spanned<i64>>,
     pub ipv6_prefix_len: Option<Spanned<i64>>,
     pub max_tracked_keys: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetworks {
+    pub enabled: Option<bool>,
+    pub ipv4_prefix_len: Option<Spanned<i64>>,
+    pub ipv6_prefix_len: Option<Spanned<i64>>,
+    pub requests: Option<Spanned<i64>>,
+    pub per_secs: Option<Spanned<i64>>,
+    pub burst: Option<Spanned<i64>>,
+    pub violations: Option<Spanned<i64>>,
+    pub violations_window_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -72,6 +72,10 @@ code_table! {
         BadPath = "bad_path",
         /// An HTTP/1.1 request without `Host`: 400.
         MissingHost = "missing_host",
+        /// Over the limit of the client's network (`[networks]`: its IPv4 /24 or IPv6 /48).
+        NetworkRateLimit = "network_rate_limit",
+        /// The client's whole network banned now for too many network-limit refusals.
+        NetworkViolations = "network_violations",
         /// The client key holds `[connections] max_per_client` open connections already: the
         /// new one is closed at accept.
         TooManyConnections = "too_many_connections",
@@ -92,7 +96,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 34);
+        assert_eq!(Reason::ALL.len(), 36);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

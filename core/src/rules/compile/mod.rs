@@ -7,6 +7,7 @@ mod challenge;
 mod connections;
 mod limits;
 mod lists;
+mod networks;
 mod routes;
 mod score;
 
@@ -65,6 +66,7 @@ impl Ctx<'_, '_> {
             paths,
             clients,
             connections,
+            networks,
             lists,
             limit,
             bans,
@@ -85,6 +87,7 @@ impl Ctx<'_, '_> {
             paths,
             clients: self.clients(&clients),
             connections: self.connections(&connections),
+            networks: self.networks(&networks),
             allow: self.list(&lists, true),
             deny: self.list(&lists, false),
             default_quota: self.default_quota(&limit),
