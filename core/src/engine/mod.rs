@@ -62,8 +62,8 @@ impl Engine {
     fn build(rules: Rules, keys: Keyring, clock: CoreClock, memory: Memory) -> Self {
         let cap = rules.clients.max_tracked_keys;
         let max_solved = rules.challenge.max_solved;
-        let penalties = memory.store("penalties", cap);
-        let usage = memory.store("usage", cap);
+        let penalties = memory.ledger("penalties", cap);
+        let usage = memory.ledger("usage", cap);
         let tolls = Tolls::new(
             keys,
             memory.replay(replay::Kind::Solved, max_solved),

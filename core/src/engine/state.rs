@@ -40,6 +40,15 @@ impl Memory {
         })
     }
 
+    /// A store of long-lived entries (penalties, clearance spending): in a shared region, its
+    /// ledger table, so rate counters and these never evict each other.
+    pub fn ledger(&self, name: &str, cap: usize) -> Arc<KeyStore> {
+        Arc::new(match self {
+            Memory::Local => KeyStore::new(cap),
+            Memory::Shared(r) => KeyStore::shared_ledger(r.clone(), name),
+        })
+    }
+
     pub fn replay(&self, kind: replay::Kind, max: usize) -> ReplayCache {
         match self {
             Memory::Local => ReplayCache::new(MAX_CHALLENGE_TTL_SECS, max),

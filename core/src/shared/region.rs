@@ -1,15 +1,17 @@
 //! One shared-memory zone, carved into the state every worker must see alike.
 //!
 //! A front end with several processes (nginx) hands the engine the zone's memory as words; the
-//! region lays out a header, the under-attack meter and four [`SlotTable`]s in it:
-//! rate counters (every limiter, penalties and clearance spending, kept apart by tag), bans,
-//! solved challenges, and CSP reports (apart, so reports, which cost a client nothing, can never
-//! crowd out the record of a solved challenge). The layout is plain words, so it means the same in every process, and the
-//! header lets a zone kept across a reload (nginx keeps a zone of the same name and size) be
-//! recognised and reused, which is how counters and bans survive `nginx -s reload`.
+//! region lays out a header, the under-attack meter and five [`SlotTable`]s in it:
+//! rate counters (every limiter, kept apart by tag), the ledger (penalties and clearance
+//! spending: entries ranked in hours, apart so that neither they nor the counters, ranked in
+//! seconds, can push the other kind out), bans, solved challenges, and CSP reports (apart, so
+//! reports, which cost a client nothing, can never crowd out the record of a solved challenge).
+//! The layout is plain words, so it means the same in every process, and the header lets a
+//! zone kept across a reload (nginx keeps a zone of the same name and size) be recognised and
+//! reused, which is how counters and bans survive `nginx -s reload`.
 //!
-//! Sizing: counters take three quarters of the zone at 33 bytes a key, bans an eighth, solved
-//! challenges and reports a sixteenth each. The zone's size is the memory bound; the rules' `max_*` caps apply to
+//! Sizing: counters take five eighths of the zone at 33 bytes a key, the ledger and the bans an
+//! eighth each, solved challenges and reports a sixteenth each. The zone's size is the memory bound; the rules' `max_*` caps apply to
 //! in-process state only.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +23,7 @@ use crate::shared::slots::{SlotKey, SlotTable, Values};
 /// "TOLLGATE" in ASCII.
 const MAGIC: u64 = 0x544F_4C4C_4741_5445;
 /// Bumped whenever the layout changes, so an old zone is re-formatted rather than misread.
-const LAYOUT: u64 = 2;
+const LAYOUT: u64 = 3;
 const HEADER_WORDS: usize = 16;
 pub(crate) const ATTACK_WORDS: usize = 16;
 
@@ -56,6 +58,8 @@ pub struct Region {
     header: &'static [AtomicU64],
     pub(crate) attack: &'static [AtomicU64],
     pub(crate) counters: SlotTable,
+    /// Long-lived per-key entries (penalties, clearance spending), apart from the counters.
+    pub(crate) ledger: SlotTable,
     pub(crate) bans: SlotTable,
     pub(crate) replay: SlotTable,
     pub(crate) reports: SlotTable,
@@ -117,7 +121,8 @@ impl Region {
         let sixteenth = rest.len() / 16;
         let (bans, rest) = rest.split_at(2 * sixteenth);
         let (replay, rest) = rest.split_at(sixteenth);
-        let (reports, counters) = rest.split_at(sixteenth);
+        let (reports, rest) = rest.split_at(sixteenth);
+        let (ledger, counters) = rest.split_at(2 * sixteenth);
         let table = |w, values| {
             SlotTable::new(w, values, seed).ok_or(RegionError::TooSmall {
                 have: words.len() * 8,
@@ -128,6 +133,7 @@ impl Region {
             header,
             attack,
             counters: table(counters, COUNTER_VALUES)?,
+            ledger: table(ledger, COUNTER_VALUES)?,
             bans: table(bans, BAN_VALUES)?,
             replay: table(replay, REPLAY_VALUES)?,
             reports: table(reports, REPLAY_VALUES)?,
@@ -153,6 +159,15 @@ impl Region {
     pub(crate) fn note_counter_placed(&self, evicted: bool) {
         let i = if evicted { H_EVICTED } else { H_COUNTERS_USED };
         self.header[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter table, or the ledger.
+    pub(crate) fn table(&self, ledger: bool) -> &SlotTable {
+        if ledger {
+            &self.ledger
+        } else {
+            &self.counters
+        }
     }
 
     pub(crate) fn note_ban_placed(&self) {
@@ -185,6 +200,7 @@ impl Region {
             freed += n;
         };
         sweep(&self.counters, &counter_dead, Some(H_COUNTERS_USED));
+        sweep(&self.ledger, &counter_dead, None);
         sweep(&self.bans, &ban_dead, Some(H_BANS_USED));
         sweep(&self.replay, &replay_dead, None);
         sweep(&self.reports, &replay_dead, None);
@@ -224,6 +240,17 @@ pub(crate) mod tests {
         let (r, fresh) = Region::attach(words, [3, 4]).unwrap();
         assert!(fresh);
         assert_eq!(r.stats().bans_used, 0);
+    }
+
+    #[test]
+    fn an_8m_zone_has_the_slots_the_readme_quotes() {
+        let (r, _) = Region::attach(zone(8 << 20), [1, 2]).unwrap();
+        assert_eq!(
+            r.stats().counter_slots,
+            158_864,
+            "update README's tollgate_zone row"
+        );
+        assert_eq!(r.ledger.capacity(), 31_768);
     }
 
     #[test]

@@ -1,0 +1,166 @@
+use super::*;
+use std::net::{IpAddr, Ipv4Addr};
+
+fn key(i: u32) -> ClientKey {
+    ClientKey::new(IpAddr::V4(Ipv4Addr::from(i)), 32, 64)
+}
+
+#[test]
+fn never_holds_more_than_the_cap() {
+    let store = KeyStore::new(6_400);
+    for i in 0..200_000u32 {
+        store
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), 1_000 + u64::from(i))))
+            .unwrap();
+    }
+    assert!(store.len() <= 6_400, "len {}", store.len());
+    assert!(store.evicted() >= 200_000 - 6_400);
+}
+
+#[test]
+fn the_heaviest_key_survives_a_spray() {
+    let store = KeyStore::new(640);
+    let heavy = key(7);
+    store
+        .update::<(), ()>(&heavy, || 0, |_| Ok(((), u64::MAX / 2)))
+        .unwrap();
+    for i in 1_000..100_000u32 {
+        store
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), 10)))
+            .unwrap();
+    }
+    let mut seen = None;
+    store
+        .update::<(), ()>(
+            &heavy,
+            || 0,
+            |p| {
+                seen = p;
+                Ok(((), u64::MAX / 2))
+            },
+        )
+        .unwrap();
+    assert_eq!(seen, Some(u64::MAX / 2));
+}
+
+#[test]
+fn shrinking_the_cap_keeps_the_heaviest_keys() {
+    let store = KeyStore::new(64 * 1_000);
+    for i in 0..20_000u32 {
+        store
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), 1_000 + u64::from(i))))
+            .unwrap();
+    }
+    store.set_max_keys(64 * 16);
+    store
+        .update::<(), ()>(&key(999_999), || 0, |_| Ok(((), 1)))
+        .unwrap();
+    let heaviest = key(19_999);
+    let mut seen = None;
+    store
+        .update::<(), ()>(
+            &heaviest,
+            || 0,
+            |p| {
+                seen = p;
+                Ok(((), 1))
+            },
+        )
+        .unwrap();
+    assert!(seen.is_some(), "heaviest key was evicted");
+}
+
+#[test]
+fn sweep_drops_only_rested_keys() {
+    let store = KeyStore::new(1_000);
+    store
+        .update::<(), ()>(&key(1), || 0, |_| Ok(((), 100)))
+        .unwrap();
+    store
+        .update::<(), ()>(&key(2), || 0, |_| Ok(((), 300)))
+        .unwrap();
+    assert_eq!(store.sweep(200), 1);
+    assert_eq!(store.len(), 1);
+}
+
+fn shared(bytes: usize) -> (Arc<Region>, KeyStore) {
+    let (region, _) = Region::attach(crate::shared::region::tests::zone(bytes), [5, 6]).unwrap();
+    let region = Arc::new(region);
+    (region.clone(), KeyStore::shared(region, "default"))
+}
+
+#[test]
+fn shared_stores_of_one_name_count_together_and_names_apart() {
+    let (region, a) = shared(Region::MIN_BYTES);
+    let b = KeyStore::shared(region.clone(), "default");
+    let other = KeyStore::shared(region, "route:login");
+    a.update::<(), ()>(&key(1), || 0, |_| Ok(((), 10))).unwrap();
+    b.update::<(), ()>(&key(1), || 0, |p| Ok(((), p.unwrap_or(0) + 5)))
+        .unwrap();
+    assert_eq!(a.get(&key(1)), Some(15));
+    assert_eq!(other.get(&key(1)), None);
+}
+
+#[test]
+fn a_shared_store_is_bounded_by_its_zone_and_keeps_the_heaviest() {
+    let (region, store) = shared(Region::MIN_BYTES);
+    let heavy = key(7);
+    store
+        .update::<(), ()>(&heavy, || 0, |_| Ok(((), u64::MAX / 2)))
+        .unwrap();
+    for i in 1_000..200_000u32 {
+        store
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), 10 + u64::from(i))))
+            .unwrap();
+    }
+    let stats = region.stats();
+    assert!(stats.counters_used as usize <= stats.counter_slots);
+    assert!(stats.evicted > 0);
+    assert_eq!(store.get(&heavy), Some(u64::MAX / 2));
+}
+
+#[test]
+fn long_lived_entries_and_rate_counters_cannot_evict_each_other() {
+    let (region, counters) = shared(Region::MIN_BYTES);
+    let penalties = KeyStore::shared_ledger(region.clone(), "penalties");
+    let hour = 3_600 * 1_000_000_000u64;
+    // A rate counter a second in debt, and an attacker's clearance spending an hour out.
+    counters
+        .update::<(), ()>(&key(7), || 0, |_| Ok(((), 1_000_000_000)))
+        .unwrap();
+    penalties
+        .update::<(), ()>(&key(8), || 0, |_| Ok(((), hour / 2)))
+        .unwrap();
+    // A spray of penalty entries (hours) far past the ledger's size, then of fresh counters.
+    for i in 1_000..100_000u32 {
+        penalties
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), hour)))
+            .unwrap();
+    }
+    assert_eq!(
+        counters.get(&key(7)),
+        Some(1_000_000_000),
+        "a counter was pushed out"
+    );
+    for i in 100_000..300_000u32 {
+        counters
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), 2_000_000_000)))
+            .unwrap();
+    }
+    assert!(region.stats().evicted > 0, "the counter table was full");
+    let ledger_kept = (1_000..100_000u32)
+        .filter(|&i| penalties.get(&key(i)).is_some())
+        .count();
+    assert!(
+        ledger_kept > 1_000,
+        "counters pushed out the ledger: {ledger_kept} left"
+    );
+}
+
+#[test]
+fn a_refused_update_leaves_state_alone() {
+    let store = KeyStore::new(1_000);
+    let r: Result<(), &str> = store.update(&key(1), || 0, |_| Err("no"));
+    assert!(r.is_err());
+    assert_eq!(store.len(), 0);
+}
