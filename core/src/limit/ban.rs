@@ -90,7 +90,7 @@ impl BanTable {
     pub fn active(&self, key: &ClientKey, now_ns: u64) -> Option<BanRecord> {
         let rec = match self {
             Self::Local(l) => l.get(key)?,
-            Self::Shared(r) => shared::get(r, key)?,
+            Self::Shared(r) => shared::get(r, key, now_ns)?,
         };
         (rec.until_ns > now_ns).then_some(rec)
     }
@@ -237,7 +237,9 @@ mod shared {
         }
     }
 
-    pub(super) fn get(region: &Region, key: &ClientKey) -> Option<BanRecord> {
+    /// The record of `key`; a bucket that stays busy reads as a one-second ban (fail closed
+    /// for this request).
+    pub(super) fn get(region: &Region, key: &ClientKey, now_ns: u64) -> Option<BanRecord> {
         if region.stats().bans_used == 0 {
             return None;
         }
@@ -245,6 +247,12 @@ mod shared {
         region
             .bans
             .with_bucket(&k, |b| b.find(&k).map(|i| decode(*key, &b.values(i))))
+            .unwrap_or_else(|| {
+                Some(BanRecord {
+                    until_ns: now_ns.saturating_add(NS_PER_SEC),
+                    ..BanRecord::empty(*key, Reason::ActiveBan)
+                })
+            })
     }
 
     /// Applies `f` to the record of `key` if there is one.
@@ -254,13 +262,16 @@ mod shared {
         f: impl FnOnce(&mut BanRecord) -> R,
     ) -> Option<R> {
         let k = slot_key(TAG, key);
-        region.bans.with_bucket(&k, |b| {
-            let i = b.find(&k)?;
-            let mut rec = decode(*key, &b.values(i));
-            let out = f(&mut rec);
-            b.set(i, &encode(&rec));
-            Some(out)
-        })
+        region
+            .bans
+            .with_bucket(&k, |b| {
+                let i = b.find(&k)?;
+                let mut rec = decode(*key, &b.values(i));
+                let out = f(&mut rec);
+                b.set(i, &encode(&rec));
+                Some(out)
+            })
+            .flatten()
     }
 
     /// Applies `f` to the record of `key`, created empty if absent; a full bucket gives up the
@@ -272,7 +283,13 @@ mod shared {
         f: impl FnOnce(&mut BanRecord),
     ) -> BanRecord {
         let k = slot_key(TAG, &key);
-        region.bans.with_bucket(&k, |b| {
+        let Some(b) = region.bans.try_bucket(&k) else {
+            // Busy: this request is answered with the ban; the record is not stored.
+            let mut rec = BanRecord::empty(key, Reason::ActiveBan);
+            f(&mut rec);
+            return rec;
+        };
+        {
             let found = b.find(&k);
             let mut rec = match found {
                 Some(i) => decode(key, &b.values(i)),
@@ -290,7 +307,7 @@ mod shared {
                 }
             }
             rec
-        })
+        }
     }
 
     pub(super) fn all(region: &Region) -> Vec<BanRecord> {

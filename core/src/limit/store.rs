@@ -31,6 +31,10 @@ use crate::shared::slots::{Evict, Placed, SlotKey, Values};
 
 const SHARDS: usize = 64;
 
+/// What a busy shared bucket reads as: a TAT far in the future, so every check on it fails
+/// closed (and arithmetic on it cannot overflow).
+const BUSY: u64 = u64::MAX / 4;
+
 type Shard = HashMap<ClientKey, u64>;
 
 /// Map of client key → absolute TAT in nanoseconds, with a hard bound on memory.
@@ -96,23 +100,26 @@ impl KeyStore {
                 ledger,
             } => {
                 let k = slot_key(*tag, key);
-                region.table(*ledger).with_bucket(&k, |b| {
-                    if let Some(i) = b.find(&k) {
-                        let (out, tat) = f(Some(b.values(i)[0]))?;
-                        b.set(i, &[tat, 0, 0]);
-                        return Ok(out);
-                    }
-                    let (out, tat) = f(None)?;
-                    let now = now_ns();
-                    let rank = move |v: &Values| v[0].saturating_sub(now);
-                    let placed = b.insert(&k, &[tat, 0, 0], Evict { rank, live: true });
-                    match placed {
-                        Some(Placed::Empty) => region.note_counter_placed(false),
-                        Some(Placed::Evicted) => region.note_counter_placed(true),
-                        Some(Placed::Dead) | None => {}
-                    }
-                    Ok(out)
-                })
+                let Some(b) = region.table(*ledger).try_bucket(&k) else {
+                    // Busy bucket: answer as for a key deep in debt (a limit reads as exceeded,
+                    // a budget as spent) and store nothing: the request fails closed.
+                    return f(Some(BUSY)).map(|(out, _)| out);
+                };
+                if let Some(i) = b.find(&k) {
+                    let (out, tat) = f(Some(b.values(i)[0]))?;
+                    b.set(i, &[tat, 0, 0]);
+                    return Ok(out);
+                }
+                let (out, tat) = f(None)?;
+                let now = now_ns();
+                let rank = move |v: &Values| v[0].saturating_sub(now);
+                let placed = b.insert(&k, &[tat, 0, 0], Evict { rank, live: true });
+                match placed {
+                    Some(Placed::Empty) => region.note_counter_placed(false),
+                    Some(Placed::Evicted) => region.note_counter_placed(true),
+                    Some(Placed::Dead) | None => {}
+                }
+                Ok(out)
             }
         }
     }
@@ -127,9 +134,11 @@ impl KeyStore {
                 ledger,
             } => {
                 let k = slot_key(*tag, key);
+                // Busy: as deep in debt (e.g. a penalty reads as the most steps).
                 region
                     .table(*ledger)
                     .with_bucket(&k, |b| b.find(&k).map(|i| b.values(i)[0]))
+                    .unwrap_or(Some(BUSY))
             }
         }
     }

@@ -126,7 +126,10 @@ impl AttackMeter {
         if open == 0 {
             return; // the first second: its counts cover an unknown span
         }
-        let _one_at_a_time = SpinGuard::lock(self.w(JUDGING));
+        // Another worker judging for long: skip this second's verdict rather than wait.
+        let Some(_one_at_a_time) = SpinGuard::try_lock(self.w(JUDGING)) else {
+            return;
+        };
         self.judge(rules, requests, errors, open);
         // Seconds with no traffic at all are calm too.
         if now_secs > open + 1 {

@@ -72,6 +72,8 @@ pub struct RegionStats {
     pub counters_used: u64,
     pub bans_used: u64,
     pub evicted: u64,
+    /// Bucket locks this process gave up on (each failed one request closed).
+    pub lock_timeouts: u64,
 }
 
 impl Region {
@@ -153,6 +155,7 @@ impl Region {
             counters_used: self.header[H_COUNTERS_USED].load(Ordering::Relaxed),
             bans_used: self.header[H_BANS_USED].load(Ordering::Relaxed),
             evicted: self.header[H_EVICTED].load(Ordering::Relaxed),
+            lock_timeouts: crate::shared::slots::lock_timeouts(),
         }
     }
 
@@ -190,7 +193,9 @@ impl Region {
             let first = (step % chunks) * SWEEP_BUCKETS;
             let mut n = 0;
             for i in first..(first + SWEEP_BUCKETS).min(t.buckets()) {
-                n += t.locked(i, |b| b.purge(|_: &SlotKey, v| dead(v)));
+                n += t
+                    .locked(i, |b| b.purge(|_: &SlotKey, v| dead(v)))
+                    .unwrap_or(0);
             }
             if let Some(h) = used {
                 let _ = self.header[h].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {

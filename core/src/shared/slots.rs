@@ -12,15 +12,19 @@
 //! chosen when the zone is formatted, so clients cannot aim their addresses at one bucket.
 //!
 //! The lock is held for a handful of loads and stores, with no allocation and nothing that can
-//! panic. A worker killed inside that window would leave the word set forever, so a waiter that
-//! has yielded for [`STEAL_AFTER`] rounds (seconds: far longer than any critical section or
-//! scheduling delay) takes the lock over. The word holds its holder's process id, and release
-//! only clears the word if it still holds that id, so a holder that was merely stalled does not
-//! unlock its successor. If a stalled holder does resume inside its section, two updates of one
-//! bucket interleave: a counter skews by a request, or one key of the bucket is lost.
+//! panic. A waiter spins, then yields, for at most [`MAX_WAIT`]: an nginx worker is one thread
+//! serving thousands of connections and must not sit in a yield loop. Past it the bucket is
+//! reported busy and the caller fails closed for that one request (a limit reads as exceeded, a
+//! ban check as banned for a second, an answer as not storable), counted in
+//! [`lock_timeouts`]. A worker killed inside its section would leave the word set forever: the
+//! word holds its holder's process id, and a waiter that finds that process gone (no
+//! `/proc/<pid>`) takes the lock over. Release only clears the word if it still holds the
+//! releaser's id, so a holder that was merely stalled does not unlock its successor.
 
 use std::hint::spin_loop;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Slots per bucket.
 pub const WAYS: usize = 8;
@@ -30,9 +34,16 @@ const KEY_WORDS: usize = 3;
 pub const MAX_VALUES: usize = 3;
 /// Spins with a CPU hint before yielding the thread.
 const SPINS: u32 = 64;
-/// Yields after which the lock's holder is presumed dead (each yield is at least a system call;
-/// with other runnable work it is a time slice).
-const STEAL_AFTER: u32 = 5_000_000;
+/// Longest wait for a bucket's lock; far longer than any critical section (a handful of loads
+/// and stores), short enough that a stuck holder costs a request, not a worker.
+pub const MAX_WAIT: Duration = Duration::from_millis(50);
+/// Times this process gave up waiting for a bucket lock (each failed one request closed).
+static LOCK_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+/// Bucket locks this process gave up on after [`MAX_WAIT`] since it started.
+pub fn lock_timeouts() -> u64 {
+    LOCK_TIMEOUTS.load(Ordering::Relaxed)
+}
 
 /// A slot's key: which logical map (`tag`, non-zero) and which 128-bit key in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,20 +120,47 @@ impl SlotTable {
         ((u128::from(h) * self.buckets as u128) >> 64) as usize
     }
 
-    /// Runs `f` on the bucket `key` belongs to, under its lock.
-    pub fn with_bucket<R>(&self, key: &SlotKey, f: impl FnOnce(&Bucket<'_>) -> R) -> R {
+    /// Runs `f` on the bucket `key` belongs to, under its lock; `None` when the lock stayed
+    /// taken for [`MAX_WAIT`] (the caller fails closed).
+    pub fn with_bucket<R>(&self, key: &SlotKey, f: impl FnOnce(&Bucket<'_>) -> R) -> Option<R> {
         self.locked(self.bucket_of(key), f)
     }
 
-    /// Runs `f` on bucket `i` (`i < buckets()`) under its lock.
-    pub fn locked<R>(&self, i: usize, f: impl FnOnce(&Bucket<'_>) -> R) -> R {
+    /// Runs `f` on bucket `i` (`i < buckets()`) under its lock; `None` as for `with_bucket`.
+    pub fn locked<R>(&self, i: usize, f: impl FnOnce(&Bucket<'_>) -> R) -> Option<R> {
+        self.lock_bucket(i).map(|b| f(&b.bucket))
+    }
+
+    /// The bucket `key` belongs to, locked until the result is dropped; `None` when busy.
+    pub fn try_bucket(&self, key: &SlotKey) -> Option<Locked<'_>> {
+        self.lock_bucket(self.bucket_of(key))
+    }
+
+    fn lock_bucket(&self, i: usize) -> Option<Locked<'_>> {
         let width = Self::bucket_words(self.values);
         let words = &self.words[i * width..(i + 1) * width];
-        let _guard = SpinGuard::lock(&words[0]);
-        f(&Bucket {
-            slots: &words[1..],
-            values: self.values,
+        let guard = SpinGuard::try_lock(&words[0])?;
+        Some(Locked {
+            bucket: Bucket {
+                slots: &words[1..],
+                values: self.values,
+            },
+            _guard: guard,
         })
+    }
+}
+
+/// A bucket under its lock (released on drop).
+pub struct Locked<'a> {
+    bucket: Bucket<'a>,
+    _guard: SpinGuard<'a>,
+}
+
+impl<'a> std::ops::Deref for Locked<'a> {
+    type Target = Bucket<'a>;
+
+    fn deref(&self) -> &Bucket<'a> {
+        &self.bucket
     }
 }
 
@@ -238,32 +276,47 @@ pub(crate) struct SpinGuard<'a> {
 }
 
 impl<'a> SpinGuard<'a> {
-    pub(crate) fn lock(word: &'a AtomicU64) -> Self {
+    /// Takes `word`, waiting at most [`MAX_WAIT`]; `None` (counted) if it stayed taken.
+    pub(crate) fn try_lock(word: &'a AtomicU64) -> Option<Self> {
         // The process id, never 0: names the holder across processes sharing the word.
         let me = u64::from(std::process::id()) | (1 << 32);
         let mut tries: u32 = 0;
+        let mut since = None;
         loop {
             let seen = match word.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => return Some(Self { word, me }),
                 Err(seen) => seen,
             };
-            tries = tries.saturating_add(1);
+            tries = tries.wrapping_add(1);
             if tries < SPINS {
                 spin_loop();
-            } else if tries < SPINS + STEAL_AFTER {
-                std::thread::yield_now();
-            } else if seen == 0
-                || word
-                    .compare_exchange(seen, me, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                // The holder died inside its critical section: take over (see module docs).
-                break;
+                continue;
             }
+            if tries % SPINS == 0 {
+                let stolen = holder_gone(seen)
+                    && word
+                        .compare_exchange(seen, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok();
+                if stolen {
+                    return Some(Self { word, me });
+                }
+                if since.get_or_insert_with(Instant::now).elapsed() > MAX_WAIT {
+                    LOCK_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+            }
+            std::thread::yield_now();
         }
-        Self { word, me }
     }
+}
+
+/// Whether the process named in a lock word no longer exists (it died inside its section).
+fn holder_gone(word: u64) -> bool {
+    let pid = word as u32;
+    pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl Drop for SpinGuard<'_> {
@@ -304,9 +357,12 @@ mod tests {
         }
         for tag in [1, 2] {
             let v = t.with_bucket(&key(tag, 5), |b| b.find(&key(tag, 5)).map(|i| b.values(i)));
-            assert_eq!(v.map(|v| v[0]), Some(tag * 10));
+            assert_eq!(v.flatten().map(|v| v[0]), Some(tag * 10));
         }
-        assert_eq!(t.with_bucket(&key(3, 5), |b| b.find(&key(3, 5))), None);
+        assert_eq!(
+            t.with_bucket(&key(3, 5), |b| b.find(&key(3, 5))),
+            Some(None)
+        );
     }
 
     #[test]
@@ -315,47 +371,76 @@ mod tests {
         for i in 0..WAYS as u64 {
             let placed =
                 t.with_bucket(&key(1, i), |b| b.insert(&key(1, i), &[100 + i, 0, 0], NONE));
-            assert_eq!(placed, Some(Placed::Empty));
+            assert_eq!(placed, Some(Some(Placed::Empty)));
         }
         let refused = t.with_bucket(&key(1, 99), |b| b.insert(&key(1, 99), &[1, 0, 0], NONE));
-        assert_eq!(refused, None);
+        assert_eq!(refused, Some(None));
         let any = Evict { rank, live: true };
         let placed = t.with_bucket(&key(1, 99), |b| b.insert(&key(1, 99), &[1, 0, 0], any));
-        assert_eq!(placed, Some(Placed::Evicted));
+        assert_eq!(placed, Some(Some(Placed::Evicted)));
         // The lowest value (100, key 0) went; the heaviest stayed.
-        assert_eq!(t.with_bucket(&key(1, 0), |b| b.find(&key(1, 0))), None);
-        assert!(t.with_bucket(&key(1, 7), |b| b.find(&key(1, 7))).is_some());
+        assert_eq!(
+            t.with_bucket(&key(1, 0), |b| b.find(&key(1, 0))),
+            Some(None)
+        );
+        assert!(t
+            .with_bucket(&key(1, 7), |b| b.find(&key(1, 7)))
+            .flatten()
+            .is_some());
     }
 
     #[test]
     fn concurrent_increments_are_exact() {
         let t = SlotTable::new(words(64 * SlotTable::bucket_words(1)), 1, [3, 4]).unwrap();
         let k = key(1, 42);
+        let gave_up = AtomicU64::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..10_000 {
-                        t.with_bucket(&k, |b| match b.find(&k) {
+                        let done = t.with_bucket(&k, |b| match b.find(&k) {
                             Some(i) => b.set(i, &[b.values(i)[0] + 1, 0, 0]),
                             None => {
                                 b.insert(&k, &[1, 0, 0], NONE);
                             }
                         });
+                        if done.is_none() {
+                            gave_up.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 });
             }
         });
+        // Every increment lands, except one whose waiter gave up (a holder descheduled past
+        // MAX_WAIT on a loaded machine); none is lost or doubled under the lock.
         let v = t.with_bucket(&k, |b| b.find(&k).map(|i| b.values(i)[0]));
-        assert_eq!(v, Some(40_000));
+        let gave_up = gave_up.load(Ordering::Relaxed);
+        assert_eq!(v.flatten(), Some(40_000 - gave_up));
+        assert!(gave_up < 100, "{gave_up} waits gave up");
     }
 
     #[test]
     fn a_lock_left_held_by_a_dead_holder_is_taken_over() {
         let t = SlotTable::new(words(SlotTable::bucket_words(1)), 1, [0, 0]).unwrap();
-        t.words[0].store(7, Ordering::Relaxed); // process 7 died holding the lock
+        // A process id above any pid_max died holding the lock.
+        t.words[0].store(0x3FFF_FFF0 | (1 << 32), Ordering::Relaxed);
         let placed = t.with_bucket(&key(1, 1), |b| b.insert(&key(1, 1), &[5, 0, 0], NONE));
-        assert_eq!(placed, Some(Placed::Empty));
+        assert_eq!(placed, Some(Some(Placed::Empty)));
         assert_eq!(t.words[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_lock_a_live_holder_keeps_fails_closed_after_the_bound_and_is_counted() {
+        let t = SlotTable::new(words(SlotTable::bucket_words(1)), 1, [0, 0]).unwrap();
+        // This process (alive) holds the bucket, as a stalled worker would.
+        t.words[0].store(u64::from(std::process::id()) | (1 << 32), Ordering::Relaxed);
+        let before = lock_timeouts();
+        let started = Instant::now();
+        let got = t.with_bucket(&key(1, 1), |b| b.find(&key(1, 1)));
+        let waited = started.elapsed();
+        assert_eq!(got, None, "busy, not a value");
+        assert!(waited >= MAX_WAIT && waited < MAX_WAIT * 20, "{waited:?}");
+        assert!(lock_timeouts() > before);
     }
 
     #[test]

@@ -91,16 +91,19 @@ impl ReplayCache {
             Self::Local(l) => l.insert(id, expires_secs),
             Self::Shared { region, tag, kind } => {
                 let k = slot_key(*tag, &id);
-                Self::table(region, *kind).with_bucket(&k, |b| {
-                    if b.find(&k).is_some() {
-                        return Insert::Replayed;
-                    }
-                    let rank = move |v: &Values| v[0].saturating_sub(now_secs);
-                    match b.insert(&k, &[expires_secs, 0, 0], Evict { rank, live: false }) {
-                        Some(_) => Insert::New,
-                        None => Insert::Full,
-                    }
-                })
+                Self::table(region, *kind)
+                    .with_bucket(&k, |b| {
+                        if b.find(&k).is_some() {
+                            return Insert::Replayed;
+                        }
+                        let rank = move |v: &Values| v[0].saturating_sub(now_secs);
+                        match b.insert(&k, &[expires_secs, 0, 0], Evict { rank, live: false }) {
+                            Some(_) => Insert::New,
+                            None => Insert::Full,
+                        }
+                    })
+                    // A bucket stuck busy: the answer cannot be recorded, so it is not taken now.
+                    .unwrap_or(Insert::Full)
             }
         }
     }
@@ -111,7 +114,9 @@ impl ReplayCache {
             Self::Local(l) => l.contains(id, expires_secs),
             Self::Shared { region, tag, kind } => {
                 let k = slot_key(*tag, id);
-                Self::table(region, *kind).with_bucket(&k, |b| b.find(&k).is_some())
+                Self::table(region, *kind)
+                    .with_bucket(&k, |b| b.find(&k).is_some())
+                    .unwrap_or(false)
             }
         }
     }

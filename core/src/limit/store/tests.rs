@@ -164,3 +164,23 @@ fn a_refused_update_leaves_state_alone() {
     assert!(r.is_err());
     assert_eq!(store.len(), 0);
 }
+
+#[test]
+fn a_busy_shared_bucket_fails_closed_and_stores_nothing() {
+    let (region, store) = shared(Region::MIN_BYTES);
+    let k = key(42);
+    let held = region
+        .counters
+        .try_bucket(&slot_key(region::tag("default"), &k))
+        .unwrap();
+    // A limiter's check: refuse a key whose TAT is ahead of now.
+    let check = |prev: Option<u64>| match prev {
+        Some(tat) if tat > 1_000 => Err("limited"),
+        _ => Ok(((), 1_000)),
+    };
+    assert_eq!(store.update(&k, || 0, check), Err("limited"));
+    assert_eq!(store.get(&k), Some(BUSY), "a busy read is deep in debt");
+    drop(held);
+    assert_eq!(store.get(&k), None, "nothing was stored while busy");
+    assert_eq!(store.update(&k, || 0, check), Ok(()));
+}
