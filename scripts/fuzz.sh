@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets (fuzz/fuzz_targets/) with libFuzzer on the nightly toolchain.
 #
-#   scripts/fuzz.sh [RUNS] [TARGET...]     default: 10000000 runs of rules, request and tokens
+#   scripts/fuzz.sh [RUNS] [TARGET...]     default: 10000000 runs of rules, request, tokens and region
 #
 # FUZZ_SANITIZER=address (the default) or none: the targets are safe Rust, so `none` runs about
 # 2-3x faster and still finds every panic; use address when unsafe code is in play.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 runs="${1:-10000000}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(rules request tokens)
+[ ${#targets[@]} -gt 0 ] || targets=(rules request tokens region)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 mkdir -p target/fuzz-logs
 for t in "${targets[@]}"; do

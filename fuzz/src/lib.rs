@@ -13,16 +13,21 @@
 //! - [`tokens`]: any string as a challenge token or a clearance cookie is refused, and a
 //!   clearance minted from fuzzed fields opens back to the same fields and to nothing once one
 //!   byte of its payload or MAC changes.
+//! - [`region`]: a random sequence of requests, clock steps, unbans and sweeps decided by an
+//!   engine on in-process tables (the model) and by two engines sharing one memory region
+//!   (nginx's workers, taking turns): every decision is the same, while no table is full.
 #![allow(clippy::panic)] // a fuzz target reports a broken invariant by panicking
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use tollgate_core::{
     canonical_path, check_answer, check_clearance, parse_rules, respond, seal_clearance, Binding,
-    Clearance, ClientKey, ConnectionView, CoreClock, Engine, HttpVersion, Keyring, RequestView,
-    Rules, SourceReader,
+    Clearance, ClientKey, ConnectionView, CoreClock, Engine, HttpVersion, Keyring, Region,
+    RequestView, Rules, SourceReader,
 };
 
 const KEY_HEX: &str = "5f1e0c2a9b7d4e3f8a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f";
@@ -307,5 +312,95 @@ pub fn tokens(data: &[u8]) {
             "one changed byte (at {at} of {}) still opened: {changed:?}",
             bytes.len()
         );
+    }
+}
+
+/// Limits, bans with escalation, per-route limits and a network limit, all small enough that a
+/// short input reaches every state, on at most 64 clients: no table fills.
+const REGION_RULES: &str = r#"
+[limit]
+requests = 3
+per_secs = 10
+burst = 3
+[bans]
+extreme_requests = 12
+extreme_window_secs = 10
+violations = 4
+violations_window_secs = 30
+ttl_secs = 20
+escalation_factor = 2
+max_ttl_secs = 80
+[networks]
+requests = 20
+per_secs = 10
+burst = 20
+violations = 6
+violations_window_secs = 30
+[[route]]
+name = "login"
+path_prefix = "/login"
+action = "limit"
+limit = { requests = 1, per_secs = 30, burst = 1 }
+[[route]]
+name = "static"
+path_prefix = "/static/"
+action = "allow"
+"#;
+
+/// Any sequence of operations on the model and on the shared region.
+pub fn region(data: &[u8]) {
+    let rules = parse_rules(REGION_RULES, Path::new("fuzz.toml"), &NoFiles)
+        .unwrap_or_else(|e| panic!("the region target's rules: {e:?}"));
+    let Ok(keys) = Keyring::from_hex(KEY_HEX) else {
+        return;
+    };
+    let clock = CoreClock::manual(NOW_SECS * 1_000_000_000);
+    let model = Engine::new(rules.clone(), keys.clone(), clock.clone());
+    // One zone for the whole run (a region holds it for 'static), wiped for every input so
+    // attaching formats it afresh; the lock keeps parallel replays apart.
+    static ZONE: OnceLock<&'static [AtomicU64]> = OnceLock::new();
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let zone = *ZONE.get_or_init(|| {
+        Box::leak(
+            (0..Region::MIN_BYTES / 8)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        )
+    });
+    for w in zone {
+        w.store(0, Ordering::Relaxed);
+    }
+    let Ok((region, _)) = Region::attach(zone, [3, 4]) else {
+        return;
+    };
+    let region = Arc::new(region);
+    let workers = [
+        Engine::shared(rules.clone(), keys.clone(), clock.clone(), region.clone()),
+        Engine::shared(rules, keys, clock.clone(), region),
+    ];
+    for (step, pair) in data.chunks(2).enumerate() {
+        let (op, arg) = (pair[0], pair.get(1).copied().unwrap_or(0));
+        let worker = &workers[step % 2];
+        // Clients 10.0.{0,1}.{0..31}: two /24 networks of 32 clients each.
+        let peer = IpAddr::from([10, 0, (arg >> 5) & 1, arg & 31]);
+        match op % 8 {
+            0..=3 => {
+                let path = ["/", "/login", "/static/x", "/a"][usize::from(op % 4)];
+                let req = RequestView::get(peer, path);
+                let (want, got) = (model.decide(&req), worker.decide(&req));
+                assert_eq!(
+                    (want.decision.kind(), want.decision.reason()),
+                    (got.decision.kind(), got.decision.reason()),
+                    "step {step}: {path} from {peer}"
+                );
+            }
+            4 | 5 => clock.advance(Duration::from_millis(u64::from(arg) * 100)),
+            6 => assert_eq!(model.unban(peer), worker.unban(peer), "unban {peer}"),
+            _ => {
+                model.sweep();
+                worker.sweep();
+            }
+        }
     }
 }

@@ -39,3 +39,8 @@ fn request_corpus() {
 fn tokens_corpus() {
     replay("tokens", tollgate_fuzz::tokens);
 }
+
+#[test]
+fn region_corpus() {
+    replay("region", tollgate_fuzz::region);
+}
