@@ -256,7 +256,11 @@ pub(crate) mod tests {
             "update README's tollgate_zone row"
         );
         assert_eq!(r.ledger.capacity(), 31_768);
-        assert_eq!(r.replay.capacity(), 15_880, "update README's tollgate_zone row");
+        assert_eq!(
+            r.replay.capacity(),
+            15_880,
+            "update README's tollgate_zone row"
+        );
     }
 
     #[test]
