@@ -100,24 +100,3 @@ fn a_route_with_upgrade_true_switches_and_others_stay_plain_http() {
     plain.read_exact(&mut body).unwrap();
     assert_eq!(&body, b"plain", "the upstream never saw Upgrade");
 }
-
-#[test]
-fn upgrade_on_a_deny_route_is_an_error_with_its_line() {
-    let dir = TempDir::new("upgrade-deny");
-    let rules = tollgate_testkit::tollgate::write_rules(
-        &dir.0,
-        "[[route]]\nname = \"no\"\npath_prefix = \"/x\"\naction = \"deny\"\nupgrade = true\n",
-    );
-    let out = std::process::Command::new(bin())
-        .arg("check")
-        .arg(&rules)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        text.contains("rules.toml:5:11: route \"no\": upgrade is not used with action = \"deny\""),
-        "{text}"
-    );
-}

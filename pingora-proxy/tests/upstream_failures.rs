@@ -126,29 +126,6 @@ fn nothing_reachable_is_the_cores_502() {
 }
 
 #[test]
-fn timeouts_out_of_range_are_rejected_with_their_line() {
-    let dir = TempDir::new("timeouts-invalid");
-    let rules = write_rules(
-        &dir.0,
-        "[server]\nupstream_read_timeout_secs = 0\nupstream_connect_timeout_secs = -1\n",
-    );
-    let out = std::process::Command::new(bin())
-        .arg("check")
-        .arg(&rules)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("rules.toml:2:"), "{text}");
-    assert!(
-        text.contains("upstream_read_timeout_secs = 0: expected seconds"),
-        "{text}"
-    );
-    assert!(text.contains("rules.toml:3:"), "{text}");
-}
-
-#[test]
 fn pingoras_own_error_lines_draw_on_the_log_budget() {
     let dir = TempDir::new("pingora-log");
     let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
