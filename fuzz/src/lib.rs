@@ -349,8 +349,13 @@ action = "allow"
 
 /// Any sequence of operations on the model and on the shared region.
 pub fn region(data: &[u8]) {
-    let rules = parse_rules(REGION_RULES, Path::new("fuzz.toml"), &NoFiles)
-        .unwrap_or_else(|e| panic!("the region target's rules: {e:?}"));
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    let rules = RULES
+        .get_or_init(|| {
+            parse_rules(REGION_RULES, Path::new("fuzz.toml"), &NoFiles)
+                .unwrap_or_else(|e| panic!("the region target's rules: {e:?}"))
+        })
+        .clone();
     let Ok(keys) = Keyring::from_hex(KEY_HEX) else {
         return;
     };
