@@ -366,6 +366,7 @@ pub fn region(data: &[u8]) {
     static ZONE: OnceLock<&'static [AtomicU64]> = OnceLock::new();
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    Region::process_started();
     let zone = *ZONE.get_or_init(|| {
         Box::leak(
             (0..Region::MIN_BYTES / 8)

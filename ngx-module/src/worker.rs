@@ -46,6 +46,8 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let (Some(rules), Some(keys), false) = (&mc.rules, &mc.keys, mc.zone.is_null()) else {
         return NGX_OK as ngx_int_t;
     };
+    // Each worker names itself in the zone's lock words (a forked copy would name the master).
+    Region::process_started();
     // SAFETY: the zone was declared by `tollgate_zone` and mapped by the master before forking.
     let words = unsafe { zone::words(mc.zone) };
     // Never format here: sibling and old workers may be using the zone. The master formatted it.

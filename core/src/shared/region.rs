@@ -164,6 +164,13 @@ impl Region {
         self.header[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Tells the lock words which process this is, so that taking a lock costs no system call.
+    /// Call it once in each process that uses a region, after it forks (nginx: each worker's
+    /// `init_process`); without it, each lock asks the kernel.
+    pub fn process_started() {
+        crate::shared::slots::process_started();
+    }
+
     /// The counter table, or the ledger.
     pub(crate) fn table(&self, ledger: bool) -> &SlotTable {
         if ledger {
