@@ -39,9 +39,9 @@ pub use clock::{CoreClock, NS_PER_SEC};
 pub use engine::{ConnectionSlot, Engine, EngineStats};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
-    canonical_path, Action, Ambiguity, Canonical, CidrSet, ClientKey, ConnectionView, Forwarding,
-    HelloError, HttpVersion, IpHeader, RequestView, Route, RouteId, TlsHello, MAX_HELLO_RECORD,
-    STRIPPED_HEADERS, UNKNOWN_PEER,
+    canonical_path, host_without_port, Action, Ambiguity, Canonical, CidrSet, ClientKey,
+    ConnectionView, Forwarding, HelloError, HttpVersion, IpHeader, RequestView, Route, RouteId,
+    TlsHello, MAX_HELLO_RECORD, STRIPPED_HEADERS, UNKNOWN_PEER,
 };
 pub use rules::{
     load_rules, parse_rules, read_rules_text, ConfigError, ConnectionRules, FsReader, InvalidRules,

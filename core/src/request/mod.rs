@@ -21,5 +21,5 @@ pub use forward::{Forwarding, STRIPPED_HEADERS};
 pub use hello::{HelloError, TlsHello, MAX_HELLO_RECORD};
 pub use key::{ClientKey, UNKNOWN_PEER};
 pub use path::{canonical as canonical_path, Ambiguity, Canonical};
-pub use route::{Action, Route, RouteId};
+pub use route::{host_without_port, Action, Route, RouteId};
 pub use view::{ConnectionView, HttpVersion, RequestView};

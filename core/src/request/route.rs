@@ -114,7 +114,7 @@ pub fn match_canonical(routes: &[Route], req: &RequestView<'_>, path: &str) -> O
 
 fn host_matches(want: &str, host: &str) -> bool {
     // `example.com.` is the same name as `example.com`.
-    let host = strip_port(host);
+    let host = host_without_port(host);
     let host = host.strip_suffix('.').unwrap_or(host);
     match want.strip_prefix("*.") {
         Some(suffix) => {
@@ -128,14 +128,16 @@ fn host_matches(want: &str, host: &str) -> bool {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+/// A `Host` value without its port: `name:port` → `name`, `[v6]:port` → `[v6]`; a bare IPv6
+/// literal stays whole.
+pub fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host
             .split_once(']')
             .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
     }
 }
@@ -153,6 +155,10 @@ mod tests {
         assert!(host_matches("[::1]", "[::1]:80"));
         assert!(!host_matches("a.com", ""));
         assert!(host_matches("admin.example.com", "admin.example.com."));
+        assert_eq!(host_without_port("localhost:9180"), "localhost");
+        assert_eq!(host_without_port("[::1]:9180"), "[::1]");
+        assert_eq!(host_without_port("::1"), "::1");
+        assert_eq!(host_without_port("evil.example:x"), "evil.example:x");
         assert!(!host_matches("*.a.com", "ééééééé.a.co"));
     }
 }

@@ -16,6 +16,7 @@ use anyhow::Context;
 use http::{Method, Response};
 use pingora::http::RequestHeader;
 use subtle::ConstantTimeEq;
+use tollgate_core::host_without_port;
 
 use super::text;
 
@@ -70,7 +71,7 @@ impl Access {
     }
 
     fn host_allowed(&self, host: Option<&str>) -> bool {
-        let Some(name) = host.map(strip_port).map(str::to_ascii_lowercase) else {
+        let Some(name) = host.map(host_without_port).map(str::to_ascii_lowercase) else {
             return false;
         };
         if name == "localhost" || self.hosts.contains(&name) {
@@ -105,19 +106,6 @@ fn host_of(req: &RequestHeader) -> Option<&str> {
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
-/// `name:port` → `name`; `[v6]:port` → `[v6]`; a bare IPv6 literal stays whole.
-fn strip_port(host: &str) -> &str {
-    if let Some(end) = host.find(']') {
-        return &host[..=end];
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
-}
-
 /// Where the token is kept when none is configured.
 pub fn default_file(state_dir: &Path) -> PathBuf {
     state_dir.join("admin.token")
@@ -138,18 +126,4 @@ fn read_or_create(file: &Path, create: bool) -> anyhow::Result<String> {
         file.display()
     );
     Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_port;
-
-    #[test]
-    fn ports_are_cut_from_names_and_bracketed_literals_only() {
-        assert_eq!(strip_port("localhost:9180"), "localhost");
-        assert_eq!(strip_port("[::1]:9180"), "[::1]");
-        assert_eq!(strip_port("::1"), "::1");
-        assert_eq!(strip_port("127.0.0.1"), "127.0.0.1");
-        assert_eq!(strip_port("evil.example:x"), "evil.example:x");
-    }
 }
