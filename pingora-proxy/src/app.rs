@@ -192,10 +192,7 @@ fn proxy_service(conf: &Arc<ServerConf>, shared: &Arc<Shared>, h2c: bool) -> Ser
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
     h2.max_header_list_size(shared.engine.connection_rules().max_header_bytes);
     proxy.h2_options = Some(h2);
-    let app = Admission {
-        proxy: Arc::new(proxy),
-        shared: shared.clone(),
-    };
+    let app = Admission::new(proxy, shared.clone());
     let mut service = Service::new("tollgate proxy".into(), app);
     service.set_connection_filter(Arc::new(AcceptFilter {
         shared: shared.clone(),

@@ -152,8 +152,7 @@ impl AsyncRead for HeaderGuard {
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        let fresh = buf.filled()[before..].to_vec();
-        if let Err(why) = self.scan(&fresh) {
+        if let Err(why) = self.scan(&buf.filled()[before..]) {
             return Poll::Ready(Err(self.cut(why)));
         }
         if let Some(deadline) = self.deadline.as_mut() {

@@ -42,8 +42,10 @@ impl ConnectionFilter for AcceptFilter {
 
 /// The proxy, behind the connection checks.
 pub struct Admission {
-    pub proxy: Arc<HttpProxy<Gate>>,
-    pub shared: Arc<Shared>,
+    proxy: Arc<HttpProxy<Gate>>,
+    shared: Arc<Shared>,
+    /// Counts a header cut; made once, shared by every connection's guard.
+    on_cut: Arc<dyn Fn(&'static str) + Send + Sync>,
 }
 
 #[async_trait]
@@ -70,13 +72,22 @@ impl ServerApp for Admission {
 }
 
 impl Admission {
+    pub fn new(proxy: HttpProxy<Gate>, shared: Arc<Shared>) -> Self {
+        let counted = shared.clone();
+        Self {
+            proxy: Arc::new(proxy),
+            shared,
+            on_cut: Arc::new(move |why| counted.metrics.connection_closed(why)),
+        }
+    }
+
+    /// The current `[connections]` limits (a reload applies to new connections).
     fn limits(&self) -> HeaderLimits {
         let rules = self.shared.engine.connection_rules();
-        let shared = self.shared.clone();
         HeaderLimits {
             timeout: Duration::from_secs(u64::from(rules.header_timeout_secs)),
             max_bytes: rules.max_header_bytes as usize,
-            on_cut: Arc::new(move |why| shared.metrics.connection_closed(why)),
+            on_cut: self.on_cut.clone(),
         }
     }
 }
