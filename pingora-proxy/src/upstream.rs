@@ -30,6 +30,9 @@ pub struct Upstreams {
     /// Upstreams that refused a connection, and until when they are passed over. Bounded by
     /// the number of configured upstreams (entries for removed ones expire and are dropped).
     down: Mutex<HashMap<SocketAddr, Instant>>,
+    /// Entries in `down` (expired ones included until the next pick drops them): while 0, a
+    /// pick takes no lock.
+    marked: AtomicUsize,
 }
 
 impl Upstreams {
@@ -46,6 +49,7 @@ impl Upstreams {
             timeouts: ArcSwap::from_pointee(timeouts),
             next: AtomicUsize::new(0),
             down: Mutex::new(HashMap::new()),
+            marked: AtomicUsize::new(0),
         }
     }
 
@@ -80,20 +84,31 @@ impl Upstreams {
             (list, _) => list,
         };
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let order = (0..list.len()).map(|i| list[(start + i) % list.len()]);
-        let untried: Vec<SocketAddr> = order.filter(|a| !tried.contains(a)).collect();
+        let mut untried = (0..list.len())
+            .map(|i| list[(start + i) % list.len()])
+            .filter(|a| !tried.contains(a));
+        // The common case, nothing marked down: the next in turn, no lock taken.
+        if self.marked.load(Ordering::Relaxed) == 0 {
+            return untried.next();
+        }
         let now = Instant::now();
         let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
         down.retain(|_, until| *until > now);
-        let up = untried.iter().find(|a| !down.contains_key(a));
-        up.or(untried.first()).copied()
+        self.marked.store(down.len(), Ordering::Relaxed);
+        let first = untried.next()?;
+        let up = std::iter::once(first)
+            .chain(untried)
+            .find(|a| !down.contains_key(a));
+        Some(up.unwrap_or(first))
     }
 
     /// `addr` refused a connection: pass it over for a while.
     pub fn mark_down(&self, addr: SocketAddr) {
         let until = Instant::now() + self.timeouts.load().down;
         let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
-        if down.insert(addr, until).is_none() {
+        let fresh = down.insert(addr, until).is_none();
+        self.marked.store(down.len(), Ordering::Relaxed);
+        if fresh {
             tracing::warn!(upstream = %addr, "upstream refused a connection; passed over for its siblings");
         }
     }
