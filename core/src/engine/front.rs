@@ -35,14 +35,8 @@ impl Engine {
     /// Headers to set and remove before proxying `req`, whose verdict was `verdict`.
     pub fn forwarding(&self, req: &RequestView<'_>, verdict: &Verdict) -> Forwarding {
         let active = self.active.load();
-        let rules = &active.rules;
-        let upgrade = verdict
-            .route
-            .as_deref()
-            .and_then(|name| rules.route_named(name))
-            .and_then(|id| rules.route(id))
-            .is_some_and(|r| r.upgrade);
-        let mut fwd = forward::forwarding(req, &trust(&rules.clients), verdict.client_ip, upgrade);
+        let clients = trust(&active.rules.clients);
+        let mut fwd = forward::forwarding(req, &clients, verdict.client_ip, verdict.upgrade);
         fwd.cookie = cookie::without_cookie(req.cookie, &[CLEARANCE_COOKIE, SECURE_COOKIE]);
         fwd
     }

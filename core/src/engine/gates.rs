@@ -48,6 +48,7 @@ pub(crate) fn decide(
         client_ip,
         key,
         route: None,
+        upgrade: false,
         observed: None,
         score: None,
     };
@@ -76,10 +77,9 @@ pub(crate) fn decide(
         Continue(()) => allow(Reason::WithinLimit),
     };
     verdict.score = trip.ask.score;
-    verdict.route = trip
-        .route
-        .and_then(|id| rules.route(id))
-        .map(|r| r.name.clone());
+    let route = trip.route.and_then(|id| rules.route(id));
+    verdict.route = route.map(|r| r.name.clone());
+    verdict.upgrade = route.is_some_and(|r| r.upgrade);
     // Tollgate's own endpoints are answered in observe mode too: the upstream has none of them.
     // (The path is computed only past the cheap refusals; before that, the target as sent.)
     let own = match trip.path.is_empty() {

@@ -150,6 +150,8 @@ pub struct Verdict {
     pub key: ClientKey,
     /// Name of the route rule that matched, if any.
     pub route: Option<Arc<str>>,
+    /// That route says `upgrade = true`: the request's `Upgrade` header may reach the upstream.
+    pub upgrade: bool,
     /// In `mode = "observe"`, what would have been decided; `decision` is then Allow.
     pub observed: Option<Decision>,
     /// The environment score, when `[score]` is on and the request reached routing.
