@@ -21,7 +21,12 @@ mkdir -p target/fuzz-logs
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   echo "== $t: $runs runs"
-  cargo +nightly fuzz run --fuzz-dir fuzz --features libfuzzer -s "${FUZZ_SANITIZER:-address}" \
+  # The region target's input is a stream of small opcodes with no magic values to match, and
+  # its table sweeps are loops of comparisons: tracing them cut its rate from ~5,700 to ~2,000
+  # executions/s here without finding more paths (829 edges either way), so it runs without.
+  extra=()
+  [ "$t" != region ] || extra=(--no-trace-compares)
+  cargo +nightly fuzz run --fuzz-dir fuzz --features libfuzzer -s "${FUZZ_SANITIZER:-address}" "${extra[@]}" \
     "$t" "fuzz/corpus/$t" -- \
     -runs="$runs" -max_len=2048 -print_final_stats=1 2>&1 | tee "target/fuzz-logs/$t.log" | grep -E "^#[0-9]+ +(DONE|pulse)|stat::|ERROR|panicked" || true
 done
