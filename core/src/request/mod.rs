@@ -9,6 +9,7 @@ pub(crate) mod cidr;
 pub(crate) mod client;
 pub(crate) mod cookie;
 pub(crate) mod forward;
+pub(crate) mod glob;
 pub(crate) mod hello;
 pub(crate) mod key;
 pub(crate) mod path;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use super::glob::PathGlobs;
 use super::path::PathPrefix;
 use super::RequestView;
 use crate::limit::Quota;
@@ -44,6 +45,8 @@ pub enum Action {
 pub struct Route {
     pub name: Arc<str>,
     pub path_prefix: Option<PathPrefix>,
+    /// Glob patterns on the canonical path (any of them); `None`: any path.
+    pub paths: Option<PathGlobs>,
     /// Upper-case method names; empty means any method.
     pub methods: Vec<String>,
     /// Lower-case host; `*.example.com` matches subdomains.
@@ -69,6 +72,11 @@ impl Route {
     pub fn matches(&self, req: &RequestView<'_>, path: &str) -> bool {
         if let Some(prefix) = &self.path_prefix {
             if !prefix.covers(path) {
+                return false;
+            }
+        }
+        if let Some(globs) = &self.paths {
+            if !globs.matches(path) {
                 return false;
             }
         }

@@ -156,6 +156,8 @@ pub struct RawRoute {
     pub action: Spanned<String>,
     pub path_prefix: Option<Spanned<String>>,
     #[serde(default)]
+    pub paths: Vec<Spanned<String>>,
+    #[serde(default)]
     pub methods: Vec<Spanned<String>>,
     pub host: Option<Spanned<String>>,
     pub user_agent: Option<Spanned<String>>,

@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use super::challenge::PuzzleDefaults;
 use super::Ctx;
+use crate::request::glob::{self, PathGlobs};
 use crate::request::path::PathPrefix;
 use crate::request::{Action, Route};
 use crate::rules::defaults;
@@ -50,6 +51,7 @@ impl Ctx<'_, '_> {
             name,
             action: _, // read by `action`
             path_prefix,
+            paths,
             methods,
             host,
             user_agent,
@@ -105,6 +107,7 @@ impl Ctx<'_, '_> {
             path_prefix: path_prefix
                 .as_ref()
                 .map(|p| PathPrefix::new(p.get_ref(), case_sensitive)),
+            paths: self.paths(paths, label, case_sensitive),
             methods: methods.iter().map(|m| self.method(m, label)).collect(),
             host: host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
             user_agent: user_agent.as_ref().and_then(|ua| self.regex(ua, label)),
@@ -115,6 +118,31 @@ impl Ctx<'_, '_> {
             pass_on_score: pass_on_score.as_ref().is_some_and(|p| *p.get_ref()),
             upgrade: upgrade.as_ref().is_some_and(|u| *u.get_ref()),
         })
+    }
+
+    /// `paths`: each pattern checked where it is written, then all compiled into one matcher.
+    fn paths(
+        &mut self,
+        paths: &[Spanned<String>],
+        label: &str,
+        case_sensitive: bool,
+    ) -> Option<PathGlobs> {
+        if paths.is_empty() {
+            return None;
+        }
+        let mut ok = true;
+        for p in paths {
+            if let Err(e) = glob::glob(p.get_ref(), case_sensitive) {
+                self.errs.at(p.span(), Some(label), e.to_string());
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let all = PathGlobs::new(paths.iter().map(|p| p.get_ref().as_str()), case_sensitive);
+        all.map_err(|e| self.errs.at(paths[0].span(), Some(label), e.to_string()))
+            .ok()
     }
 
     /// A JA4 fingerprint as logged: `t13d1516h2_8daaf6152771_e5627efa2ab1`.
