@@ -37,11 +37,17 @@ impl PathGlobs {
         patterns: impl IntoIterator<Item = &'a str>,
         case_sensitive: bool,
     ) -> Result<Self, GlobError> {
+        let globs = patterns.into_iter().map(|p| glob(p, case_sensitive));
+        Self::of(globs.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// One matcher for patterns compiled by [`glob`] (each checked where it was written).
+    pub fn of(globs: Vec<globset::Glob>) -> Result<Self, GlobError> {
         let mut set = GlobSetBuilder::new();
         let mut kept = Vec::new();
-        for p in patterns {
-            set.add(glob(p, case_sensitive)?);
-            kept.push(p.to_string());
+        for g in globs {
+            kept.push(g.glob().to_string());
+            set.add(g);
         }
         let set = set.build().map_err(|e| GlobError::Invalid {
             pattern: kept.join(", "),
@@ -56,11 +62,6 @@ impl PathGlobs {
     /// Whether canonical path `path` matches any pattern.
     pub fn matches(&self, path: &str) -> bool {
         self.set.is_match(path)
-    }
-
-    /// The patterns as written (for messages and diffs).
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
     }
 }
 

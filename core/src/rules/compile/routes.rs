@@ -130,18 +130,18 @@ impl Ctx<'_, '_> {
         if paths.is_empty() {
             return None;
         }
-        let mut ok = true;
+        let mut globs = Vec::new();
         for p in paths {
-            if let Err(e) = glob::glob(p.get_ref(), case_sensitive) {
-                self.errs.at(p.span(), Some(label), e.to_string());
-                ok = false;
+            match glob::glob(p.get_ref(), case_sensitive) {
+                Ok(g) => globs.push(g),
+                Err(e) => self.errs.at(p.span(), Some(label), e.to_string()),
             }
         }
-        if !ok {
+        if globs.len() < paths.len() {
             return None;
         }
-        let all = PathGlobs::new(paths.iter().map(|p| p.get_ref().as_str()), case_sensitive);
-        all.map_err(|e| self.errs.at(paths[0].span(), Some(label), e.to_string()))
+        PathGlobs::of(globs)
+            .map_err(|e| self.errs.at(paths[0].span(), Some(label), e.to_string()))
             .ok()
     }
 
