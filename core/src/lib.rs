@@ -23,6 +23,7 @@
 
 mod clock;
 mod codes;
+mod crawl;
 mod engine;
 mod limit;
 mod request;
@@ -36,6 +37,7 @@ mod toll;
 mod verdict;
 
 pub use clock::{CoreClock, NS_PER_SEC};
+pub use crawl::{Crawler, CrawlerLookup, CrawlerRules};
 pub use engine::{ConnectionSlot, Engine, EngineStats};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{

@@ -15,7 +15,7 @@ use tollgate_core::{
 use crate::{now_secs, TEST_SECRET_HEX};
 
 /// The table's files, by theme. Test cases are named `theme::scenario name`.
-const FILES: [(&str, &str); 8] = [
+const FILES: [(&str, &str); 9] = [
     ("limits", include_str!("../scenarios/limits.toml")),
     ("bans", include_str!("../scenarios/bans.toml")),
     ("lists", include_str!("../scenarios/lists.toml")),
@@ -24,12 +24,13 @@ const FILES: [(&str, &str); 8] = [
     ("challenge", include_str!("../scenarios/challenge.toml")),
     ("score", include_str!("../scenarios/score.toml")),
     ("paths", include_str!("../scenarios/paths.toml")),
+    ("crawlers", include_str!("../scenarios/crawlers.toml")),
 ];
 
 /// Scenarios in the table, and of those the ones a front end over HTTP runs. Literals, so a
 /// scenario wrongly marked `core_only` (or a file left out) fails the count.
-pub const SCENARIOS: usize = 45;
-pub const OVER_HTTP: usize = 40;
+pub const SCENARIOS: usize = 46;
+pub const OVER_HTTP: usize = 41;
 
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -167,7 +168,7 @@ impl Step {
             Kind::Allow | Kind::Serve => 200,
             Kind::Pass => 303,
             Kind::RateLimited => 429,
-            Kind::Deny | Kind::Banned | Kind::Challenge => 403,
+            Kind::Deny | Kind::Banned | Kind::Challenge | Kind::Verify => 403,
         }
     }
 }

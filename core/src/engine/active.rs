@@ -32,6 +32,8 @@ pub(crate) struct Limiters {
     /// Requests per client network (`[networks]`), and its refusals toward a network ban.
     pub network: Option<Limiter>,
     pub network_violations: Option<Limiter>,
+    /// One per `[[crawler]]`, for it once verified.
+    pub crawlers: Vec<Option<Limiter>>,
 }
 
 impl Limiters {

@@ -7,7 +7,11 @@
 //! limits never exempts it from bans. Tollgate's own endpoints (under `/.tollgate/`) come after
 //! the extreme counter and under the default limit, so hammering `verify` is a flood like any
 //! other. A challenge route checks the clearance only after its rate limit: a cleared client is
-//! still rate limited.
+//! still rate limited. A user agent claiming a crawler is checked last, just before the route's
+//! action: a verified crawler is held to its own limit instead of the route's limit and
+//! challenge (an allow or deny route still applies to it).
+
+mod crawler;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -63,6 +67,7 @@ pub(crate) fn decide(
         ip: client_ip,
         network,
         route: None,
+        crawler: None,
         ask: Ask {
             rules,
             limiters: active.limiters.toll(),
@@ -109,6 +114,8 @@ struct Trip<'a, 'r> {
     network: Option<ClientKey>,
     /// The route that matched, once routing has run (none for tollgate's own endpoints).
     route: Option<RouteId>,
+    /// The `[[crawler]]` the client is verified as, once the crawler gate has run.
+    crawler: Option<usize>,
     ask: Ask<'a, 'r>,
 }
 
@@ -123,6 +130,7 @@ impl Trip<'_, '_> {
         self.extreme_rate()?;
         self.bad_target()?;
         self.own_endpoint()?;
+        self.crawler()?;
         self.route_action()
     }
 
@@ -233,6 +241,13 @@ impl Trip<'_, '_> {
         match action {
             Action::Allow => Break(allow(Reason::RouteAllow)),
             Action::Deny { status } => Break(Decision::deny(status, Reason::RouteDeny)),
+            Action::Limit | Action::Challenge if self.crawler.is_some() => {
+                let own = self
+                    .crawler
+                    .and_then(|c| limiters.crawlers.get(c)?.as_ref());
+                self.within(own)?;
+                Break(allow(Reason::CrawlerVerified))
+            }
             Action::Limit | Action::Challenge => {
                 self.within(limiter)?;
                 match (action, self.route) {

@@ -9,11 +9,13 @@
 mod active;
 mod admin;
 mod connection;
+mod crawlers;
 mod front;
 mod gates;
 mod state;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -22,6 +24,7 @@ pub use admin::EngineStats;
 pub use connection::ConnectionSlot;
 
 use crate::clock::{CoreClock, NS_PER_SEC};
+use crate::crawl::verdicts::Verdicts;
 use crate::limit::ban;
 use crate::limit::limiter::{Limiter, Quota};
 use crate::limit::store::KeyStore;
@@ -64,6 +67,7 @@ impl Engine {
         let max_solved = rules.challenge.max_solved;
         let penalties = memory.ledger("penalties", cap);
         let usage = memory.ledger("usage", cap);
+        let verdicts = memory.ledger("crawler-verdicts", cap);
         let tolls = Tolls::new(
             keys,
             memory.replay(replay::Kind::Solved, max_solved),
@@ -87,7 +91,9 @@ impl Engine {
                 tolls,
                 attack: memory.attack(),
                 connections: Arc::default(),
-                fixed_stores: [penalties, usage],
+                crawlers: Verdicts::new(verdicts.clone()),
+                lookups: AtomicBool::new(false),
+                fixed_stores: [penalties, usage, verdicts],
             },
             memory,
             clock,
@@ -156,6 +162,12 @@ impl Engine {
                 "network-violations".into(),
                 rules.networks.as_ref().and_then(|n| n.violations),
             ),
+            crawlers: rules
+                .crawlers
+                .iter()
+                .flat_map(|c| &c.defs)
+                .map(|d| limiter(format!("crawler:{}", d.name), Some(d.quota)))
+                .collect(),
         };
         stores.retain(|id, _| used.contains(id));
         for s in &self.state.fixed_stores {

@@ -1,9 +1,11 @@
 //! State that outlives any rules (bans, the toll's memory, the under-attack meter), and where
 //! it lives: in this process or in a shared-memory region.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::connection::OpenConnections;
+use crate::crawl::verdicts::Verdicts;
 use crate::limit::ban::BanTable;
 use crate::limit::store::KeyStore;
 use crate::score::attack::AttackMeter;
@@ -20,8 +22,13 @@ pub(crate) struct State {
     pub attack: AttackMeter,
     /// Connections each client key holds open (this process's own: never shared).
     pub connections: Arc<OpenConnections>,
-    /// Stores that are not behind a limiter (penalties, clearance spending), capped like the rest.
-    pub fixed_stores: [Arc<KeyStore>; 2],
+    /// What crawler lookups found.
+    pub crawlers: Verdicts,
+    /// Whether the front end runs crawler lookups ([`Decision::Verify`](crate::Decision)).
+    pub lookups: AtomicBool,
+    /// Stores that are not behind a limiter (penalties, clearance spending, crawler verdicts),
+    /// capped like the rest.
+    pub fixed_stores: [Arc<KeyStore>; 3],
 }
 
 /// Where state lives: in this process, or in a shared-memory region every worker attaches to.
@@ -40,7 +47,8 @@ impl Memory {
         })
     }
 
-    /// A store of long-lived entries (penalties, clearance spending): in a shared region, its
+    /// A store of long-lived entries (penalties, clearance spending, crawler verdicts): in a
+    /// shared region, its
     /// ledger table, so rate counters and these never evict each other.
     pub fn ledger(&self, name: &str, cap: usize) -> Arc<KeyStore> {
         Arc::new(match self {

@@ -151,3 +151,14 @@ pub(super) const WEIGHT: Int = int("weight", 0, -1_000, 1_000);
 pub(super) const ATTACK_RATE: Int = int("rate", 0, 0, BILLION);
 pub(super) const RELEASE_PERCENT: Int = int("release_percent", 50, 1, 100);
 pub(super) const COOLDOWN_SECS: Int = int("cooldown_secs", 30, 1, 86_400);
+
+// [crawlers]: a verified crawler fetches at a steady pace; 10 a second with a burst of 50 is
+// more than Googlebot asks of a large site, and a crawler past it is told to slow down (429).
+pub(super) const CRAWLER_LIMIT: QuotaDefaults = QuotaDefaults {
+    requests: 10,
+    per_secs: 1,
+    burst: 50,
+};
+pub(super) const LOOKUP_TIMEOUT_MS: Int = int("lookup_timeout_ms", 2_000, 100, 30_000);
+pub(super) const VERIFIED_TTL_SECS: Int = int("verified_ttl_secs", 3_600, 60, 86_400);
+pub(super) const UNVERIFIED_TTL_SECS: Int = int("unverified_ttl_secs", 300, 10, 86_400);

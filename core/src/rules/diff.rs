@@ -57,6 +57,11 @@ pub fn describe_changes(old: &Rules, new: &Rules) -> Vec<String> {
         format!("{:?}", old.under_attack),
         format!("{:?}", new.under_attack),
     );
+    let crawlers = |rs: &Rules| {
+        let names = rs.crawlers.iter().flat_map(|c| &c.defs).map(|d| &*d.name);
+        names.collect::<Vec<_>>().join(", ")
+    };
+    field("crawlers", crawlers(old), crawlers(new));
     for r in &new.routes {
         match old.routes.iter().find(|o| o.name == r.name) {
             None => out.push(format!("route {:?} added", &*r.name)),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub use diff::describe_changes;
 pub use error::{ConfigError, InvalidRules};
 
+use crate::crawl::CrawlerRules;
 use crate::limit::{BanPolicy, Quota};
 use crate::request::{CidrSet, IpHeader, Route, RouteId};
 use crate::score::{AttackRules, ScoreRules};
@@ -160,7 +161,9 @@ pub struct Rules {
     pub score: Option<ScoreRules>,
     /// Under-attack thresholds (`[under_attack]`); `None`: never engaged.
     pub under_attack: Option<AttackRules>,
-    /// List files the rules read, so a front end can reload when one changes.
+    /// Verified crawlers (`[crawlers]`, `[[crawler]]`); `None`: none defined.
+    pub crawlers: Option<CrawlerRules>,
+    /// List and crawler files the rules read, so a front end can reload when one changes.
     pub list_files: Vec<PathBuf>,
 }
 

@@ -39,6 +39,47 @@ pub struct RawRules {
     pub under_attack: Option<Spanned<RawUnderAttack>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub crawlers: RawCrawlers,
+    #[serde(default, rename = "crawler")]
+    pub crawler_defs: Vec<RawCrawler>,
+}
+
+/// `[crawlers]`: verified crawlers' settings, and files of further definitions.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCrawlers {
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    pub resolver: Option<Spanned<String>>,
+    pub lookup_timeout_ms: Option<Spanned<i64>>,
+    pub verified_ttl_secs: Option<Spanned<i64>>,
+    pub unverified_ttl_secs: Option<Spanned<i64>>,
+    pub limit: Option<Spanned<RawQuota>>,
+}
+
+/// One `[[crawler]]`, in the rules file or in a crawler file.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawCrawler {
+    pub name: Spanned<String>,
+    pub user_agent: Spanned<String>,
+    #[serde(default)]
+    pub rdns: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub network_files: Vec<Spanned<String>>,
+    pub limit: Option<Spanned<RawQuota>>,
+}
+
+/// A crawler file (`[crawlers] files`): definitions only.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawCrawlerFile {
+    #[serde(default, rename = "crawler")]
+    pub crawlers: Vec<RawCrawler>,
 }
 
 #[derive(Deserialize, Debug, Default)]

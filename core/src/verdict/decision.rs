@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{Lang, Reason};
 use crate::codes::code_table;
+use crate::crawl::CrawlerLookup;
 use crate::request::ClientKey;
 use crate::score::weigh::Score;
 use crate::toll::Offer;
@@ -24,6 +25,7 @@ code_table! {
         Challenge = "challenge",
         Pass = "pass",
         Serve = "serve",
+        Verify = "verify",
     }
 }
 
@@ -54,6 +56,14 @@ pub enum Decision {
     Pass { reason: Reason, grant: Box<Grant> },
     /// Answer with one of tollgate's own files.
     Serve { reason: Reason, asset: Asset },
+    /// A crawler's claim needs `lookup` first: a front end with a resolver runs it, hands the
+    /// outcome to [`Engine::record_crawler`](crate::Engine::record_crawler) and decides again.
+    /// (One without answers it as a refusal, which it never is asked for: see
+    /// [`Engine::enable_crawler_lookups`](crate::Engine::enable_crawler_lookups).)
+    Verify {
+        reason: Reason,
+        lookup: Box<CrawlerLookup>,
+    },
 }
 
 /// A challenge to present, and where to send the client once it is solved.
@@ -109,7 +119,8 @@ impl Decision {
             | Decision::Banned { reason, .. }
             | Decision::Challenge { reason, .. }
             | Decision::Pass { reason, .. }
-            | Decision::Serve { reason, .. } => *reason,
+            | Decision::Serve { reason, .. }
+            | Decision::Verify { reason, .. } => *reason,
         }
     }
 
@@ -123,6 +134,7 @@ impl Decision {
             Decision::Challenge { .. } => Kind::Challenge,
             Decision::Pass { .. } => Kind::Pass,
             Decision::Serve { .. } => Kind::Serve,
+            Decision::Verify { .. } => Kind::Verify,
         }
     }
 
@@ -131,11 +143,15 @@ impl Decision {
     }
 
     /// Whether this keeps the client from what it asked for (what observe mode lets through).
-    /// Tollgate's own answers (a granted clearance, a served file) are not refusals.
+    /// Tollgate's own answers (a granted clearance, a served file) are not refusals, nor is a
+    /// lookup still to run.
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            Decision::Allow { .. } | Decision::Pass { .. } | Decision::Serve { .. }
+            Decision::Allow { .. }
+                | Decision::Pass { .. }
+                | Decision::Serve { .. }
+                | Decision::Verify { .. }
         )
     }
 }

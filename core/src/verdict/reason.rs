@@ -83,6 +83,13 @@ code_table! {
         UpstreamTimeout = "upstream_timeout",
         /// No upstream could be reached, or it broke the response: 502.
         UpstreamUnavailable = "upstream_unavailable",
+        /// The user agent claims a `[[crawler]]` and its address proved it (published networks
+        /// or forward-confirmed reverse DNS): allowed under the crawler's own limit.
+        CrawlerVerified = "crawler_verified",
+        /// The user agent claims a `[[crawler]]` the address could not prove: 403.
+        CrawlerUnverified = "crawler_unverified",
+        /// A crawler's claim needs a DNS lookup before it can be decided.
+        CrawlerLookup = "crawler_lookup",
     }
 }
 
@@ -96,7 +103,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 36);
+        assert_eq!(Reason::ALL.len(), 39);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

@@ -10,6 +10,7 @@ pub fn respond(decision: &Decision, now_unix_secs: u64) -> Option<Reply> {
     let reply = match decision {
         Decision::Allow { .. } => return None,
         Decision::Deny { status, .. } => Reply::text(*status, reason, deny_text(reason)).no_store(),
+        Decision::Verify { .. } => Reply::text(403, reason, deny_text(reason)).no_store(),
         Decision::RateLimited { retry_after, .. } => {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             Reply::text(429, reason, "Too many requests: slow down.\n")
@@ -54,6 +55,9 @@ fn deny_text(reason: Reason) -> &'static str {
             "Bad request: the path is ambiguous (double-encoded, NUL or a broken escape).\n"
         }
         Reason::MissingHost => "Bad request: HTTP/1.1 needs a Host header.\n",
+        Reason::CrawlerUnverified => {
+            "Forbidden: this address is not one of the crawler's the user agent names.\n"
+        }
         _ => "Forbidden.\n",
     }
 }

@@ -54,7 +54,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn net(&mut self, s: &Spanned<String>, what: &str) -> Option<ipnet::IpNet> {
+    pub(super) fn net(&mut self, s: &Spanned<String>, what: &str) -> Option<ipnet::IpNet> {
         match parse_net(s.get_ref()) {
             Ok(n) => Some(n),
             Err(msg) => {
@@ -84,7 +84,7 @@ impl Ctx<'_, '_> {
     }
 
     /// One network per line; `#` starts a comment.
-    fn list_file(&mut self, f: &Spanned<String>, nets: &mut Vec<ipnet::IpNet>) {
+    pub(super) fn list_file(&mut self, f: &Spanned<String>, nets: &mut Vec<ipnet::IpNet>) {
         let path = self.base_dir.join(f.get_ref());
         let text = match self.reader.read(&path) {
             Ok(t) => t,

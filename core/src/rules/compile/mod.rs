@@ -5,6 +5,7 @@
 
 mod challenge;
 mod connections;
+mod crawlers;
 mod limits;
 mod lists;
 mod networks;
@@ -75,7 +76,10 @@ impl Ctx<'_, '_> {
             score,
             under_attack,
             routes,
+            crawlers,
+            crawler_defs,
         } = raw;
+        let mut list_files = self.list_paths(&lists);
         let (challenge, defaults) = self.challenge(&challenge);
         let paths = PathRules {
             case_sensitive: paths.case_sensitive.unwrap_or(false),
@@ -97,7 +101,8 @@ impl Ctx<'_, '_> {
             score: self.score(score.as_ref()),
             under_attack: self.under_attack(under_attack.as_ref(), score.as_ref()),
             challenge,
-            list_files: self.list_paths(&lists),
+            crawlers: self.crawlers(&crawlers, &crawler_defs, &mut list_files),
+            list_files,
         }
     }
 
