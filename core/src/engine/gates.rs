@@ -7,8 +7,8 @@
 //! limits never exempts it from bans. Tollgate's own endpoints (under `/.tollgate/`) come after
 //! the extreme counter and under the default limit, so hammering `verify` is a flood like any
 //! other. A challenge route checks the clearance only after its rate limit: a cleared client is
-//! still rate limited. A user agent claiming a crawler is checked last, just before the route's
-//! action: a verified crawler is held to its own limit instead of the route's limit and
+//! still rate limited. A user agent claiming a crawler is judged after the deny list (see
+//! `crawler`): a verified crawler is held to its own limit instead of the route's limit and
 //! challenge (an allow or deny route still applies to it).
 
 mod crawler;
@@ -67,7 +67,7 @@ pub(crate) fn decide(
         ip: client_ip,
         network,
         route: None,
-        crawler: None,
+        claim: None,
         ask: Ask {
             rules,
             limiters: active.limiters.toll(),
@@ -114,8 +114,8 @@ struct Trip<'a, 'r> {
     network: Option<ClientKey>,
     /// The route that matched, once routing has run (none for tollgate's own endpoints).
     route: Option<RouteId>,
-    /// The `[[crawler]]` the client is verified as, once the crawler gate has run.
-    crawler: Option<usize>,
+    /// What the client's crawler claim came to, if it makes one.
+    claim: Option<crawler::Claim>,
     ask: Ask<'a, 'r>,
 }
 
@@ -124,13 +124,14 @@ impl Trip<'_, '_> {
         self.allow_list()?;
         self.active_ban()?;
         self.deny_list()?;
+        self.crawler_claim()?;
         self.canonicalize();
         self.score();
         self.route = match_canonical(&self.rules().routes, self.ask.req, &self.path);
         self.extreme_rate()?;
         self.bad_target()?;
         self.own_endpoint()?;
-        self.crawler()?;
+        self.crawler_refusal()?;
         self.route_action()
     }
 
@@ -241,9 +242,9 @@ impl Trip<'_, '_> {
         match action {
             Action::Allow => Break(allow(Reason::RouteAllow)),
             Action::Deny { status } => Break(Decision::deny(status, Reason::RouteDeny)),
-            Action::Limit | Action::Challenge if self.crawler.is_some() => {
+            Action::Limit | Action::Challenge if self.proved_crawler().is_some() => {
                 let own = self
-                    .crawler
+                    .proved_crawler()
                     .and_then(|c| limiters.crawlers.get(c)?.as_ref());
                 self.within(own)?;
                 Break(allow(Reason::CrawlerVerified))
