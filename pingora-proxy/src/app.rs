@@ -20,6 +20,7 @@ use crate::admin::{Access, Admin};
 use crate::admission::{AcceptFilter, Admission};
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::crawlers::CrawlerDns;
 use crate::demo::Demo;
 use crate::hello::Capture;
 use crate::logging::{self, LogBudget};
@@ -75,7 +76,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.demo_backend,
         settings.timeouts,
     );
-    let shared = Arc::new(Shared::new(engine, metrics, budget, upstreams));
+    let configured = engine.with_rules(|r| r.crawlers.as_ref().and_then(|c| c.resolver));
+    let dns = match CrawlerDns::new(args.resolver, configured) {
+        Ok(dns) => Some(dns),
+        Err(e) => {
+            tracing::warn!(error = %e, "no resolver: crawlers are verified by their networks only");
+            None
+        }
+    };
+    let shared = Arc::new(Shared::new(engine, metrics, budget, upstreams, dns));
     let reloader = Arc::new(Reloader::new(
         args.rules.path.clone(),
         key_source,

@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Directory for persisted bans and the pid file (overrides [server] state_dir).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// DNS server for verifying crawlers, IP:PORT (overrides [crawlers] resolver; default: the
+    /// system's, from /etc/resolv.conf).
+    #[arg(long, value_name = "IP:PORT")]
+    pub resolver: Option<SocketAddr>,
     /// Where the built-in demo backend listens when no upstream is configured.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub demo_backend: SocketAddr,

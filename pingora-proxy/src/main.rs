@@ -11,6 +11,7 @@ mod app;
 mod check;
 mod cli;
 mod config;
+mod crawlers;
 mod demo;
 mod hello;
 mod logging;

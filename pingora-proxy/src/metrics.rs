@@ -37,6 +37,8 @@ pub struct Metrics {
     connections_closed: IntCounterVec,
     /// TLS connections by the JA4 of their ClientHello.
     tls_hellos: IntCounterVec,
+    /// Crawler claims looked up in DNS, by outcome.
+    crawler_lookups: IntCounterVec,
     /// JA4 values with a series of their own; past [`MAX_JA4_SERIES`] the rest count as "other".
     ja4_seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -93,6 +95,13 @@ impl Metrics {
                 &["ja4"],
             )?,
             ja4_seen: Default::default(),
+            crawler_lookups: IntCounterVec::new(
+                Opts::new(
+                    "tollgate_crawler_lookups_total",
+                    "Crawler claims looked up in DNS: verified (forward-confirmed), refused (no name in the crawler's domains resolves back), unknown (deadline or resolver failure).",
+                ),
+                &["result"],
+            )?,
             score,
             under_attack: IntGauge::new(
                 "tollgate_under_attack",
@@ -151,6 +160,7 @@ impl Metrics {
         }
         m.registry.register(Box::new(m.log_suppressed.clone()))?;
         m.registry.register(Box::new(m.tls_hellos.clone()))?;
+        m.registry.register(Box::new(m.crawler_lookups.clone()))?;
         m.registry.register(Box::new(signal_vec))?;
         m.registry.register(Box::new(m.score.clone()))?;
         m.registry.register(Box::new(m.under_attack.clone()))?;
@@ -188,6 +198,16 @@ impl Metrics {
                 c.inc();
             }
         }
+    }
+
+    /// One crawler lookup's outcome: proved, disproved or unknown.
+    pub fn crawler_lookup(&self, proved: Option<bool>) {
+        let result = match proved {
+            Some(true) => "verified",
+            Some(false) => "refused",
+            None => "unknown",
+        };
+        self.crawler_lookups.with_label_values(&[result]).inc();
     }
 
     pub fn upstream_error(&self) {

@@ -21,6 +21,7 @@ use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Verdict};
 use tollgate_core::{Forwarding, TlsHello};
 
+use crate::crawlers::CrawlerDns;
 use crate::hello::Hellos;
 use crate::logging::LogBudget;
 use crate::metrics::Metrics;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub upstreams: Upstreams,
     /// ClientHellos of the TLS connections, captured before their handshakes.
     pub hellos: Arc<Hellos>,
+    /// Runs the crawler lookups the core asks for; `None`: no resolver could be set up.
+    pub dns: Option<CrawlerDns>,
 }
 
 impl Shared {
@@ -43,13 +46,18 @@ impl Shared {
         metrics: Metrics,
         log_budget: Arc<LogBudget>,
         upstreams: Upstreams,
+        dns: Option<CrawlerDns>,
     ) -> Self {
+        if dns.is_some() {
+            engine.enable_crawler_lookups();
+        }
         Self {
             engine,
             metrics,
             log_budget,
             upstreams,
             hellos: Arc::default(),
+            dns,
         }
     }
 }
@@ -123,29 +131,19 @@ impl ProxyHttp for Gate {
         if !session.is_http2() {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
-        let (verdict, forwarding) = {
-            if ctx.hello.is_none() {
-                ctx.hello = view::hello(session, &shared.hellos);
-            }
-            let hello = ctx.hello.as_deref();
-            let owned = shared
+        let (mut verdict, mut forwarding) = self.decide(session, ctx);
+        if let (Decision::Verify { lookup, .. }, Some(dns)) = (&verdict.decision, &shared.dns) {
+            // The core has counted nothing yet: it decides the same request again with the
+            // lookup's outcome recorded.
+            let configured = shared
                 .engine
-                .with_client_ip_header(|name| view::headers(session, name));
-            let conn = view::connection(session, ctx.conn_requests);
-            let req = view::view(session, &owned, conn, hello);
-            let start = Instant::now();
-            let verdict = shared.engine.decide(&req);
-            shared.metrics.count(&verdict.decision, start.elapsed());
-            if let Some(score) = &verdict.score {
-                shared.metrics.score(score);
-            }
-            let fwd = verdict
-                .decision
-                .is_allow()
-                .then(|| shared.engine.forwarding(&req, &verdict));
-            log_verdict(shared, &verdict, &req);
-            (verdict, fwd)
-        };
+                .with_rules(|r| r.crawlers.as_ref().and_then(|c| c.resolver));
+            let proved = dns.check(lookup, configured).await;
+            shared.metrics.crawler_lookup(proved);
+            tracing::info!(client = %lookup.ip(), crawler = lookup.crawler(), ?proved, "crawler lookup");
+            shared.engine.record_crawler(lookup, proved);
+            (verdict, forwarding) = self.decide(session, ctx);
+        }
         match shared.engine.respond(&verdict) {
             None => {
                 ctx.forwarding = forwarding;
@@ -257,6 +255,32 @@ impl ProxyHttp for Gate {
 }
 
 impl Gate {
+    /// Asks the core about the request, and counts and logs the verdict.
+    fn decide(&self, session: &Session, ctx: &mut Ctx) -> (Verdict, Option<Forwarding>) {
+        let shared = &self.shared;
+        if ctx.hello.is_none() {
+            ctx.hello = view::hello(session, &shared.hellos);
+        }
+        let hello = ctx.hello.as_deref();
+        let owned = shared
+            .engine
+            .with_client_ip_header(|name| view::headers(session, name));
+        let conn = view::connection(session, ctx.conn_requests);
+        let req = view::view(session, &owned, conn, hello);
+        let start = Instant::now();
+        let verdict = shared.engine.decide(&req);
+        shared.metrics.count(&verdict.decision, start.elapsed());
+        if let Some(score) = &verdict.score {
+            shared.metrics.score(score);
+        }
+        let fwd = verdict
+            .decision
+            .is_allow()
+            .then(|| shared.engine.forwarding(&req, &verdict));
+        log_verdict(shared, &verdict, &req);
+        (verdict, fwd)
+    }
+
     fn within_total(&self, ctx: &Ctx) -> Result<()> {
         let total = self.shared.upstreams.total_timeout();
         match ctx.proxy_start {

@@ -11,6 +11,7 @@
 
 pub mod browser;
 pub mod challenge;
+pub mod dns;
 pub mod http;
 pub mod nginx;
 pub mod process;
