@@ -312,3 +312,36 @@ fn a_stray_non_utf8_byte_neither_hides_a_path_nor_a_forwarding_header() {
         "{xff}"
     );
 }
+
+/// nginx proves a crawler by its published networks only: no worker waits on DNS. A claim only
+/// reverse DNS could prove is treated as an ordinary visitor: challenged, neither refused nor
+/// exempt (the README says so).
+#[test]
+fn nginx_proves_crawlers_by_network_and_treats_dns_only_claims_as_visitors() {
+    let b = build();
+    let dir = TempDir::new("ngx-crawlers");
+    let up = Upstream::start().unwrap();
+    let rules = r#"
+[[crawler]]
+name = "googlebot"
+user_agent = "Googlebot"
+rdns = ["googlebot.com"]
+networks = ["127.0.5.1/32"]
+[[route]]
+name = "site"
+path_prefix = "/"
+action = "challenge"
+"#;
+    let n = Nginx::start(&b, &dir.0, rules, up.addr);
+    let ua = [("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1)")];
+    let listed = get(&n, "127.0.5.1", "/page", &ua);
+    assert_eq!(listed.status, 200, "{}", reason(&listed));
+    let start = std::time::Instant::now();
+    let elsewhere = get(&n, "127.0.5.2", "/page", &ua);
+    assert_eq!(
+        (elsewhere.status, reason(&elsewhere)),
+        (403, "route_challenge")
+    );
+    assert!(start.elapsed() < std::time::Duration::from_millis(500));
+    assert_eq!(up.hits(), 1);
+}

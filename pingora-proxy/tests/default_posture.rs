@@ -132,3 +132,34 @@ fn chromium_and_firefox_pay_at_the_root_and_reach_the_backend() {
     browser::firefox(&format!("https://{tls}/ff"), "upstream saw /ff");
     assert!(t.log().contains("granted"), "{}", t.log());
 }
+
+/// The default rules read `rules/crawlers.toml`: a client that says it is Googlebot from an
+/// address Google's reverse DNS does not name (here loopback, whose PTR is `localhost`) is
+/// refused everywhere, exempt paths included, while the same client as curl meets the usual
+/// challenge.
+#[test]
+fn a_false_googlebot_is_refused_by_the_default_rules() {
+    let dir = TempDir::new("posture-googlebot");
+    let dns = tollgate_testkit::dns::Dns::start(&dir.0, &[]).unwrap();
+    let up = Upstream::start().unwrap();
+    let how = Launch::new(up.addr)
+        .arg("--resolver")
+        .arg(dns.addr.to_string());
+    let t = Tollgate::launch(bin(), &dir.0, &default_rules(), &how);
+    let ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    for path in ["/", "/robots.txt", "/feed.xml"] {
+        let r = t.request("127.0.0.84", "GET", path, &[("User-Agent", ua)]);
+        assert_eq!(
+            (r.status, r.header("x-tollgate-reason")),
+            (403, Some("crawler_unverified")),
+            "{path}"
+        );
+    }
+    let curl = t.request("127.0.0.84", "GET", "/", &[("User-Agent", "curl/8.5.0")]);
+    assert_eq!(curl.header("x-tollgate-reason"), Some("route_challenge"));
+    assert_eq!(up.hits(), 0);
+    assert_eq!(
+        t.metric(r#"tollgate_crawler_lookups_total{result="refused"}"#),
+        1.0
+    );
+}
