@@ -6,7 +6,11 @@
 //! - `mode_off`: client resolution only (the floor any front end pays);
 //! - `allowed_1m_keys`: the full pipeline for an allowed request, random client among 1M;
 //! - `banned`: a banned client (ban table lookup only);
-//! - `deny_list_100k`: a deny-list miss against 100k networks.
+//! - `deny_list_100k`: a deny-list miss against 100k networks;
+//! - `default_rules_exempt`: the shipped `rules/default.toml` (13 path patterns, 5 crawlers'
+//!   user-agent patterns), a Chrome user agent on `/robots.txt`; `default_rules_exempt_no_crawlers`
+//!   the same with `[crawlers] enabled = false`, so the difference is the crawler claim check;
+//! - `default_rules_verified_crawler`: Googlebot from an address whose lookup is cached as proved.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,7 +18,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tollgate_core::FsReader;
-use tollgate_core::{parse_rules, CoreClock, Engine, Keyring, RequestView};
+use tollgate_core::{parse_rules, CoreClock, Decision, Engine, Keyring, Reason, RequestView};
 
 const KEYS: u32 = 1_000_000;
 
@@ -115,7 +119,67 @@ fn bench(c: &mut Criterion) {
     g.bench_function("deny_list_100k_miss", |b| {
         b.iter(|| black_box(deny.decide(&RequestView::get(next(), "/"))))
     });
+    default_rules(&mut g, &mut next);
     g.finish();
+}
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// The shipped default rules, with or without their crawlers.
+fn shipped(crawlers: bool) -> Engine {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    if !crawlers {
+        text = text.replace("[crawlers]\n", "[crawlers]\nenabled = false\n");
+    }
+    let rules = parse_rules(&text, &path, &FsReader).unwrap_or_else(|e| panic!("{e}"));
+    let keys = Keyring::from_bytes(&[1; 32]).unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(rules, keys, CoreClock::system())
+}
+
+fn default_rules(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    next: &mut impl FnMut() -> IpAddr,
+) {
+    for (name, e) in [
+        ("default_rules_exempt", shipped(true)),
+        ("default_rules_exempt_no_crawlers", shipped(false)),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut v = RequestView::get(next(), "/robots.txt");
+                v.host = Some("example.com");
+                v.user_agent = Some(CHROME);
+                black_box(e.decide(&v))
+            })
+        });
+    }
+    // Proved crawlers at every address `next` visits, so none is over its limit or banned.
+    let e = shipped(true);
+    e.enable_crawler_lookups();
+    let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    let view = |ip| {
+        let mut v = RequestView::get(ip, "/page");
+        v.host = Some("example.com");
+        v.user_agent = Some(googlebot);
+        v
+    };
+    // Half the verdict store's bound: none is evicted.
+    const CRAWLERS: u32 = KEYS / 2;
+    for i in 0..CRAWLERS {
+        if let Decision::Verify { lookup, .. } = e.decide(&view(client(i))).decision {
+            e.record_crawler(&lookup, Some(true));
+        }
+    }
+    let proved = e.decide(&view(client(7))).decision.reason();
+    assert_eq!(proved, Reason::CrawlerVerified);
+    let mut i = 0u32;
+    g.bench_function("default_rules_verified_crawler", |b| {
+        b.iter(|| {
+            i = (i + 7_919) % CRAWLERS;
+            black_box(e.decide(&view(client(i))))
+        })
+    });
 }
 
 criterion_group!(benches, bench);
