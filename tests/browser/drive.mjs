@@ -5,6 +5,10 @@
 //   node drive.mjs solves URL MARKER N    N fresh visits; print the solve time of each (ms, as the
 //                                         page measured it) and the time to the backend's content
 //   node drive.mjs hashrate ORIGIN N      hash N candidates in one Web Worker, 5 times; print MH/s
+//   node drive.mjs langs URL LOCALES [DIR] open URL once per browser locale (comma-separated, e.g.
+//                                         de-DE,ja-JP) while the page works; print what it shows
+//                                         (<html lang>, heading, status line); with DIR, save a
+//                                         screenshot of each as DIR/challenge-<lang>.png
 //
 // Exit status 0 only when the browser reached MARKER (or the rate was measured).
 import { chromium } from 'playwright-core';
@@ -70,6 +74,29 @@ async function hashrate(browser, origin, n) {
   return { hashes: n, runs_ms: runs, mhs, median_mhs: mhs[2], cores: await page.evaluate(() => navigator.hardwareConcurrency) };
 }
 
+async function langs(browser, url, locales, dir) {
+  const out = [];
+  for (const locale of locales.split(',')) {
+    const context = await browser.newContext({ locale, viewport: { width: 720, height: 480 } });
+    const page = await context.newPage();
+    await page.goto(url, { waitUntil: 'domcontentloaded' });
+    // The status line is written once the worker reports: the page is working, in its language.
+    await page.waitForFunction(() => (document.getElementById('tollgate-status') || {}).textContent, null, { timeout: 20000, polling: 50 });
+    const shown = await page.evaluate(() => ({
+      lang: document.documentElement.lang,
+      heading: document.querySelector('h1').textContent,
+      status: document.getElementById('tollgate-status').textContent,
+      progress_label: document.getElementById('tollgate-progress').getAttribute('aria-label'),
+    }));
+    if (dir) {
+      await page.screenshot({ path: `${dir}/challenge-${shown.lang}.png` });
+    }
+    out.push({ locale, ...shown });
+    await context.close();
+  }
+  return out;
+}
+
 const [mode, a, b, c] = process.argv.slice(2);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 let code = 1;
@@ -87,11 +114,14 @@ try {
     }
     console.log(JSON.stringify({ runs: out }));
     code = out.length === Number(c) ? 0 : 1;
+  } else if (mode === 'langs') {
+    console.log(JSON.stringify(await langs(browser, a, b, c)));
+    code = 0;
   } else if (mode === 'hashrate') {
     console.log(JSON.stringify(await hashrate(browser, a, Number(b))));
     code = 0;
   } else {
-    console.error('usage: drive.mjs pass URL MARKER | solves URL MARKER N | hashrate ORIGIN N');
+    console.error('usage: drive.mjs pass URL MARKER | solves URL MARKER N | hashrate ORIGIN N | langs URL LOCALES [DIR]');
     code = 2;
   }
 } finally {

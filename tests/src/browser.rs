@@ -46,6 +46,25 @@ pub fn pass(url: &str, expect: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("driver report: {e}: {stdout}"))
 }
 
+/// What the challenge page at `url` shows in each of `locales` (browser locales such as
+/// `de-DE`): one JSON object per locale with `lang`, `heading`, `status`, `progress_label`.
+/// With `shots`, a screenshot of each is saved there as `challenge-<lang>.png`.
+pub fn languages(url: &str, locales: &[&str], shots: Option<&Path>) -> Vec<Value> {
+    let mut cmd = Command::new("node");
+    cmd.arg(driver()).args(["langs", url, &locales.join(",")]);
+    if let Some(dir) = shots {
+        cmd.arg(dir);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("running node: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{url}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("driver report: {e}: {stdout}"))
+}
+
 /// (status, tollgate reason) of each response for a URL ending in `path`, in order.
 pub fn responses(v: &Value, path: &str) -> Vec<(u64, Option<String>)> {
     let list = v["responses"]

@@ -13,6 +13,7 @@
 mod admit;
 pub(crate) mod clearance;
 mod endpoints;
+pub(crate) mod locale;
 mod mint;
 pub(crate) mod page;
 pub(crate) mod penalty;

@@ -2,7 +2,8 @@
 //!
 //! The page is self-contained: no external resources, an inline style allowed by its hash, and
 //! scripts served from tollgate's own reserved path, so it runs under the strict
-//! Content-Security-Policy it is sent with. Text is English or Chinese by `Accept-Language`.
+//! Content-Security-Policy it is sent with. Its words are in the client's language by
+//! `Accept-Language`, from the locale files (`locales/`).
 
 use std::sync::OnceLock;
 
@@ -11,7 +12,7 @@ use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::verdict::{Asset, ChallengePage, Lang};
+use crate::verdict::{Asset, ChallengePage};
 
 /// Every tollgate endpoint lives under this path.
 pub const PREFIX: &str = "/.tollgate/";
@@ -31,50 +32,13 @@ const STYLE: &str =
     "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f6f4;color:#222}\
 main{max-width:36em;margin:12vh auto;padding:0 1.5em}h1{font-size:1.4em}\
 progress{width:100%;height:.8em}.warn{background:#fff3cd;padding:.8em;border-radius:4px}\
-.small{color:#777;font-size:.8em}";
-
-struct Text {
-    title: &'static str,
-    intro: &'static str,
-    noscript: &'static str,
-    working: &'static str,
-    eta: &'static str,
-    done: &'static str,
-    failed: &'static str,
-}
-
-const EN: Text = Text {
-    title: "Checking your browser",
-    intro: "This site is protected against automated abuse. Your browser is doing a short calculation to show it is not a bot. It usually takes about a second and happens once per visit.",
-    noscript: "This check needs JavaScript. Please enable JavaScript for this site and reload the page. Automated clients can solve the challenge with `tollgate solve` or ask the site operator for access.",
-    working: "Working…",
-    eta: "About {s} s left…",
-    done: "Done. Taking you to the page…",
-    failed: "The check could not run in this browser: ",
-};
-
-const ZH: Text = Text {
-    title: "正在检查您的浏览器",
-    intro: "本网站受自动化滥用防护。您的浏览器正在进行一次简短的计算，以证明您不是机器人。通常只需约一秒钟，每次访问只需一次。",
-    noscript: "此检查需要 JavaScript。请为本网站启用 JavaScript 后重新加载页面。自动化客户端可使用 `tollgate solve` 完成挑战，或联系网站管理员获取访问权限。",
-    working: "计算中…",
-    eta: "预计还需约 {s} 秒…",
-    done: "完成，正在跳转…",
-    failed: "此浏览器无法完成检查：",
-};
-
-/// The page's words in `lang`.
-fn text_of(lang: Lang) -> &'static Text {
-    match lang {
-        Lang::En => &EN,
-        Lang::Zh => &ZH,
-    }
-}
+.small{color:#4d4d4d;font-size:.8em}\
+@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}";
 
 /// The offer as JSON: what the page embeds and what `GET /.tollgate/challenge` returns.
 pub fn offer_json(page: &ChallengePage) -> String {
     let o = &page.offer;
-    let t = text_of(page.lang);
+    let t = page.lang.locale();
     json!({
         "token": o.token,
         "puzzle": o.puzzle.kind(),
@@ -93,7 +57,7 @@ pub fn offer_json(page: &ChallengePage) -> String {
 
 /// The HTML challenge page.
 pub fn html(page: &ChallengePage) -> String {
-    let t = text_of(page.lang);
+    let t = page.lang.locale();
     // JSON inside <script> must not contain "</": escape every '<' (and '>', '&' for good measure).
     let data = offer_json(page)
         .replace('<', "\\u003c")
@@ -104,6 +68,7 @@ pub fn html(page: &ChallengePage) -> String {
         .replace("{{title}}", t.title)
         .replace("{{style}}", STYLE)
         .replace("{{intro}}", t.intro)
+        .replace("{{progress}}", t.progress)
         .replace("{{noscript}}", t.noscript)
         .replace("{{verify}}", VERIFY_PATH)
         .replace("{{puzzle}}", page.offer.puzzle.kind())
@@ -167,15 +132,6 @@ pub fn local_return(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn language_follows_the_highest_quality_known_tag() {
-        assert_eq!(Lang::negotiate(Some("zh-CN,zh;q=0.9,en;q=0.8")), Lang::Zh);
-        assert_eq!(Lang::negotiate(Some("en-US,en;q=0.9,zh;q=0.8")), Lang::En);
-        assert_eq!(Lang::negotiate(Some("fr, zh;q=0.5")), Lang::Zh);
-        assert_eq!(Lang::negotiate(Some("de")), Lang::En);
-        assert_eq!(Lang::negotiate(None), Lang::En);
-    }
 
     #[test]
     fn only_local_paths_are_returned_to() {

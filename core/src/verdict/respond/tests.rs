@@ -22,7 +22,7 @@ fn page(json: bool, scored: bool) -> Decision {
                 probe: "PROBE".into(),
             },
             return_to: "/x?y=1".into(),
-            lang: Lang::En,
+            lang: Lang::ENGLISH,
             json,
             secure: true,
             scored,
@@ -240,4 +240,28 @@ fn a_challenge_for_a_dead_clearance_deletes_it() {
         reply.header_value("set-cookie"),
         Some("__Host-tollgate_clearance=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure")
     );
+}
+
+#[test]
+fn the_page_is_in_each_language_with_its_html_lang_and_accessible_progress() {
+    for lang in Lang::all() {
+        let Decision::Challenge { reason, mut page } = page(false, false) else {
+            unreachable!("page() is a challenge");
+        };
+        page.lang = lang;
+        let html = respond(&Decision::Challenge { reason, page }, NOW)
+            .unwrap()
+            .body;
+        let t = lang.locale();
+        assert!(
+            html.contains(&format!("<html lang=\"{}\">", t.tag)),
+            "{}",
+            t.tag
+        );
+        for words in [t.title, t.intro, t.noscript, t.progress] {
+            assert!(html.contains(words), "{}: {words:?} missing", t.tag);
+        }
+        assert!(html.contains("role=\"status\" aria-live=\"polite\""));
+        assert!(html.contains("prefers-reduced-motion"));
+    }
 }
