@@ -2,6 +2,7 @@
 //
 //   node drive.mjs pass URL MARKER        open URL, wait until the page shows MARKER (the backend's
 //                                         content); print what happened as one JSON line
+//   node drive.mjs nojs URL MARKER        the same with JavaScript disabled
 //   node drive.mjs solves URL MARKER N    N fresh visits; print the solve time of each (ms, as the
 //                                         page measured it) and the time to the backend's content
 //   node drive.mjs hashrate ORIGIN N      hash N candidates in one Web Worker, 5 times; print MH/s
@@ -18,8 +19,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--ignore-certificate-errors',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-async function visit(browser, url, marker) {
-  const context = await browser.newContext({ locale: 'en-US' });
+async function visit(browser, url, marker, javaScriptEnabled = true) {
+  const context = await browser.newContext({ locale: 'en-US', javaScriptEnabled });
   const page = await context.newPage();
   const seen = [];
   let solveMs = null;
@@ -36,7 +37,12 @@ async function visit(browser, url, marker) {
   await page.goto(url, { waitUntil: 'domcontentloaded' });
   let ok = true;
   try {
-    await page.waitForFunction((m) => document.body && document.body.innerText.includes(m), marker, { timeout: 60000, polling: 50 });
+    // Without JavaScript, waitForFunction cannot run in the page: poll its text from here.
+    const deadline = Date.now() + 60000;
+    while (!(await page.evaluate((m) => !!document.body && document.body.innerText.includes(m), marker).catch(() => false))) {
+      if (Date.now() > deadline) throw new Error('timeout');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (e) {
     ok = false;
   }
@@ -101,8 +107,8 @@ const [mode, a, b, c] = process.argv.slice(2);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 let code = 1;
 try {
-  if (mode === 'pass') {
-    const r = await visit(browser, a, b);
+  if (mode === 'pass' || mode === 'nojs') {
+    const r = await visit(browser, a, b, mode === 'pass');
     console.log(JSON.stringify(r));
     code = r.ok ? 0 : 1;
   } else if (mode === 'solves') {
@@ -121,7 +127,7 @@ try {
     console.log(JSON.stringify(await hashrate(browser, a, Number(b))));
     code = 0;
   } else {
-    console.error('usage: drive.mjs pass URL MARKER | solves URL MARKER N | hashrate ORIGIN N | langs URL LOCALES [DIR]');
+    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | hashrate ORIGIN N | langs URL LOCALES [DIR]');
     code = 2;
   }
 } finally {

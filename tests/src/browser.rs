@@ -32,9 +32,18 @@ pub fn available() -> bool {
 /// Opens `url` and waits for a page containing `expect`; returns the driver's JSON report
 /// (responses with status and tollgate reason, cookies, timings). Panics if it never gets there.
 pub fn pass(url: &str, expect: &str) -> Value {
+    drive("pass", url, expect)
+}
+
+/// [`pass`] with JavaScript disabled in the browser.
+pub fn pass_without_javascript(url: &str, expect: &str) -> Value {
+    drive("nojs", url, expect)
+}
+
+fn drive(mode: &str, url: &str, expect: &str) -> Value {
     let out = Command::new("node")
         .arg(driver())
-        .args(["pass", url, expect])
+        .args([mode, url, expect])
         .output()
         .unwrap_or_else(|e| panic!("running node: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);

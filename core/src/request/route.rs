@@ -65,6 +65,9 @@ pub struct Route {
     /// Requests may switch protocols (WebSocket): their `Upgrade` header reaches the upstream.
     /// After a 101 the connection's bytes flow unmetered, so this is off unless a route says so.
     pub upgrade: bool,
+    /// For `challenge` routes (`nojs = "wait"`): a visitor without JavaScript may pay in time,
+    /// following the page's delayed link to a clearance with a smaller budget.
+    pub nojs_wait: bool,
 }
 
 impl Route {

@@ -120,11 +120,16 @@ pub(super) const CHALLENGE_TTL_SECS: Int = int("ttl_secs", 300, 10, MAX_CHALLENG
 pub(super) const MAX_EXTRA_DIFFICULTY: Int = int("max_extra_difficulty", 6, 0, 16);
 pub(super) const PENALTY_DECAY_SECS: Int = int("penalty_decay_secs", 600, 1, 86_400);
 pub(super) const MAX_SOLVED: Int = int("max_solved", 1_000_000, 1_000, 100_000_000);
+/// How long a visitor without JavaScript waits on a `nojs = "wait"` route before its link works.
+pub(super) const NOJS_WAIT_SECS: Int = int("nojs_wait_secs", 5, 1, 120);
 pub(super) const MAX_SOLVED_PER_CLIENT: Int = int("max_solved_per_client", 300, 0, 100_000_000);
 
 // [clearance]
 pub(super) const CLEARANCE_TTL_SECS: Int = int("ttl_secs", 3_600, 10, 2_592_000);
 pub(super) const CLEARANCE_REQUESTS: Int = int("requests", 2_000, 1, 1_000_000);
+/// A waited-for clearance buys fewer requests than a paid one: time is cheaper than CPU for a
+/// script that can wait in parallel.
+pub(super) const NOJS_REQUESTS: Int = int("nojs_requests", 100, 1, 1_000_000);
 /// Passes on score per client key per minute: a page with its subresources, a few times over.
 pub(super) const PASSES_PER_MINUTE: ThresholdDefaults = ThresholdDefaults {
     count: 300,

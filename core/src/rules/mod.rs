@@ -123,6 +123,8 @@ pub struct ChallengeRules {
     /// Answers one client key may have accepted per `ttl_secs` (so live in the replay cache at
     /// once); `None`: no cap. Past it that key gets 429 `challenge_busy`, and nobody else does.
     pub solved_per_client: Option<Quota>,
+    /// How long a visitor without JavaScript waits on a `nojs = "wait"` route.
+    pub nojs_wait_secs: u64,
 }
 
 /// What a solved challenge buys (the `[clearance]` section).
@@ -136,6 +138,8 @@ pub struct ClearanceRules {
     /// Clearances one client key may obtain per hour before each further one makes its next
     /// puzzle harder; `None`: no limit.
     pub grants_per_hour: Option<Quota>,
+    /// Requests a clearance earned by waiting (no JavaScript) may make.
+    pub nojs_budget: u32,
 }
 
 /// A validated, compiled rules file. Immutable; replaced whole on reload.

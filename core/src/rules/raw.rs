@@ -179,6 +179,7 @@ pub struct RawChallenge {
     pub penalty_decay_secs: Option<Spanned<i64>>,
     pub max_solved: Option<Spanned<i64>>,
     pub max_solved_per_client: Option<Spanned<i64>>,
+    pub nojs_wait_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -188,6 +189,7 @@ pub struct RawClearance {
     pub requests: Option<Spanned<i64>>,
     pub rate: Option<Spanned<RawQuota>>,
     pub max_grants_per_hour: Option<Spanned<i64>>,
+    pub nojs_requests: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -211,6 +213,7 @@ pub struct RawRoute {
     pub range: Option<Spanned<i64>>,
     pub pass_on_score: Option<Spanned<bool>>,
     pub upgrade: Option<Spanned<bool>>,
+    pub nojs: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

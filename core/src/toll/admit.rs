@@ -1,6 +1,6 @@
 //! A challenge route after its rate limit: pass with a clearance or a good score, else pay.
 
-use super::clearance::{self, cookie_name, Clearance, ClearanceError};
+use super::clearance::{self, cookie_name, Clearance, ClearanceError, WAITED};
 use super::{Ask, Tolls};
 use crate::request::cookie::cookie_values;
 use crate::request::{client, ClientKey, HttpVersion, RouteId};
@@ -57,11 +57,14 @@ impl Tolls {
             .base_puzzle(ask.rules, Some(route))
             .adjust(self.band_steps(ask))
             .work_bits();
+        let waits = ask.rules.route(route).is_some_and(|r| r.nojs_wait);
         let mut best: Option<Unusable> = None;
         let values = cookie_values(ask.req.cookie, cookie_name(ask.https()));
         for value in values.take(MAX_COOKIES_CHECKED) {
             let why = match clearance::check(&keys, value, &ask.binding(), ask.now_secs()) {
-                Ok(c) if c.work_bits < needed => Unusable::TooWeak,
+                Ok(c) if c.work_bits < needed && !(waits && c.work_bits == WAITED) => {
+                    Unusable::TooWeak
+                }
                 Ok(c) if self.spend(ask, &c) => {
                     return Decision::Allow {
                         reason: Reason::Cleared,

@@ -32,6 +32,9 @@ pub fn cookie_name(secure: bool) -> &'static str {
     }
 }
 const MAX_LEN: usize = 512;
+/// The `work_bits` of a clearance paid in time, not work (`nojs = "wait"`): no puzzle is worth
+/// 0 bits, so it opens only the routes that offer waiting.
+pub const WAITED: u32 = 0;
 
 /// The fields of a clearance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

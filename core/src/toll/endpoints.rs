@@ -1,7 +1,7 @@
 //! Tollgate's own endpoints under [`PREFIX`](super::PREFIX): the solver scripts, the JSON offer,
 //! `verify` (answer in, clearance out) and the CSP report sink; and the challenge they issue.
 
-use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WORKER_PATH};
+use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WAIT_PATH, WORKER_PATH};
 use super::pow::{self, IssueParams, PowError, Solved};
 use super::replay::Insert;
 use super::{clearance, Ask, Clearance, Keyring, Tolls};
@@ -20,8 +20,9 @@ impl Tolls {
             WORKER_PATH if read_only => serve(Asset::WorkerScript),
             OFFER_PATH if read_only => self.offer(ask),
             VERIFY_PATH if read_only => self.verify(ask),
+            WAIT_PATH if read_only => self.wait(ask),
             CSP_PATH if ask.req.method == "POST" => self.csp_report(ask),
-            SCRIPT_PATH | WORKER_PATH | OFFER_PATH | VERIFY_PATH | CSP_PATH => {
+            SCRIPT_PATH | WORKER_PATH | OFFER_PATH | VERIFY_PATH | WAIT_PATH | CSP_PATH => {
                 Decision::deny(405, Reason::UnknownEndpoint)
             }
             _ => Decision::deny(404, Reason::UnknownEndpoint),
@@ -147,7 +148,8 @@ impl Tolls {
             issued_unix_secs: now,
             expires_unix_secs: now.saturating_add(rules.ttl_secs),
             budget: rules.budget,
-            work_bits: solved.puzzle.work_bits(),
+            // At least 1: 0 is a clearance paid in time (`WAITED`).
+            work_bits: solved.puzzle.work_bits().max(1),
             serial: solved.id,
         };
         Decision::Pass {
@@ -172,6 +174,9 @@ impl Tolls {
         let rules = ask.rules;
         let puzzle = self.required(ask, route);
         let route = route.and_then(|id| rules.route(id));
+        let nojs_wait_secs = route
+            .filter(|r| r.nojs_wait)
+            .map(|_| rules.challenge.nojs_wait_secs);
         // The answer is scored with what was seen now (signed into the token), not what the
         // answering request shows: a page's script fetches differently from a navigation.
         let seen = ask
@@ -199,6 +204,7 @@ impl Tolls {
                 secure: ask.https(),
                 scored: rules.score.is_some(),
                 expire_clearance: false,
+                nojs_wait_secs,
             }),
         }
     }
@@ -254,7 +260,7 @@ fn serve(asset: Asset) -> Decision {
 }
 
 /// The first value of `name` in a query string, percent-decoded.
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     let q = query?;
     if q.len() > 8_192 {
         return None;
@@ -265,7 +271,7 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// The route a local return target (path and query) would take.
-fn route_of(ask: &Ask<'_, '_>, target: &str) -> Option<RouteId> {
+pub(super) fn route_of(ask: &Ask<'_, '_>, target: &str) -> Option<RouteId> {
     let path = target.split('?').next().unwrap_or("/");
     let probe = RequestView {
         path,

@@ -21,6 +21,7 @@ pub(crate) mod pow;
 mod price;
 pub(crate) mod replay;
 pub(crate) mod secret;
+mod wait;
 mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -22,6 +22,8 @@ pub const SCRIPT_PATH: &str = "/.tollgate/challenge.js";
 pub const WORKER_PATH: &str = "/.tollgate/worker.js";
 /// Where the page's report-only policy sends its CSP report.
 pub const CSP_PATH: &str = "/.tollgate/csp";
+/// Where a visitor without JavaScript is sent after the wait (`nojs = "wait"` routes).
+pub const WAIT_PATH: &str = "/.tollgate/wait";
 /// Set with the challenge page (path-scoped to [`PREFIX`]); it must come back with the answer.
 pub const PROBE_COOKIE: &str = "tollgate_probe";
 
@@ -63,17 +65,41 @@ pub fn html(page: &ChallengePage) -> String {
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026");
+    let (refresh, noscript) = no_javascript(page);
     TEMPLATE
         .replace("{{lang}}", page.lang.as_str())
+        .replace("{{refresh}}", &refresh)
         .replace("{{title}}", t.title)
         .replace("{{style}}", STYLE)
         .replace("{{intro}}", t.intro)
         .replace("{{progress}}", t.progress)
-        .replace("{{noscript}}", t.noscript)
+        .replace("{{noscript}}", &noscript)
         .replace("{{verify}}", VERIFY_PATH)
         .replace("{{puzzle}}", page.offer.puzzle.kind())
         .replace("{{script}}", SCRIPT_PATH)
         .replace("{{data}}", &data)
+}
+
+/// For a visitor without JavaScript: the `<head>` refresh to the wait link (on a waiting route),
+/// and what the `<noscript>` block says.
+fn no_javascript(page: &ChallengePage) -> (String, String) {
+    let t = page.lang.locale();
+    let Some(secs) = page.nojs_wait_secs else {
+        return (String::new(), t.noscript.to_string());
+    };
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("challenge", &page.offer.token)
+        .append_pair("return", &page.return_to)
+        .finish();
+    // `&` between the pairs is the only character here HTML needs escaped.
+    let url = format!("{WAIT_PATH}?{}", query.replace('&', "&amp;"));
+    // A second past the wait: the link must not arrive a moment early.
+    let after = secs + 1;
+    let refresh =
+        format!("<noscript><meta http-equiv=\"refresh\" content=\"{after};url={url}\"></noscript>");
+    let words = t.wait.replace("{s}", &after.to_string());
+    let text = format!("{words} <a href=\"{url}\">{}</a>", t.r#continue);
+    (refresh, text)
 }
 
 /// The page's Content-Security-Policy: nothing but its own style (by hash), scripts and form.

@@ -196,10 +196,13 @@ pub struct Solved {
 }
 
 /// A genuine, unexpired challenge of this client, answered or not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Opened {
     pub id: [u8; 16],
+    pub issued_unix_secs: u64,
     pub expires_unix_secs: u64,
+    /// The route it was issued for.
+    pub route: String,
 }
 
 /// Why an answer was refused.
@@ -285,7 +288,9 @@ pub fn open_token(
     let t = authentic(keys, token, binding, now_secs)?;
     Ok(Opened {
         id: t.id(),
+        issued_unix_secs: t.issued,
         expires_unix_secs: t.expires,
+        route: t.route,
     })
 }
 
@@ -347,6 +352,7 @@ struct Parsed {
     sealed: Sealed,
     puzzle: Puzzle,
     serial: [u8; 16],
+    issued: u64,
     expires: u64,
     route: String,
     signals: u32,
@@ -359,7 +365,7 @@ impl Parsed {
         let mut r = Reader::new(&sealed.payload, TAG)?;
         let kind = r.u32()?;
         let puzzle = Puzzle::from_parts(kind, r.u64()?)?;
-        let _issued = r.u64()?;
+        let issued = r.u64()?;
         let expires = r.u64()?;
         let serial: [u8; 16] = r.array()?;
         let route = String::from_utf8(r.bytes()?.to_vec()).ok()?;
@@ -372,6 +378,7 @@ impl Parsed {
             sealed,
             puzzle,
             serial,
+            issued,
             expires,
             route,
             signals,

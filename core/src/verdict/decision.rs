@@ -82,6 +82,9 @@ pub struct ChallengePage {
     /// The client sent a clearance that can never pass again (spent, expired, not its own):
     /// the page deletes it.
     pub expire_clearance: bool,
+    /// The route lets a visitor without JavaScript wait this many seconds instead
+    /// (`nojs = "wait"`): the page's `<noscript>` sends it on after that.
+    pub nojs_wait_secs: Option<u64>,
 }
 
 /// A clearance cookie and the local URL to go back to.

@@ -90,6 +90,11 @@ code_table! {
         CrawlerUnverified = "crawler_unverified",
         /// A crawler's claim needs a DNS lookup before it can be decided.
         CrawlerLookup = "crawler_lookup",
+        /// A visitor without JavaScript waited out a `nojs = "wait"` route's delay: a
+        /// clearance with the smaller `nojs_requests` budget is granted.
+        NojsWaited = "nojs_waited",
+        /// The no-JavaScript link was followed before its delay was up: the page again.
+        NojsTooEarly = "nojs_too_early",
     }
 }
 
@@ -103,7 +108,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 39);
+        assert_eq!(Reason::ALL.len(), 41);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

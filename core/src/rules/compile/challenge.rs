@@ -34,6 +34,7 @@ impl Ctx<'_, '_> {
             penalty_decay_secs,
             max_solved,
             max_solved_per_client,
+            nojs_wait_secs,
         } = raw;
         let inherited = PuzzleDefaults {
             kind: puzzle.clone(),
@@ -65,6 +66,11 @@ impl Ctx<'_, '_> {
             penalty_decay_secs: decay as u64,
             max_solved: solved as usize,
             solved_per_client: per_ttl(per_client, ttl),
+            nojs_wait_secs: self.int(
+                CHALLENGE,
+                nojs_wait_secs.as_ref(),
+                &defaults::NOJS_WAIT_SECS,
+            ) as u64,
         };
         (rules, inherited)
     }
@@ -117,12 +123,15 @@ impl Ctx<'_, '_> {
             requests,
             rate,
             max_grants_per_hour,
+            nojs_requests,
         } = raw;
         let ttl = self.int(CLEARANCE, ttl_secs.as_ref(), &defaults::CLEARANCE_TTL_SECS);
         let budget = self.int(CLEARANCE, requests.as_ref(), &defaults::CLEARANCE_REQUESTS);
         ClearanceRules {
             ttl_secs: ttl as u64,
             budget: budget as u32,
+            nojs_budget: self.int(CLEARANCE, nojs_requests.as_ref(), &defaults::NOJS_REQUESTS)
+                as u32,
             rate: rate
                 .as_ref()
                 .map(|q| self.quota(CLEARANCE, q.get_ref(), defaults::CLEARANCE_RATE)),

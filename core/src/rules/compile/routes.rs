@@ -63,6 +63,7 @@ impl Ctx<'_, '_> {
             range,
             pass_on_score,
             upgrade,
+            nojs,
         } = r;
         let action = self.action(r, label)?;
         let puzzle = if action == Action::Challenge {
@@ -74,9 +75,10 @@ impl Ctx<'_, '_> {
                 difficulty.as_ref().map(Spanned::span),
                 range.as_ref().map(Spanned::span),
                 pass_on_score.as_ref().map(Spanned::span),
+                nojs.as_ref().map(Spanned::span),
             ];
             if let Some(span) = fields.into_iter().flatten().next() {
-                let msg = "puzzle, difficulty, range and pass_on_score are only used with action = \"challenge\"";
+                let msg = "puzzle, difficulty, range, pass_on_score and nojs are only used with action = \"challenge\"";
                 self.errs.at(span, Some(label), msg);
             }
             None
@@ -117,6 +119,7 @@ impl Ctx<'_, '_> {
             puzzle,
             pass_on_score: pass_on_score.as_ref().is_some_and(|p| *p.get_ref()),
             upgrade: upgrade.as_ref().is_some_and(|u| *u.get_ref()),
+            nojs_wait: self.nojs(nojs.as_ref(), label),
         })
     }
 
@@ -143,6 +146,19 @@ impl Ctx<'_, '_> {
         PathGlobs::of(globs)
             .map_err(|e| self.errs.at(paths[0].span(), Some(label), e.to_string()))
             .ok()
+    }
+
+    /// `nojs`: `"wait"` (a visitor without JavaScript pays in time) or `"refuse"` (the default).
+    fn nojs(&mut self, nojs: Option<&Spanned<String>>, label: &str) -> bool {
+        match nojs.map(|n| (n.get_ref().as_str(), n.span())) {
+            None | Some(("refuse", _)) => false,
+            Some(("wait", _)) => true,
+            Some((other, span)) => {
+                let msg = format!("nojs {other:?} is not one of \"wait\", \"refuse\"");
+                self.errs.at(span, Some(label), msg);
+                false
+            }
+        }
     }
 
     /// A JA4 fingerprint as logged: `t13d1516h2_8daaf6152771_e5627efa2ab1`.

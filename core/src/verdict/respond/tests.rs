@@ -27,6 +27,7 @@ fn page(json: bool, scored: bool) -> Decision {
             secure: true,
             scored,
             expire_clearance: false,
+            nojs_wait_secs: None,
         }),
     }
 }
