@@ -102,17 +102,20 @@ fn broken_rules_fail_nginx_t_and_a_reload_keeps_the_old_rules() {
     let n = Nginx::start(&b, &dir.0, FLOOD_RULES, up.addr);
     std::fs::write(
         &n.rules_path,
-        "[limit]\nrequests = 1\nper_secs = \"soon\"\n",
+        "[limit]\nrequests = 1\nper_secs = \"soon\"\nbrust = 4\n",
     )
     .unwrap();
     let t = n.test_config();
     let stderr = String::from_utf8_lossy(&t.stderr);
     assert!(!t.status.success(), "{stderr}");
-    let at = format!("{}:3:12", n.rules_path.display());
-    assert!(
-        stderr.contains("tollgate: invalid rules") && stderr.contains(&at),
-        "file:line:column expected ({at}):\n{stderr}"
-    );
+    // Both structural errors at once: the wrong type and the unknown key.
+    for at in ["3:12", "4:1"] {
+        let at = format!("{}:{at}", n.rules_path.display());
+        assert!(
+            stderr.contains("tollgate: invalid rules") && stderr.contains(&at),
+            "file:line:column expected ({at}):\n{stderr}"
+        );
+    }
     let refused = Command::new(&b.nginx)
         .arg("-p")
         .arg(&n.dir)

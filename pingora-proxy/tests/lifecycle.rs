@@ -205,6 +205,22 @@ fn check_reports_every_error_and_exits_non_zero() {
         "{err}"
     );
 
+    // Structural and semantic errors in one run.
+    let mixed = std::process::Command::new(bin())
+        .arg("check")
+        .arg(root.join("rules/testdata/bad/structure.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(mixed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(err.contains("8 errors in rules"), "{err}");
+    for at in [
+        "structure.toml:5:1: unknown field",
+        "structure.toml:6:12: invalid type",
+    ] {
+        assert!(err.contains(at), "{at} in {err}");
+    }
+
     // `run` refuses to start on an invalid file, with the same messages.
     let run = std::process::Command::new(bin())
         .args(["run", "--rules"])

@@ -8,6 +8,7 @@ mod defaults;
 mod diff;
 pub(crate) mod error;
 mod raw;
+mod structure;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

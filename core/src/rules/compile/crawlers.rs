@@ -16,6 +16,7 @@ use crate::request::CidrSet;
 use crate::rules::defaults;
 use crate::rules::error::{one_line, Errors};
 use crate::rules::raw::{RawCrawler, RawCrawlerFile, RawCrawlers, RawQuota};
+use crate::rules::structure;
 
 const SECTION: &str = "[crawlers]";
 /// Largest compiled size of one user-agent pattern, and of all of them together.
@@ -115,21 +116,15 @@ impl Ctx<'_, '_> {
         };
         let name = path.display().to_string();
         let mut errs = Errors::new(&name, &text);
-        match toml::from_str::<RawCrawlerFile>(&text) {
-            Ok(file) => {
-                let mut sub = Ctx {
-                    errs: &mut errs,
-                    reader: self.reader,
-                    base_dir: path.parent().map(PathBuf::from).unwrap_or_default(),
-                    list_errors: &mut *self.list_errors,
-                };
-                for c in &file.crawlers {
-                    sub.crawler(c, quota, found, read);
-                }
-            }
-            Err(e) => {
-                let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
-                errs.at(e.span().unwrap_or(0..0), None, msg);
+        if let Some(file) = structure::parse::<RawCrawlerFile>(&text, &mut errs) {
+            let mut sub = Ctx {
+                errs: &mut errs,
+                reader: self.reader,
+                base_dir: path.parent().map(PathBuf::from).unwrap_or_default(),
+                list_errors: &mut *self.list_errors,
+            };
+            for c in &file.crawlers {
+                sub.crawler(c, quota, found, read);
             }
         }
         self.list_errors.extend(errs.list);

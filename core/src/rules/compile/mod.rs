@@ -20,18 +20,14 @@ use toml::Spanned;
 use super::defaults::Int;
 use super::error::{ConfigError, Errors, InvalidRules};
 use super::raw::RawRules;
+use super::structure;
 use super::{Mode, PathRules, Rules, SourceReader};
 
 pub fn compile(text: &str, file: &Path, reader: &dyn SourceReader) -> Result<Rules, InvalidRules> {
     let name = file.display().to_string();
     let mut errs = Errors::new(&name, text);
-    let raw: RawRules = match toml::from_str(text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
-            errs.at(e.span().unwrap_or(0..0), None, msg);
-            return Err(InvalidRules { errors: errs.list });
-        }
+    let Some(raw) = structure::parse::<RawRules>(text, &mut errs) else {
+        return Err(InvalidRules { errors: errs.list });
     };
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut list_errors = Vec::new();
