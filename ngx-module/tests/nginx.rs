@@ -348,3 +348,35 @@ action = "challenge"
     assert!(start.elapsed() < std::time::Duration::from_millis(500));
     assert_eq!(up.hits(), 1);
 }
+
+/// The no-JavaScript wait through nginx: the same page, link and clearance as on the proxy.
+#[test]
+fn a_visitor_without_javascript_waits_through_nginx() {
+    let b = build();
+    let dir = TempDir::new("ngx-nojs");
+    let up = Upstream::start().unwrap();
+    let rules = "[challenge]\nnojs_wait_secs = 1\n[[route]]\nname = \"site\"\npath_prefix = \"/\"\naction = \"challenge\"\nnojs = \"wait\"\n";
+    let n = Nginx::start(&b, &dir.0, rules, up.addr);
+    let ua = [("User-Agent", "Lynx/2.9.0")];
+    let page = get(&n, "127.0.5.9", "/doc", &ua);
+    let body = &page.body;
+    let from = body
+        .find(";url=")
+        .expect("a waiting route's page has the refresh")
+        + 5;
+    let link = body[from..from + body[from..].find('"').unwrap()].replace("&amp;", "&");
+    assert_eq!(reason(&get(&n, "127.0.5.9", &link, &ua)), "nojs_too_early");
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let paid = get(&n, "127.0.5.9", &link, &ua);
+    assert_eq!((paid.status, reason(&paid)), (303, "nojs_waited"));
+    let cookie = paid
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let headers = [ua[0], ("Cookie", cookie.as_str())];
+    assert_eq!(get(&n, "127.0.5.9", "/doc", &headers).status, 200);
+    assert_eq!(up.hits(), 1);
+}
