@@ -359,12 +359,7 @@ fn a_visitor_without_javascript_waits_through_nginx() {
     let n = Nginx::start(&b, &dir.0, rules, up.addr);
     let ua = [("User-Agent", "Lynx/2.9.0")];
     let page = get(&n, "127.0.5.9", "/doc", &ua);
-    let body = &page.body;
-    let from = body
-        .find(";url=")
-        .expect("a waiting route's page has the refresh")
-        + 5;
-    let link = body[from..from + body[from..].find('"').unwrap()].replace("&amp;", "&");
+    let link = tollgate_testkit::challenge::wait_link(&page.body).expect("the page's refresh");
     assert_eq!(reason(&get(&n, "127.0.5.9", &link, &ua)), "nojs_too_early");
     std::thread::sleep(std::time::Duration::from_millis(2_100));
     let paid = get(&n, "127.0.5.9", &link, &ua);

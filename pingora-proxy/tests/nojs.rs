@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use tollgate_testkit::browser;
 use tollgate_testkit::http::Response;
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
+use tollgate_testkit::{browser, challenge};
 
 mod support;
 
@@ -45,13 +45,8 @@ fn reason(r: &Response) -> &str {
     r.header("x-tollgate-reason").unwrap_or("-")
 }
 
-/// The wait link of a challenge page (its `<noscript>` refresh), or `None`.
 fn wait_link(page: &Response) -> Option<String> {
-    let body = &page.body;
-    let start = body.find("http-equiv=\"refresh\" content=\"")?;
-    let rest = &body[start..];
-    let url = &rest[rest.find(";url=")? + 5..];
-    Some(url[..url.find('"')?].replace("&amp;", "&"))
+    challenge::wait_link(&page.body)
 }
 
 #[test]

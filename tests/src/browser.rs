@@ -41,9 +41,16 @@ pub fn pass_without_javascript(url: &str, expect: &str) -> Value {
 }
 
 fn drive(mode: &str, url: &str, expect: &str) -> Value {
+    run_driver(&[mode, url, expect])
+}
+
+/// Runs the driver with `args` (a mode, then a URL first); its one JSON line. Panics unless
+/// it succeeds.
+fn run_driver(args: &[&str]) -> Value {
+    let url = args.get(1).copied().unwrap_or_default();
     let out = Command::new("node")
         .arg(driver())
-        .args([mode, url, expect])
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("running node: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -59,19 +66,15 @@ fn drive(mode: &str, url: &str, expect: &str) -> Value {
 /// `de-DE`): one JSON object per locale with `lang`, `heading`, `status`, `progress_label`.
 /// With `shots`, a screenshot of each is saved there as `challenge-<lang>.png`.
 pub fn languages(url: &str, locales: &[&str], shots: Option<&Path>) -> Vec<Value> {
-    let mut cmd = Command::new("node");
-    cmd.arg(driver()).args(["langs", url, &locales.join(",")]);
-    if let Some(dir) = shots {
-        cmd.arg(dir);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("running node: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{url}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("driver report: {e}: {stdout}"))
+    let locales = locales.join(",");
+    let dir = shots.map(|d| d.display().to_string());
+    let mut args = vec!["langs", url, &locales];
+    args.extend(dir.as_deref());
+    let shown = run_driver(&args);
+    shown
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a list: {shown}"))
 }
 
 /// (status, tollgate reason) of each response for a URL ending in `path`, in order.

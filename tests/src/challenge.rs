@@ -21,6 +21,14 @@ fn work(offer: &Value) -> Work {
         .unwrap_or_else(|| panic!("offer {offer} is no work"))
 }
 
+/// The wait link of a challenge page's `<noscript>` refresh (`nojs = "wait"` routes), or `None`.
+pub fn wait_link(page: &str) -> Option<String> {
+    let start = page.find("http-equiv=\"refresh\" content=\"")?;
+    let rest = &page[start..];
+    let url = &rest[rest.find(";url=")? + 5..];
+    Some(url[..url.find('"')?].replace("&amp;", "&"))
+}
+
 /// The nonce that answers `offer` (solved on 2 threads).
 pub fn answer(offer: &Value) -> u64 {
     solve_parallel(&work(offer), 2)

@@ -134,9 +134,27 @@ impl Tolls {
         Decision::deny(403, Reason::ChallengeReplayed)
     }
 
-    /// A clearance for an accepted answer. A client that keeps collecting clearances (rather
-    /// than using one) pays more for the next.
+    /// A clearance for an accepted answer, worth its puzzle's work (at least 1 bit: 0 is a
+    /// clearance paid in time).
     fn grant(&self, ask: &Ask<'_, '_>, keys: &Keyring, solved: &Solved, back: String) -> Decision {
+        let paid = Paid {
+            serial: solved.id,
+            work_bits: solved.puzzle.work_bits().max(1),
+            budget: ask.rules.clearance.budget,
+            reason: Reason::ChallengePassed,
+        };
+        self.clearance_for(ask, keys, paid, back)
+    }
+
+    /// The cookie for what a client paid. A client that keeps collecting clearances (rather
+    /// than using one) pays more for the next.
+    pub(super) fn clearance_for(
+        &self,
+        ask: &Ask<'_, '_>,
+        keys: &Keyring,
+        paid: Paid,
+        back: String,
+    ) -> Decision {
         if let Some(l) = ask.limiters.grants {
             if l.check(ask.key, ask.now_ns).is_err() {
                 self.offence(ask);
@@ -147,13 +165,12 @@ impl Tolls {
         let c = Clearance {
             issued_unix_secs: now,
             expires_unix_secs: now.saturating_add(rules.ttl_secs),
-            budget: rules.budget,
-            // At least 1: 0 is a clearance paid in time (`WAITED`).
-            work_bits: solved.puzzle.work_bits().max(1),
-            serial: solved.id,
+            budget: paid.budget,
+            work_bits: paid.work_bits,
+            serial: paid.serial,
         };
         Decision::Pass {
-            reason: Reason::ChallengePassed,
+            reason: paid.reason,
             grant: Box::new(Grant {
                 cookie: clearance::mint(keys, &c, &ask.binding()),
                 max_age_secs: rules.ttl_secs,
@@ -257,6 +274,14 @@ fn serve(asset: Asset) -> Decision {
         reason: Reason::Endpoint,
         asset,
     }
+}
+
+/// What a clearance is granted for: one challenge (its serial), by work or by waiting.
+pub(super) struct Paid {
+    pub serial: [u8; 16],
+    pub work_bits: u32,
+    pub budget: u32,
+    pub reason: Reason,
 }
 
 /// The first value of `name` in a query string, percent-decoded.

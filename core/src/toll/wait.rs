@@ -5,13 +5,13 @@
 //! challenge buys one clearance, by work or by time). The clearance is worth no work
 //! ([`WAITED`]) and has the smaller `nojs_requests` budget, so it opens only waiting routes.
 
-use super::clearance::{self, Clearance, WAITED};
-use super::endpoints::{query_value, route_of};
+use super::clearance::WAITED;
+use super::endpoints::{query_value, route_of, Paid};
 use super::page;
 use super::pow::{self, PowError};
 use super::replay::Insert;
 use super::{Ask, Tolls};
-use crate::verdict::{Decision, Grant, Reason};
+use crate::verdict::{Decision, Reason};
 
 impl Tolls {
     /// `GET /.tollgate/wait?challenge=…&return=…`.
@@ -58,44 +58,20 @@ impl Tolls {
             }
         }
         match self.replay.insert(opened.id, opened.expires_unix_secs, now) {
-            Insert::New => self.grant_waited(ask, &keys, opened.id, back),
+            Insert::New => {
+                let paid = Paid {
+                    serial: opened.id,
+                    work_bits: WAITED,
+                    budget: ask.rules.clearance.nojs_budget,
+                    reason: Reason::NojsWaited,
+                };
+                self.clearance_for(ask, &keys, paid, back)
+            }
             Insert::Replayed => {
                 self.offence(ask);
                 Decision::deny(403, Reason::ChallengeReplayed)
             }
             Insert::Full => Decision::deny(503, Reason::ChallengeBusy),
-        }
-    }
-
-    fn grant_waited(
-        &self,
-        ask: &Ask<'_, '_>,
-        keys: &super::Keyring,
-        serial: [u8; 16],
-        back: String,
-    ) -> Decision {
-        if let Some(l) = ask.limiters.grants {
-            if l.check(ask.key, ask.now_ns).is_err() {
-                self.offence(ask);
-            }
-        }
-        let rules = &ask.rules.clearance;
-        let now = ask.now_secs();
-        let c = Clearance {
-            issued_unix_secs: now,
-            expires_unix_secs: now.saturating_add(rules.ttl_secs),
-            budget: rules.nojs_budget,
-            work_bits: WAITED,
-            serial,
-        };
-        Decision::Pass {
-            reason: Reason::NojsWaited,
-            grant: Box::new(Grant {
-                cookie: clearance::mint(keys, &c, &ask.binding()),
-                max_age_secs: rules.ttl_secs,
-                secure: ask.https(),
-                location: back,
-            }),
         }
     }
 }
