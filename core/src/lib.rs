@@ -25,6 +25,7 @@ mod clock;
 mod codes;
 mod crawl;
 mod engine;
+mod fleet;
 mod limit;
 mod request;
 mod rules;
@@ -39,6 +40,7 @@ mod verdict;
 pub use clock::{CoreClock, NS_PER_SEC};
 pub use crawl::{Crawler, CrawlerLookup, CrawlerRules};
 pub use engine::{ConnectionSlot, Engine, EngineStats};
+pub use fleet::Claim;
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
     canonical_path, host_without_port, Action, Ambiguity, Canonical, CidrSet, ClientKey,

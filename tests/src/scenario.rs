@@ -166,7 +166,7 @@ impl Step {
         }
         match self.expect {
             Kind::Allow | Kind::Serve => 200,
-            Kind::Pass => 303,
+            Kind::Pass | Kind::Claim => 303,
             Kind::RateLimited => 429,
             Kind::Deny | Kind::Banned | Kind::Challenge | Kind::Verify => 403,
         }

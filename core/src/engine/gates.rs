@@ -75,6 +75,7 @@ pub(crate) fn decide(
             key: &key,
             now_ns,
             score: None,
+            fleet: state.fleet.enabled(),
         },
     };
     let decision = match trip.gates() {
@@ -313,7 +314,10 @@ impl Trip<'_, '_> {
         let now_ns = self.ask.now_ns;
         let policy = &rules.bans.policy;
         let until_ns = if rules.mode == Mode::Enforce {
-            self.state.bans.ban(key, now_ns, reason, policy).until_ns
+            let record = self.state.bans.ban(key, now_ns, reason, policy);
+            let until = record.until_ns;
+            self.state.fleet.ban(record);
+            until
         } else {
             now_ns.saturating_add(policy.ttl_secs.saturating_mul(NS_PER_SEC))
         };

@@ -10,6 +10,7 @@ mod active;
 mod admin;
 mod connection;
 mod crawlers;
+mod fleet;
 mod front;
 mod gates;
 mod state;
@@ -25,6 +26,7 @@ pub use connection::ConnectionSlot;
 
 use crate::clock::{CoreClock, NS_PER_SEC};
 use crate::crawl::verdicts::Verdicts;
+use crate::fleet::Outbox;
 use crate::limit::ban;
 use crate::limit::limiter::{Limiter, Quota};
 use crate::limit::store::KeyStore;
@@ -91,6 +93,7 @@ impl Engine {
                 tolls,
                 attack: memory.attack(),
                 connections: Arc::default(),
+                fleet: Outbox::default(),
                 crawlers: Verdicts::new(verdicts.clone()),
                 lookups: AtomicBool::new(false),
                 fixed_stores: [penalties, usage, verdicts],

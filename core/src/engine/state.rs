@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::connection::OpenConnections;
 use crate::crawl::verdicts::Verdicts;
+use crate::fleet::Outbox;
 use crate::limit::ban::BanTable;
 use crate::limit::store::KeyStore;
 use crate::score::attack::AttackMeter;
@@ -22,6 +23,8 @@ pub(crate) struct State {
     pub attack: AttackMeter,
     /// Connections each client key holds open (this process's own: never shared).
     pub connections: Arc<OpenConnections>,
+    /// Bans to publish to the fleet, when the front end joined one.
+    pub fleet: Outbox,
     /// What crawler lookups found.
     pub crawlers: Verdicts,
     /// Whether the front end runs crawler lookups ([`Decision::Verify`](crate::Decision)).

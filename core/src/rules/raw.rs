@@ -17,6 +17,9 @@ pub struct RawRules {
     /// it; the core passes it through without reading it.
     #[serde(default, rename = "server")]
     pub _server: Option<serde::de::IgnoredAny>,
+    /// The Pingora front end's fleet section (`redis_url`, deadlines): likewise.
+    #[serde(default, rename = "fleet")]
+    pub _fleet: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub paths: RawPaths,
     #[serde(default)]

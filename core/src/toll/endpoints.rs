@@ -5,6 +5,7 @@ use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WAIT_PAT
 use super::pow::{self, IssueParams, PowError, Solved};
 use super::replay::Insert;
 use super::{clearance, Ask, Clearance, Keyring, Tolls};
+use crate::fleet::Claim;
 use crate::request::route::first_match;
 use crate::request::{RequestView, RouteId};
 use crate::score::evidence;
@@ -123,6 +124,14 @@ impl Tolls {
             .replay
             .insert(solved.id, solved.expires_unix_secs, ask.now_secs())
         {
+            Insert::New if ask.fleet => {
+                let then = self.grant(ask, keys, solved, back);
+                let claim = Claim::new(solved.id, solved.expires_unix_secs, *ask.key, then);
+                Decision::Claim {
+                    reason: Reason::AnswerClaim,
+                    claim: Box::new(claim),
+                }
+            }
             Insert::New => self.grant(ask, keys, solved, back),
             Insert::Replayed => self.replayed(ask),
             Insert::Full => Decision::deny(503, Reason::ChallengeBusy),

@@ -91,6 +91,8 @@ pub(crate) struct Ask<'a, 'r> {
     pub now_ns: u64,
     /// The environment score (`[score]` on); `verify` replaces it with the answer's.
     pub score: Option<Score>,
+    /// The front end shares one-time answers with a fleet: a first answer is claimed there.
+    pub fleet: bool,
 }
 
 impl Ask<'_, '_> {
@@ -150,11 +152,15 @@ impl Tolls {
 
     /// The client misbehaved: its next puzzles are harder. Not recorded in observe mode.
     fn offence(&self, ask: &Ask<'_, '_>) {
-        let c = &ask.rules.challenge;
-        if ask.rules.mode == Mode::Enforce && c.max_extra_steps > 0 {
+        self.offence_of(ask.rules, ask.key, ask.now_ns);
+    }
+
+    /// An offence of `key` under `rules` at `now_ns` (see [`Tolls::offence`]).
+    pub(crate) fn offence_of(&self, rules: &Rules, key: &ClientKey, now_ns: u64) {
+        let c = &rules.challenge;
+        if rules.mode == Mode::Enforce && c.max_extra_steps > 0 {
             let decay = c.penalty_decay_secs * NS_PER_SEC;
-            self.penalties
-                .record(ask.key, ask.now_ns, decay, c.max_extra_steps);
+            self.penalties.record(key, now_ns, decay, c.max_extra_steps);
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::{Lang, Reason};
 use crate::codes::code_table;
 use crate::crawl::CrawlerLookup;
+use crate::fleet::Claim;
 use crate::request::ClientKey;
 use crate::score::weigh::Score;
 use crate::toll::Offer;
@@ -26,6 +27,7 @@ code_table! {
         Pass = "pass",
         Serve = "serve",
         Verify = "verify",
+        Claim = "claim",
     }
 }
 
@@ -64,6 +66,9 @@ pub enum Decision {
         reason: Reason,
         lookup: Box<CrawlerLookup>,
     },
+    /// A correct first answer, in a fleet: the front end claims it across the fleet and hands
+    /// the outcome to [`Engine::claimed`](crate::Engine::claimed), which gives the decision.
+    Claim { reason: Reason, claim: Box<Claim> },
 }
 
 /// A challenge to present, and where to send the client once it is solved.
@@ -123,7 +128,8 @@ impl Decision {
             | Decision::Challenge { reason, .. }
             | Decision::Pass { reason, .. }
             | Decision::Serve { reason, .. }
-            | Decision::Verify { reason, .. } => *reason,
+            | Decision::Verify { reason, .. }
+            | Decision::Claim { reason, .. } => *reason,
         }
     }
 
@@ -138,6 +144,7 @@ impl Decision {
             Decision::Pass { .. } => Kind::Pass,
             Decision::Serve { .. } => Kind::Serve,
             Decision::Verify { .. } => Kind::Verify,
+            Decision::Claim { .. } => Kind::Claim,
         }
     }
 
@@ -155,6 +162,7 @@ impl Decision {
                 | Decision::Pass { .. }
                 | Decision::Serve { .. }
                 | Decision::Verify { .. }
+                | Decision::Claim { .. }
         )
     }
 }

@@ -95,6 +95,9 @@ code_table! {
         NojsWaited = "nojs_waited",
         /// The no-JavaScript link was followed before its delay was up: the page again.
         NojsTooEarly = "nojs_too_early",
+        /// A correct first answer here, to be claimed across the fleet before it earns a
+        /// clearance.
+        AnswerClaim = "answer_claim",
     }
 }
 
@@ -108,7 +111,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 41);
+        assert_eq!(Reason::ALL.len(), 42);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

@@ -11,6 +11,8 @@ pub fn respond(decision: &Decision, now_unix_secs: u64) -> Option<Reply> {
         Decision::Allow { .. } => return None,
         Decision::Deny { status, .. } => Reply::text(*status, reason, deny_text(reason)).no_store(),
         Decision::Verify { .. } => Reply::text(403, reason, deny_text(reason)).no_store(),
+        // Not claimed across a fleet (a front end that never joined one): as if it were.
+        Decision::Claim { claim, .. } => return respond(&claim.then, now_unix_secs),
         Decision::RateLimited { retry_after, .. } => {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             Reply::text(429, reason, "Too many requests: slow down.\n")

@@ -60,6 +60,7 @@ impl Ctx<'_, '_> {
         let RawRules {
             mode,
             _server, // the Pingora front end's section: the core does not read it
+            _fleet,  // likewise
             paths,
             clients,
             connections,

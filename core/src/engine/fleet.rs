@@ -1,0 +1,116 @@
+//! What a front end in a fleet does with the engine: take the bans to publish, and settle the
+//! claims of first answers.
+
+use super::Engine;
+use crate::fleet::Claim;
+use crate::limit::BanRecord;
+use crate::verdict::{Decision, Reason};
+
+impl Engine {
+    /// From now on, bans are queued for [`Engine::take_new_bans`] and first answers come back
+    /// as [`Decision::Claim`].
+    pub fn join_fleet(&self) {
+        self.state.fleet.enable();
+    }
+
+    /// The bans recorded since the last call, oldest first, for the fleet.
+    pub fn take_new_bans(&self) -> Vec<BanRecord> {
+        self.state.fleet.take()
+    }
+
+    /// Bans never published because the queue was full (the store was away too long).
+    pub fn unpublished_bans(&self) -> u64 {
+        self.state.fleet.dropped()
+    }
+
+    /// The decision for `claim`: `Some(true)` it is the fleet's first use of the answer (the
+    /// clearance); `Some(false)` another instance took it first (a replay, and an offence);
+    /// `None` the fleet could not be asked, so this instance's own memory decides (it is the
+    /// first here: the clearance).
+    pub fn claimed(&self, claim: &Claim, first: Option<bool>) -> Decision {
+        if first != Some(false) {
+            return claim.then.clone();
+        }
+        let now = self.clock.now_ns();
+        self.with_rules(|rules| self.state.tolls.offence_of(rules, &claim.key, now));
+        Decision::deny(403, Reason::ChallengeReplayed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::rules::{parse_rules, FsReader};
+    use crate::solve::{solve_parallel, Work};
+    use crate::toll::Keyring;
+    use crate::verdict::{Decision, Kind, Reason};
+    use crate::{CoreClock, Engine, RequestView};
+
+    const RULES: &str = "[challenge]\ndifficulty = 6\n[bans]\nextreme_requests = 3\n[[route]]\nname = \"site\"\npath_prefix = \"/\"\naction = \"challenge\"\n";
+
+    fn engine() -> Engine {
+        let rules = parse_rules(RULES, Path::new("t.toml"), &FsReader).unwrap();
+        let keys = Keyring::from_hex(&"ab".repeat(32)).unwrap();
+        let e = Engine::new(rules, keys, CoreClock::manual(1_000_000_000_000));
+        e.join_fleet();
+        e
+    }
+
+    fn get<'a>(path: &'a str, query: Option<&'a str>) -> RequestView<'a> {
+        let mut v = RequestView::get("192.0.2.9".parse().unwrap(), path);
+        v.host = Some("example.com");
+        v.query = query;
+        v
+    }
+
+    /// A correct answer to a fresh challenge, as the verify query.
+    fn answered(e: &Engine) -> String {
+        let Decision::Challenge { page, .. } = e.decide(&get("/p", None)).decision else {
+            panic!("challenged");
+        };
+        let o = &page.offer;
+        let work = Work::new(o.puzzle, &o.prefix, o.target.as_deref()).unwrap();
+        let (nonce, _) = solve_parallel(&work, 1).unwrap();
+        format!("challenge={}&nonce={nonce}&return=/p", o.token)
+    }
+
+    #[test]
+    fn a_first_answer_is_claimed_and_the_fleet_decides() {
+        let e = engine();
+        let q = answered(&e);
+        let Decision::Claim { claim, reason } =
+            e.decide(&get("/.tollgate/verify", Some(&q))).decision
+        else {
+            panic!("a first answer in a fleet is a claim");
+        };
+        assert_eq!(reason, Reason::AnswerClaim);
+        assert_eq!(e.claimed(&claim, Some(true)).kind(), Kind::Pass);
+        assert_eq!(
+            e.claimed(&claim, None).kind(),
+            Kind::Pass,
+            "the fleet away: local memory"
+        );
+        let lost = e.claimed(&claim, Some(false));
+        assert_eq!(
+            lost.reason(),
+            Reason::ChallengeReplayed,
+            "another instance was first"
+        );
+        // The second use here is refused locally, without asking the fleet.
+        let again = e.decide(&get("/.tollgate/verify", Some(&q))).decision;
+        assert_eq!(again.reason(), Reason::ChallengeReplayed);
+    }
+
+    #[test]
+    fn each_new_ban_is_queued_for_the_fleet_once() {
+        let e = engine();
+        for _ in 0..5 {
+            e.decide(&get("/p", None));
+        }
+        let bans = e.take_new_bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].reason, Reason::ExtremeRate);
+        assert!(e.take_new_bans().is_empty());
+    }
+}
