@@ -20,8 +20,10 @@ use crate::admin::{Access, Admin};
 use crate::admission::{AcceptFilter, Admission};
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::config::FleetSettings;
 use crate::crawlers::CrawlerDns;
 use crate::demo::Demo;
+use crate::fleet::{Fleet, FleetMetrics};
 use crate::hello::Capture;
 use crate::logging::{self, LogBudget};
 use crate::metrics::Metrics;
@@ -41,6 +43,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let Config {
         rules,
         server: settings,
+        fleet,
     } = args.rules.load()?;
     let listen = args.listen.unwrap_or(settings.listen);
     let admin_addr = args.admin.unwrap_or(settings.admin);
@@ -85,6 +88,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let shared = Arc::new(Shared::new(engine, metrics, budget, upstreams, dns));
+    join_fleet(&shared, &fleet)?;
     let reloader = Arc::new(Reloader::new(
         args.rules.path.clone(),
         key_source,
@@ -161,6 +165,33 @@ fn server_conf(args: &RunArgs, state_dir: &Path) -> ServerConf {
         grace_period_seconds: Some(args.grace_secs),
         graceful_shutdown_timeout_seconds: Some(args.grace_secs),
         ..ServerConf::default()
+    }
+}
+
+/// Joins the fleet of `TOLLGATE_REDIS_URL`, else of `[fleet] redis_url`, if either is set.
+fn join_fleet(shared: &Arc<Shared>, settings: &FleetSettings) -> anyhow::Result<()> {
+    let env = std::env::var("TOLLGATE_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let Some(url) = env.or_else(|| settings.redis_url.clone()) else {
+        return Ok(());
+    };
+    let metrics = FleetMetrics::new()?;
+    for c in metrics.collectors() {
+        shared.metrics.register(c)?;
+    }
+    let fleet = Fleet::join(&url, settings, shared.clone(), metrics)
+        .with_context(|| format!("joining the fleet at {}", redact(&url)))?;
+    let _ = shared.fleet.set(fleet);
+    tracing::info!(store = %redact(&url), prefix = %settings.key_prefix, "fleet joined: bans and answers shared");
+    Ok(())
+}
+
+/// A store URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
     }
 }
 

@@ -13,6 +13,7 @@ mod cli;
 mod config;
 mod crawlers;
 mod demo;
+mod fleet;
 mod hello;
 mod logging;
 mod metrics;

@@ -170,6 +170,11 @@ impl Metrics {
         Ok(m)
     }
 
+    /// Adds series kept elsewhere (the fleet's) to the exposition.
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> prometheus::Result<()> {
+        self.registry.register(c)
+    }
+
     pub fn count(&self, decision: &Decision, took: Duration) {
         let idx = decision.kind().index() * Reason::ALL.len() + decision.reason().index();
         if let Some(slot) = self.by_decision.get(idx) {

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -22,6 +22,7 @@ use tollgate_core::{Decision, Engine, Verdict};
 use tollgate_core::{Forwarding, TlsHello};
 
 use crate::crawlers::CrawlerDns;
+use crate::fleet::Fleet;
 use crate::hello::Hellos;
 use crate::logging::LogBudget;
 use crate::metrics::Metrics;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub hellos: Arc<Hellos>,
     /// Runs the crawler lookups the core asks for; `None`: no resolver could be set up.
     pub dns: Option<CrawlerDns>,
+    /// The fleet this instance shares state with, once joined (`[fleet]`).
+    pub fleet: OnceLock<Fleet>,
 }
 
 impl Shared {
@@ -58,6 +61,7 @@ impl Shared {
             upstreams,
             hellos: Arc::default(),
             dns,
+            fleet: OnceLock::new(),
         }
     }
 }
@@ -143,6 +147,11 @@ impl ProxyHttp for Gate {
             tracing::info!(client = %lookup.ip(), crawler = lookup.crawler(), ?proved, "crawler lookup");
             shared.engine.record_crawler(lookup, proved);
             (verdict, forwarding) = self.decide(session, ctx);
+        }
+        if let (Decision::Claim { claim, .. }, Some(fleet)) =
+            (&verdict.decision, shared.fleet.get())
+        {
+            verdict.decision = fleet.settle(&shared.engine, claim).await;
         }
         match shared.engine.respond(&verdict) {
             None => {

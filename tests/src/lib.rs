@@ -15,6 +15,7 @@ pub mod dns;
 pub mod http;
 pub mod nginx;
 pub mod process;
+pub mod redis;
 pub mod scenario;
 pub mod tollgate;
 pub mod upstream;

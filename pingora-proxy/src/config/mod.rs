@@ -5,12 +5,14 @@
 //! `[server]`, and both report errors the same way (`file:line:column`, sorted), so
 //! `tollgate check`, start and reload reject a bad `[server]` exactly like a bad route.
 
+mod fleet;
 mod server;
 
 use std::path::Path;
 
 use tollgate_core::{parse_rules, read_rules_text, FsReader, InvalidRules, Rules};
 
+pub use fleet::FleetSettings;
 pub use server::{ServerSettings, TlsCert, TlsListener, UpstreamTimeouts};
 
 /// A validated rules file.
@@ -18,6 +20,7 @@ pub use server::{ServerSettings, TlsCert, TlsListener, UpstreamTimeouts};
 pub struct Config {
     pub rules: Rules,
     pub server: ServerSettings,
+    pub fleet: FleetSettings,
 }
 
 /// Reads and validates the rules file at `path`: every error in every section, or the whole.
@@ -25,11 +28,17 @@ pub fn load(path: &Path) -> Result<Config, InvalidRules> {
     let text = read_rules_text(path, &FsReader)?;
     let rules = parse_rules(&text, path, &FsReader);
     let server = server::parse(&text, path, &FsReader);
-    match (rules, server) {
-        (Ok(rules), Ok(server)) => Ok(Config { rules, server }),
-        (rules, server) => {
+    let fleet = fleet::parse(&text, path);
+    match (rules, server, fleet) {
+        (Ok(rules), Ok(server), Ok(fleet)) => Ok(Config {
+            rules,
+            server,
+            fleet,
+        }),
+        (rules, server, fleet) => {
             let mut errors = rules.err().map(|e| e.errors).unwrap_or_default();
-            for e in server.err().unwrap_or_default() {
+            let others = server.err().into_iter().chain(fleet.err()).flatten();
+            for e in others {
                 if !errors.contains(&e) {
                     errors.push(e);
                 }

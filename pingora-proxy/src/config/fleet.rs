@@ -1,0 +1,105 @@
+//! The `[fleet]` section: the Redis (or Valkey) through which several instances share bans,
+//! one-time answers and the rest. Absent: the instance keeps its state to itself.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tollgate_core::{line_col, ConfigError};
+use toml::Spanned;
+
+const SECTION: &str = "[fleet]";
+/// The default deadline of one call to the store.
+const DEADLINE_MS: i64 = 50;
+
+/// Where the fleet's shared state lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetSettings {
+    /// `redis://host:port/db` or `rediss://…`; `None`: no fleet.
+    pub redis_url: Option<String>,
+    /// Longest wait for one call; past it the instance decides on its own (`deadline_ms`, 50).
+    pub deadline: Duration,
+    /// Prefix of every key and channel (`key_prefix`, "tollgate"): several fleets, one store.
+    pub key_prefix: String,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct RawFile {
+    #[serde(default)]
+    fleet: Option<RawFleet>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    redis_url: Option<Spanned<String>>,
+    deadline_ms: Option<Spanned<i64>>,
+    key_prefix: Option<Spanned<String>>,
+}
+
+/// `[fleet]` of the rules file `text` (read from `file`).
+pub fn parse(text: &str, file: &Path) -> Result<FleetSettings, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut error = |span: std::ops::Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        errors.push(ConfigError {
+            file: file.display().to_string(),
+            line,
+            column,
+            rule: Some(SECTION.into()),
+            message,
+        });
+    };
+    // Syntax and the other sections are the core's to report.
+    let raw = toml::from_str::<RawFile>(text)
+        .ok()
+        .and_then(|f| f.fleet)
+        .unwrap_or_default();
+    let redis_url = raw.redis_url.map(|u| {
+        if let Err(e) = redis::Client::open(u.get_ref().as_str()) {
+            error(
+                u.span(),
+                format!(
+                    "redis_url {:?}: {e} (e.g. \"redis://127.0.0.1:6379/0\")",
+                    u.get_ref()
+                ),
+            );
+        }
+        u.into_inner()
+    });
+    let deadline = match raw.deadline_ms {
+        Some(d) if !(1..=5_000).contains(d.get_ref()) => {
+            error(
+                d.span(),
+                format!("deadline_ms = {} is out of range 1..=5000", d.get_ref()),
+            );
+            DEADLINE_MS
+        }
+        Some(d) => *d.get_ref(),
+        None => DEADLINE_MS,
+    };
+    let key_prefix = match raw.key_prefix {
+        Some(p) if p.get_ref().is_empty() || p.get_ref().contains(['{', '}', ' ']) => {
+            error(
+                p.span(),
+                format!(
+                    "key_prefix {:?}: not empty, no braces or spaces",
+                    p.get_ref()
+                ),
+            );
+            "tollgate".into()
+        }
+        Some(p) => p.into_inner(),
+        None => "tollgate".into(),
+    };
+    let settings = FleetSettings {
+        redis_url,
+        deadline: Duration::from_millis(deadline as u64),
+        key_prefix,
+    };
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(errors)
+    }
+}

@@ -1,0 +1,85 @@
+//! Several instances as one: bans, offence history and one-time answers shared through Redis (or
+//! Valkey), with redis-rs's tokio connection manager (it reconnects by itself and multiplexes
+//! one connection for every request task).
+//!
+//! The hot path never waits on the store: bans are read from the engine's local table, which
+//! the fleet keeps current (bans written through and pushed to every instance by pub/sub);
+//! only `verify` claims its answer across the fleet, under a deadline. When the store is away
+//! every instance goes on deciding alone ([`link`]) and catches up when it is back.
+//!
+//! Keys (a hash tag per client key or answer, so Redis Cluster spreads them, and every key
+//! with a TTL): `{prefix}:{k<client key hex>}:ban` holds a ban record until its offence history
+//! may be forgotten; `{prefix}:{a<serial hex>}:answer` a used answer until its challenge
+//! expires. Channel `{prefix}:bans` carries each new ban.
+
+mod bans;
+mod link;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_core::{Claim, Decision, Engine};
+
+pub use link::FleetMetrics;
+
+use crate::config::FleetSettings;
+use crate::proxy::Shared;
+use link::Link;
+
+/// This instance's membership of a fleet.
+pub struct Fleet {
+    link: Arc<Link>,
+    prefix: String,
+}
+
+impl Fleet {
+    /// Joins the fleet `settings` names, with the store at `url`: from now on the engine's
+    /// bans are published and other instances' applied, in the background, and answers are
+    /// claimed. Connecting happens in the background too (and again after every outage).
+    pub fn join(
+        url: &str,
+        settings: &FleetSettings,
+        shared: Arc<Shared>,
+        metrics: FleetMetrics,
+    ) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let link = Arc::new(Link::new(client.clone(), settings.deadline, metrics));
+        shared.engine.join_fleet();
+        let prefix = settings.key_prefix.clone();
+        let background = bans::Background {
+            link: link.clone(),
+            client,
+            shared,
+            prefix: prefix.clone(),
+        };
+        std::thread::Builder::new()
+            .name("tollgate-fleet".into())
+            .spawn(move || background.run())?;
+        Ok(Self { link, prefix })
+    }
+
+    /// The decision for a first answer: claimed once across the fleet (an atomic SET NX that
+    /// expires with the challenge). Within the deadline or not at all: then this instance's
+    /// own replay memory decides.
+    pub async fn settle(&self, engine: &Engine, claim: &Claim) -> Decision {
+        let now = engine.clock().now_ns() / tollgate_core::NS_PER_SEC;
+        let key = format!("{}:{{a{}}}:answer", self.prefix, claim.id_hex());
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key)
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(claim.ttl_secs(now));
+        let first = self
+            .link
+            .call::<Option<String>>(cmd)
+            .await
+            .map(|reply| reply.is_some());
+        self.link.metrics.claim(first);
+        engine.claimed(claim, first)
+    }
+}
+
+/// How often new bans are published, at most: well inside the 1 s a ban may take to reach
+/// every instance.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);

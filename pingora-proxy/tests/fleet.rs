@@ -1,0 +1,217 @@
+//! Three instances and one real `redis-server` on loopback: a ban earned on one is enforced on
+//! the others within a second, one solved challenge submitted to all three at once passes
+//! exactly once, and with the store killed every instance keeps answering on its own, then
+//! shares again once it is back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::time::{Duration, Instant};
+
+use tollgate_testkit::http;
+use tollgate_testkit::process::eventually;
+use tollgate_testkit::redis::Redis;
+use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::upstream::Upstream;
+
+mod support;
+
+use support::{bin, get, offer, reason, solved, UA};
+
+fn rules(redis: &Redis) -> String {
+    format!(
+        r#"
+[fleet]
+redis_url = "{}"
+[limit]
+requests = 1000
+per_secs = 1
+burst = 1000
+[bans]
+extreme_requests = 40
+extreme_window_secs = 60
+[challenge]
+difficulty = 8
+[[route]]
+name = "site"
+path_prefix = "/protected"
+action = "challenge"
+"#,
+        redis.url()
+    )
+}
+
+struct Fleet {
+    _dirs: Vec<TempDir>,
+    up: Upstream,
+    nodes: Vec<Tollgate>,
+    redis: Redis,
+    _redis_dir: TempDir,
+}
+
+fn fleet(tag: &str) -> Fleet {
+    let redis_dir = TempDir::new(&format!("{tag}-redis"));
+    let redis = Redis::start(&redis_dir.0).unwrap();
+    let up = Upstream::start().unwrap();
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("{tag}-{i}")))
+        .collect();
+    let nodes: Vec<Tollgate> = dirs
+        .iter()
+        .map(|d| Tollgate::start(bin(), &d.0, &rules(&redis), up.addr))
+        .collect();
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(10), || n
+            .metric("tollgate_fleet_up")
+            == 1.0));
+    }
+    Fleet {
+        _dirs: dirs,
+        up,
+        nodes,
+        redis,
+        _redis_dir: redis_dir,
+    }
+}
+
+/// Past the extreme-rate threshold (40 in 60 s; a second of polling every 50 ms stays under
+/// it): banned.
+fn flood(node: &Tollgate, from: &str) {
+    for _ in 0..42 {
+        let _ = http::request(from.parse().unwrap(), node.listen, "GET", "/x", &[]);
+    }
+}
+
+/// Whether `node` refuses `from` as banned: 403 `active_ban`, or (a ban it already knows at
+/// accept) the connection closed before any answer.
+fn banned(node: &Tollgate, from: &str) -> bool {
+    match http::request(from.parse().unwrap(), node.listen, "GET", "/x", &[]) {
+        Ok(r) => {
+            // The poll must not earn the ban itself: then it would prove nothing.
+            assert_ne!(
+                reason(&r),
+                "extreme_rate",
+                "polling {} tripped a ban",
+                node.listen
+            );
+            reason(&r) == "active_ban"
+        }
+        Err(_) => true,
+    }
+}
+
+/// Time until `node` refuses `from` as banned, up to `limit` (polled 20 times at most: the
+/// polls stay under the threshold).
+fn banned_within(node: &Tollgate, from: &str, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if banned(node, from) {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(limit / 20);
+    }
+    None
+}
+
+#[test]
+fn a_ban_on_one_instance_holds_on_the_others_within_a_second() {
+    let f = fleet("fleet-ban");
+    let (a, others) = f.nodes.split_first().unwrap();
+    flood(a, "127.0.6.1");
+    assert!(banned(a, "127.0.6.1"));
+    for n in others {
+        let took = banned_within(n, "127.0.6.1", Duration::from_secs(1));
+        assert!(took.is_some(), "not banned on {} within 1 s", n.listen);
+        eprintln!(
+            "the ban reached {} after {took:?} (polled every 50 ms)",
+            n.listen
+        );
+    }
+    // Only the flooder: its neighbour passes everywhere.
+    for n in &f.nodes {
+        assert_eq!(n.get("127.0.6.2", "/x").status, 200);
+    }
+    assert!(
+        f.redis
+            .cli(&["--scan", "--pattern", "tollgate:{k*}:ban"])
+            .lines()
+            .count()
+            == 1
+    );
+    assert_eq!(a.metric("tollgate_fleet_bans_published_total"), 1.0);
+}
+
+#[test]
+fn one_answer_sent_to_all_three_at_once_passes_exactly_once() {
+    let f = fleet("fleet-answer");
+    let o = offer(&f.nodes[0], "127.0.6.10", UA, "/protected/a");
+    let path = solved(&o, "/protected/a");
+    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+        let all: Vec<_> = f
+            .nodes
+            .iter()
+            .map(|n| {
+                let path = path.clone();
+                s.spawn(move || {
+                    let r = get(n, "127.0.6.10", &path, UA, None);
+                    (r.status, reason(&r).to_string())
+                })
+            })
+            .collect();
+        all.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let passed = statuses.iter().filter(|(s, _)| *s == 303).count();
+    assert_eq!(passed, 1, "{statuses:?}");
+    let replayed = statuses
+        .iter()
+        .filter(|(_, r)| r == "challenge_replayed")
+        .count();
+    assert_eq!(replayed, 2, "{statuses:?}");
+}
+
+#[test]
+fn with_the_store_gone_every_instance_decides_alone_and_shares_again_when_it_is_back() {
+    let mut f = fleet("fleet-outage");
+    f.redis.down();
+    for n in &f.nodes {
+        let start = Instant::now();
+        assert_eq!(n.get("127.0.6.20", "/x").status, 200);
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    // A ban now stays where it was earned, and an answer passes on the instance that took it.
+    let (a, others) = f.nodes.split_first().unwrap();
+    flood(a, "127.0.6.21");
+    assert!(banned(a, "127.0.6.21"));
+    assert!(eventually(Duration::from_secs(5), || a
+        .metric("tollgate_fleet_up")
+        == 0.0));
+    assert_eq!(others[0].get("127.0.6.21", "/x").status, 200);
+    let o = offer(a, "127.0.6.22", UA, "/protected/b");
+    let start = Instant::now();
+    let r = get(a, "127.0.6.22", &solved(&o, "/protected/b"), UA, None);
+    assert_eq!(r.status, 303, "{}", reason(&r));
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(a.log().contains("fleet store unreachable"), "{}", a.log());
+
+    f.redis.up().unwrap();
+    for n in &f.nodes {
+        assert!(eventually(Duration::from_secs(10), || n
+            .metric("tollgate_fleet_up")
+            == 1.0));
+    }
+    // The ban kept while the store was away is published on reconnection, and new ones flow.
+    let took = banned_within(&others[1], "127.0.6.21", Duration::from_secs(5));
+    assert!(
+        took.is_some(),
+        "the outage's ban reached the others after reconnection"
+    );
+    flood(&others[0], "127.0.6.23");
+    assert!(banned_within(a, "127.0.6.23", Duration::from_secs(1)).is_some());
+    assert!(f.up.hits() > 0);
+}
