@@ -45,6 +45,23 @@ impl Limiters {
         }
     }
 
+    /// The limiter whose store is `name` (in a fleet, where every limiter has one).
+    pub fn named(&self, name: &str) -> Option<&Limiter> {
+        let fixed = [
+            &self.default,
+            &self.extreme,
+            &self.violations,
+            &self.clearance,
+            &self.grants,
+            &self.passes,
+            &self.solved,
+            &self.network,
+            &self.network_violations,
+        ];
+        let all = fixed.into_iter().chain(&self.routes).chain(&self.crawlers);
+        all.flatten().find(|l| l.name() == Some(name))
+    }
+
     /// The limiters the toll applies itself.
     pub fn toll(&self) -> TollLimiters<'_> {
         TollLimiters {

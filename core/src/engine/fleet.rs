@@ -2,8 +2,9 @@
 //! claims of first answers.
 
 use super::Engine;
-use crate::fleet::Claim;
+use crate::fleet::{Claim, Count};
 use crate::limit::BanRecord;
+use crate::toll::clearance::USAGE;
 use crate::verdict::{Decision, Reason};
 
 impl Engine {
@@ -11,6 +12,34 @@ impl Engine {
     /// as [`Decision::Claim`].
     pub fn join_fleet(&self) {
         self.state.fleet.enable();
+        self.state.tally.enable();
+        // Rebuilt so that every limiter counts its passes for the fleet.
+        self.install((*self.rules()).clone());
+    }
+
+    /// What this instance let through since the last call, per limiter and key, for the
+    /// others to add to theirs.
+    pub fn take_counts(&self) -> Vec<Count> {
+        self.state.tally.take()
+    }
+
+    /// Passes not shared because the tally was full.
+    pub fn uncounted(&self) -> u64 {
+        self.state.tally.lost()
+    }
+
+    /// Adds other instances' counts to this one's limiters and clearance budgets. Counts for a
+    /// limiter these rules do not have are dropped.
+    pub fn apply_counts(&self, counts: impl IntoIterator<Item = Count>) {
+        let now = self.clock.now_ns();
+        let active = self.active.load();
+        for c in counts {
+            if &*c.counter == USAGE {
+                self.state.tolls.usage.charge(&c.key, c.n, c.base, now);
+            } else if let Some(l) = active.limiters.named(&c.counter) {
+                l.charge(&c.key, c.n, now);
+            }
+        }
     }
 
     /// The bans recorded since the last call, oldest first, for the fleet.
@@ -112,5 +141,34 @@ mod tests {
         assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(bans[0].reason, Reason::ExtremeRate);
         assert!(e.take_new_bans().is_empty());
+    }
+
+    #[test]
+    fn counts_from_one_instance_fill_the_others_buckets() {
+        let rules = "[limit]\nrequests = 1\nper_secs = 60\nburst = 5\n";
+        let two: Vec<Engine> = (0..2)
+            .map(|_| {
+                let r = parse_rules(rules, Path::new("t.toml"), &FsReader).unwrap();
+                let keys = Keyring::from_hex(&"ab".repeat(32)).unwrap();
+                let e = Engine::new(r, keys, CoreClock::manual(1_000_000_000_000));
+                e.join_fleet();
+                e
+            })
+            .collect();
+        for _ in 0..3 {
+            assert!(two[0].decide(&get("/p", None)).decision.is_allow());
+        }
+        let counts = two[0].take_counts();
+        assert!(
+            counts.iter().any(|c| &*c.counter == "default" && c.n == 3),
+            "{counts:?}"
+        );
+        two[1].apply_counts(counts);
+        let passed = (0..5).filter(|_| two[1].decide(&get("/p", None)).decision.is_allow());
+        assert_eq!(
+            passed.count(),
+            2,
+            "5 of burst, 3 spent on the other instance"
+        );
     }
 }

@@ -26,7 +26,7 @@ pub use connection::ConnectionSlot;
 
 use crate::clock::{CoreClock, NS_PER_SEC};
 use crate::crawl::verdicts::Verdicts;
-use crate::fleet::Outbox;
+use crate::fleet::{Outbox, Tally};
 use crate::limit::ban;
 use crate::limit::limiter::{Limiter, Quota};
 use crate::limit::store::KeyStore;
@@ -69,13 +69,14 @@ impl Engine {
         let max_solved = rules.challenge.max_solved;
         let penalties = memory.ledger("penalties", cap);
         let usage = memory.ledger("usage", cap);
+        let tally = Arc::new(Tally::default());
         let verdicts = memory.ledger("crawler-verdicts", cap);
         let tolls = Tolls::new(
             keys,
             memory.replay(replay::Kind::Solved, max_solved),
             memory.replay(replay::Kind::Reports, max_solved),
             Penalties::new(penalties.clone()),
-            Usage::new(usage.clone()),
+            Usage::new(usage.clone(), tally.clone()),
             clock.now_ns(),
             match memory {
                 Memory::Local => clock.now_ns(),
@@ -94,6 +95,7 @@ impl Engine {
                 attack: memory.attack(),
                 connections: Arc::default(),
                 fleet: Outbox::default(),
+                tally,
                 crawlers: Verdicts::new(verdicts.clone()),
                 lookups: AtomicBool::new(false),
                 fixed_stores: [penalties, usage, verdicts],
@@ -139,8 +141,13 @@ impl Engine {
                 .entry(id.clone())
                 .or_insert_with(|| self.memory.store(&id, cap));
             store.set_max_keys(cap);
+            let limiter = Limiter::new(quota, store.clone(), &self.clock);
+            let limiter = match self.state.tally.enabled() {
+                true => limiter.shared_as(&id, self.state.tally.clone()),
+                false => limiter,
+            };
             used.push(id);
-            Some(Limiter::new(quota, store.clone(), &self.clock))
+            Some(limiter)
         };
         let limiters = Limiters {
             default: limiter("default".into(), rules.default_quota),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::connection::OpenConnections;
 use crate::crawl::verdicts::Verdicts;
-use crate::fleet::Outbox;
+use crate::fleet::{Outbox, Tally};
 use crate::limit::ban::BanTable;
 use crate::limit::store::KeyStore;
 use crate::score::attack::AttackMeter;
@@ -25,6 +25,8 @@ pub(crate) struct State {
     pub connections: Arc<OpenConnections>,
     /// Bans to publish to the fleet, when the front end joined one.
     pub fleet: Outbox,
+    /// Passes of every limiter and clearance budget, for the fleet.
+    pub tally: Arc<Tally>,
     /// What crawler lookups found.
     pub crawlers: Verdicts,
     /// Whether the front end runs crawler lookups ([`Decision::Verify`](crate::Decision)).

@@ -11,6 +11,9 @@
 
 mod claim;
 mod outbox;
+mod tally;
 
 pub use claim::Claim;
 pub(crate) use outbox::Outbox;
+pub use tally::Count;
+pub(crate) use tally::Tally;

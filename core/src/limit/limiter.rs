@@ -12,6 +12,7 @@ use governor::nanos::Nanos;
 use governor::{Quota as GQuota, RateLimiter};
 
 use crate::clock::{CoreClock, NS_PER_SEC};
+use crate::fleet::Tally;
 use crate::limit::store::{KeyStore, StoreView};
 use crate::request::key::ClientKey;
 
@@ -39,6 +40,10 @@ impl Quota {
 #[derive(Debug)]
 pub struct Limiter {
     inner: RateLimiter<ClientKey, StoreView, CoreClock, NoOpMiddleware<Nanos>>,
+    quota: Quota,
+    store: Arc<KeyStore>,
+    /// In a fleet: its store's name, and where its passes are counted for the others.
+    shared: Option<(Arc<str>, Arc<Tally>)>,
 }
 
 impl Limiter {
@@ -48,15 +53,52 @@ impl Limiter {
         let origin = clock.now_ns();
         let view = StoreView::new(store, origin, clock.clone());
         Self {
-            inner: RateLimiter::new(quota.to_governor(), view, clock.clone()),
+            inner: RateLimiter::new(quota.to_governor(), view.clone(), clock.clone()),
+            quota,
+            store: view.store().clone(),
+            shared: None,
         }
+    }
+
+    /// Counts this limiter's passes in `tally` under `name`, for the fleet.
+    pub fn shared_as(mut self, name: &str, tally: Arc<Tally>) -> Self {
+        self.shared = Some((Arc::from(name), tally));
+        self
+    }
+
+    /// The name the fleet knows this limiter by, when shared.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.as_ref().map(|(n, _)| &**n)
+    }
+
+    /// Charges `n` requests other instances let through for `key`: its bucket fills as if they
+    /// had come here (never past a full burst, so a key is not refused for longer than here).
+    pub fn charge(&self, key: &ClientKey, n: u32, now_ns: u64) {
+        let q = self.quota;
+        let t = u64::from(q.per_secs.get()) * NS_PER_SEC / u64::from(q.requests.get());
+        let full = now_ns.saturating_add(t.saturating_mul(u64::from(q.burst.get())));
+        let _ = self.store.update(
+            key,
+            || now_ns,
+            |tat| {
+                let from = tat.unwrap_or(now_ns).max(now_ns);
+                let next = from
+                    .saturating_add(t.saturating_mul(u64::from(n)))
+                    .min(full);
+                Ok::<_, std::convert::Infallible>(((), next))
+            },
+        );
     }
 
     /// Counts one request. `Err` carries how long until the next one would conform.
     pub fn check(&self, key: &ClientKey, now_ns: u64) -> Result<(), Duration> {
         self.inner
             .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(now_ns.into()))
+            .map_err(|not_until| not_until.wait_time_from(now_ns.into()))?;
+        if let Some((name, tally)) = &self.shared {
+            tally.add(name, key, 0);
+        }
+        Ok(())
     }
 }
 

@@ -295,6 +295,10 @@ pub struct StoreView {
 }
 
 impl StoreView {
+    pub fn store(&self) -> &Arc<KeyStore> {
+        &self.store
+    }
+
     /// `origin_ns` must be the clock reading at which the limiter using this view was created.
     pub fn new(store: Arc<KeyStore>, origin_ns: u64, clock: CoreClock) -> Self {
         Self {

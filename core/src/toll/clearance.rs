@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::clock::NS_PER_SEC;
+use crate::fleet::Tally;
 use crate::limit::store::KeyStore;
 use crate::request::key::ClientKey;
 use crate::toll::pow::Binding;
@@ -128,11 +129,34 @@ fn parse(value: &str) -> Option<(Clearance, [u8; 4], Sealed)> {
 #[derive(Debug)]
 pub struct Usage {
     store: Arc<KeyStore>,
+    /// Where spending is counted for the fleet.
+    tally: Arc<Tally>,
+}
+
+/// The fleet's name for clearance spending.
+pub const USAGE: &str = "usage";
+
+fn usage_name() -> Arc<str> {
+    static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| Arc::from(USAGE)).clone()
 }
 
 impl Usage {
-    pub fn new(store: Arc<KeyStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<KeyStore>, tally: Arc<Tally>) -> Self {
+        Self { store, tally }
+    }
+
+    /// Adds `n` requests other instances spent of the clearance `serial`, whose budget starts
+    /// at `base` (its expiry, in ns).
+    pub fn charge(&self, serial: &ClientKey, n: u32, base: u64, now_ns: u64) {
+        let _ = self.store.update(
+            serial,
+            || now_ns,
+            |prev| {
+                let spent = prev.unwrap_or(base).max(base);
+                Ok::<_, std::convert::Infallible>(((), spent.saturating_add(u64::from(n))))
+            },
+        );
     }
 
     /// Spends one request of `c`; `false` when its budget is used up.
@@ -153,6 +177,7 @@ impl Usage {
                     }
                 },
             )
+            .inspect(|()| self.tally.add(&usage_name(), &key, base))
             .is_ok()
     }
 }
@@ -226,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_budget_is_exact() {
-        let usage = Usage::new(Arc::new(KeyStore::new(1_000)));
+        let usage = Usage::new(Arc::new(KeyStore::new(1_000)), Arc::default());
         let c = clearance();
         let spent = (0..10)
             .filter(|_| usage.spend(&c, 150 * NS_PER_SEC))

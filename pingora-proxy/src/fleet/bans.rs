@@ -28,6 +28,8 @@ pub struct Background {
     pub client: redis::Client,
     pub shared: Arc<Shared>,
     pub prefix: String,
+    /// This instance's name on the channels (random at start), so it skips its own counts.
+    pub instance: String,
 }
 
 impl Background {
@@ -41,7 +43,7 @@ impl Background {
             return;
         };
         rt.block_on(async {
-            tokio::join!(self.publish(), self.subscribe());
+            tokio::join!(self.publish(), self.subscribe(), self.reconcile());
         });
     }
 
@@ -112,10 +114,17 @@ impl Background {
         };
         let mut pubsub = pubsub?;
         pubsub.subscribe(self.channel()).await?;
+        pubsub.subscribe(self.counts_channel()).await?;
         self.catch_up().await;
+        let counts = self.counts_channel();
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
-            if let Some(b) = msg.get_payload::<String>().ok().and_then(|w| decode(&w)) {
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
+            if msg.get_channel_name() == counts {
+                self.apply_counts(&payload);
+            } else if let Some(b) = decode(&payload) {
                 self.apply(b);
             }
         }

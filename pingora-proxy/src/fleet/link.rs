@@ -136,6 +136,11 @@ impl Link {
         }
     }
 
+    /// The last call succeeded (and the breaker is closed).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
     /// Runs `pipe` in one round trip within `d`; whether it succeeded.
     pub async fn pipeline(&self, pipe: &redis::Pipeline, d: Duration) -> bool {
         let Some(conn) = self.conn.load_full() else {

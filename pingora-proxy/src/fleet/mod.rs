@@ -13,6 +13,7 @@
 //! expires. Channel `{prefix}:bans` carries each new ban.
 
 mod bans;
+mod counts;
 mod link;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ impl Fleet {
             client,
             shared,
             prefix: prefix.clone(),
+            instance: instance_name(),
         };
         std::thread::Builder::new()
             .name("tollgate-fleet".into())
@@ -78,6 +80,14 @@ impl Fleet {
         self.link.metrics.claim(first);
         engine.claimed(claim, first)
     }
+}
+
+/// A random name for this instance on the fleet's channels.
+fn instance_name() -> String {
+    let mut id = [0u8; 8];
+    // A failed draw leaves zeros: two such instances would skip each other's counts.
+    let _ = getrandom::fill(&mut id);
+    hex::encode(id)
 }
 
 /// How often new bans are published, at most: well inside the 1 s a ban may take to reach
