@@ -71,7 +71,7 @@ for p in 18186 18187; do
     || { echo "port $p: minted cookie refused" >&2; exit 1; }
 done
 for p in 18195 18197; do
-  for _ in $(seq 50); do curl -s http://127.0.0.1:$p/metrics | grep -q '^tollgate_fleet_up 1' && break; sleep 0.1; done
+  for _ in $(seq 150); do curl -s http://127.0.0.1:$p/metrics | grep -q "^tollgate_fleet_up 1" && break; sleep 0.1; done
   curl -s http://127.0.0.1:$p/metrics | grep -q '^tollgate_fleet_up 1' || { echo "admin $p: not in the fleet" >&2; exit 1; }
 done
 

@@ -92,9 +92,11 @@ impl Link {
         if self.conn.load().is_some() {
             return true;
         }
+        // The manager's own timeouts cover connecting and background calls; every call on a
+        // request's behalf has the (shorter) deadline of `call` around it.
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(self.deadline)
+            .set_response_timeout(Duration::from_secs(1))
             .set_number_of_retries(1);
         match self.client.get_connection_manager_with_config(config).await {
             Ok(c) => {
