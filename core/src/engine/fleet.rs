@@ -2,9 +2,13 @@
 //! claims of first answers.
 
 use super::Engine;
+use crate::clock::NS_PER_SEC;
 use crate::fleet::{Claim, Count};
+use crate::fleet::{ATTACK_ERRORS, ATTACK_REQUESTS};
 use crate::limit::BanRecord;
+use crate::rules::Mode;
 use crate::toll::clearance::USAGE;
+use crate::toll::penalty::PENALTIES;
 use crate::verdict::{Decision, Reason};
 
 impl Engine {
@@ -33,11 +37,32 @@ impl Engine {
     pub fn apply_counts(&self, counts: impl IntoIterator<Item = Count>) {
         let now = self.clock.now_ns();
         let active = self.active.load();
+        let rules = &active.rules;
+        let ch = &rules.challenge;
+        let decay = ch.penalty_decay_secs * NS_PER_SEC;
         for c in counts {
-            if &*c.counter == USAGE {
-                self.state.tolls.usage.charge(&c.key, c.n, c.base, now);
-            } else if let Some(l) = active.limiters.named(&c.counter) {
-                l.charge(&c.key, c.n, now);
+            let n = u64::from(c.n);
+            match &*c.counter {
+                USAGE => self.state.tolls.usage.charge(&c.key, c.n, c.base, now),
+                PENALTIES if rules.mode == Mode::Enforce && ch.max_extra_steps > 0 => {
+                    let (key, max) = (&c.key, ch.max_extra_steps);
+                    self.state.tolls.penalties.absorb(key, c.n, now, decay, max);
+                }
+                ATTACK_REQUESTS | ATTACK_ERRORS => {
+                    let Some(a) = &rules.under_attack else {
+                        continue;
+                    };
+                    let (r, e) = match &*c.counter == ATTACK_REQUESTS {
+                        true => (n, 0),
+                        false => (0, n),
+                    };
+                    self.state.attack.add(a, now / NS_PER_SEC, r, e);
+                }
+                name => {
+                    if let Some(l) = active.limiters.named(name) {
+                        l.charge(&c.key, c.n, now);
+                    }
+                }
             }
         }
     }
@@ -169,6 +194,64 @@ mod tests {
             passed.count(),
             2,
             "5 of burst, 3 spent on the other instance"
+        );
+    }
+
+    fn pair(rules: &str) -> Vec<Engine> {
+        (0..2)
+            .map(|_| {
+                let r = parse_rules(rules, Path::new("t.toml"), &FsReader).unwrap();
+                let keys = Keyring::from_hex(&"ab".repeat(32)).unwrap();
+                let e = Engine::new(r, keys, CoreClock::manual(1_000_000_000_000));
+                e.join_fleet();
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn offences_and_the_attack_meter_count_across_the_fleet() {
+        let rules = "[challenge]\ndifficulty = 6\n[under_attack]\nrequests_per_sec = 9\n[score]\n[[route]]\nname = \"site\"\npath_prefix = \"/\"\naction = \"challenge\"\n";
+        let two = pair(rules);
+        let bits = |e: &Engine| match e.decide(&get("/p", None)).decision {
+            Decision::Challenge { page, .. } => page.offer.puzzle.work_bits(),
+            d => panic!("{d:?}"),
+        };
+        let before = bits(&two[1]);
+        // A replay seen on the first instance is an offence on the second too.
+        let q = answered(&two[0]);
+        let Decision::Claim { claim, .. } =
+            two[0].decide(&get("/.tollgate/verify", Some(&q))).decision
+        else {
+            panic!("a claim");
+        };
+        two[0].claimed(&claim, Some(false));
+        two[1].apply_counts(two[0].take_counts());
+        assert_eq!(
+            bits(&two[1]),
+            before + 1,
+            "one more doubling for the offender"
+        );
+        // Five requests here and five there in one second: 10, over 9 on the one that hears.
+        for e in &two {
+            for _ in 0..3 {
+                e.decide(&get("/p", None));
+            }
+        }
+        two[1].apply_counts(two[0].take_counts());
+        for e in &two {
+            e.clock().advance(std::time::Duration::from_secs(1));
+        }
+        two[1].decide(&get("/p", None));
+        assert!(
+            two[1].attack_status().engaged,
+            "{:?}",
+            two[1].attack_status()
+        );
+        two[0].decide(&get("/p", None));
+        assert!(
+            !two[0].attack_status().engaged,
+            "the first saw only its own"
         );
     }
 }

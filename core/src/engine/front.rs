@@ -20,6 +20,7 @@ impl Engine {
         if let (true, Some(a)) = (failed, &active.rules.under_attack) {
             let now = self.clock.now_ns() / NS_PER_SEC;
             self.state.attack.upstream_error(a, now);
+            self.state.tally.metered(true);
         }
         failed
     }

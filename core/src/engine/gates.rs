@@ -184,10 +184,10 @@ impl Trip<'_, '_> {
     fn score(&mut self) {
         let rules = &self.active.rules;
         let now_secs = self.ask.now_ns / NS_PER_SEC;
-        let engaged = rules
-            .under_attack
-            .as_ref()
-            .is_some_and(|a| self.state.attack.request(a, now_secs));
+        let engaged = rules.under_attack.as_ref().is_some_and(|a| {
+            self.state.tally.metered(false);
+            self.state.attack.request(a, now_secs)
+        });
         if let Some(s) = &rules.score {
             let req = self.ask.req;
             let forwarded = client::connection_is_proxys(req, &rules.clients.trusted_proxies);

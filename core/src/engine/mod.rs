@@ -67,15 +67,15 @@ impl Engine {
     fn build(rules: Rules, keys: Keyring, clock: CoreClock, memory: Memory) -> Self {
         let cap = rules.clients.max_tracked_keys;
         let max_solved = rules.challenge.max_solved;
+        let tally = Arc::new(Tally::default());
         let penalties = memory.ledger("penalties", cap);
         let usage = memory.ledger("usage", cap);
-        let tally = Arc::new(Tally::default());
         let verdicts = memory.ledger("crawler-verdicts", cap);
         let tolls = Tolls::new(
             keys,
             memory.replay(replay::Kind::Solved, max_solved),
             memory.replay(replay::Kind::Reports, max_solved),
-            Penalties::new(penalties.clone()),
+            Penalties::new(penalties.clone(), tally.clone()),
             Usage::new(usage.clone(), tally.clone()),
             clock.now_ns(),
             match memory {

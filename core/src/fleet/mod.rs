@@ -17,3 +17,4 @@ pub use claim::Claim;
 pub(crate) use outbox::Outbox;
 pub use tally::Count;
 pub(crate) use tally::Tally;
+pub(crate) use tally::{ATTACK_ERRORS, ATTACK_REQUESTS};

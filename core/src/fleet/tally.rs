@@ -32,7 +32,14 @@ pub(crate) struct Tally {
     on: AtomicBool,
     shards: Vec<Mutex<Shard>>,
     lost: AtomicU64,
+    /// Requests and upstream errors the under-attack meter counted here since the last drain.
+    requests: AtomicU64,
+    errors: AtomicU64,
 }
+
+/// The fleet's names for the under-attack meter's counts (one count each, key all zeros).
+pub const ATTACK_REQUESTS: &str = "attack:requests";
+pub const ATTACK_ERRORS: &str = "attack:errors";
 
 impl Default for Tally {
     fn default() -> Self {
@@ -40,6 +47,8 @@ impl Default for Tally {
             on: AtomicBool::new(false),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             lost: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         }
     }
 }
@@ -70,9 +79,33 @@ impl Tally {
         e.0 = e.0.saturating_add(1);
     }
 
+    /// One request the under-attack meter counted (`error`: an upstream error).
+    pub fn metered(&self, error: bool) {
+        if self.enabled() {
+            let c = if error { &self.errors } else { &self.requests };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Every count since the last call.
     pub fn take(&self) -> Vec<Count> {
         let mut out = Vec::new();
+        for (name, c) in [
+            (ATTACK_REQUESTS, &self.requests),
+            (ATTACK_ERRORS, &self.errors),
+        ] {
+            let n = c.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                let key = ClientKey::from_bytes([0; 16]);
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                out.push(Count {
+                    counter: Arc::from(name),
+                    key,
+                    n,
+                    base: 0,
+                });
+            }
+        }
         for s in &self.shards {
             let drained: Shard =
                 std::mem::take(&mut *s.lock().unwrap_or_else(PoisonError::into_inner));

@@ -92,6 +92,13 @@ impl AttackMeter {
         self.w(ENGAGED).load(Ordering::Relaxed) != 0
     }
 
+    /// Adds what other instances of a fleet counted to the open second.
+    pub fn add(&self, rules: &AttackRules, now_secs: u64, requests: u64, errors: u64) {
+        self.roll(rules, now_secs);
+        self.w(REQUESTS).fetch_add(requests, Ordering::Relaxed);
+        self.w(ERRORS).fetch_add(errors, Ordering::Relaxed);
+    }
+
     pub fn upstream_error(&self, rules: &AttackRules, now_secs: u64) {
         self.roll(rules, now_secs);
         self.w(ERRORS).fetch_add(1, Ordering::Relaxed);

@@ -7,28 +7,43 @@
 
 use std::sync::Arc;
 
+use crate::fleet::Tally;
 use crate::limit::store::KeyStore;
 use crate::request::key::ClientKey;
 
 #[derive(Debug)]
 pub struct Penalties {
     store: Arc<KeyStore>,
+    /// Where offences are counted for the fleet.
+    tally: Arc<Tally>,
 }
 
+/// The fleet's name for offences.
+pub const PENALTIES: &str = "penalties";
+
 impl Penalties {
-    pub fn new(store: Arc<KeyStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<KeyStore>, tally: Arc<Tally>) -> Self {
+        Self { store, tally }
     }
 
     /// Records one offence; debt never exceeds `max_steps`.
     pub fn record(&self, key: &ClientKey, now_ns: u64, decay_ns: u64, max_steps: u32) {
+        self.absorb(key, 1, now_ns, decay_ns, max_steps);
+        static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        self.tally
+            .add(NAME.get_or_init(|| Arc::from(PENALTIES)), key, 0);
+    }
+
+    /// Records `n` offences another instance saw (not counted for the fleet again).
+    pub fn absorb(&self, key: &ClientKey, n: u32, now_ns: u64, decay_ns: u64, max_steps: u32) {
         let cap = now_ns.saturating_add(decay_ns.saturating_mul(u64::from(max_steps)));
         let _ = self.store.update::<(), ()>(
             key,
             || now_ns,
             |prev| {
                 let paid_off = prev.unwrap_or(0).max(now_ns);
-                Ok(((), paid_off.saturating_add(decay_ns).min(cap)))
+                let debt = decay_ns.saturating_mul(u64::from(n));
+                Ok(((), paid_off.saturating_add(debt).min(cap)))
             },
         );
     }
@@ -46,7 +61,7 @@ mod tests {
 
     #[test]
     fn offences_add_steps_that_drain_and_are_capped() {
-        let p = Penalties::new(Arc::new(KeyStore::new(1_000)));
+        let p = Penalties::new(Arc::new(KeyStore::new(1_000)), Arc::default());
         let k = ClientKey::new("192.0.2.1".parse().unwrap(), 32, 64);
         assert_eq!(p.steps(&k, 0, 10), 0);
         for _ in 0..5 {
