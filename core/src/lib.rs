@@ -40,7 +40,7 @@ mod verdict;
 pub use clock::{CoreClock, NS_PER_SEC};
 pub use crawl::{Crawler, CrawlerLookup, CrawlerRules};
 pub use engine::{ConnectionSlot, Engine, EngineStats};
-pub use fleet::{Claim, Count};
+pub use fleet::Count;
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
     canonical_path, host_without_port, Action, Ambiguity, Canonical, CidrSet, ClientKey,
@@ -63,6 +63,6 @@ pub use toll::{
     OFFER_PATH, PREFIX, SECURE_COOKIE, VERIFY_PATH,
 };
 pub use verdict::{
-    respond, Asset, ChallengePage, Decision, Grant, Kind, Lang, Reason, Reply, UpstreamFailure,
-    Verdict, REASON_HEADER,
+    respond, Asset, ChallengePage, Claim, Decision, Grant, Kind, Lang, Reason, Reply,
+    UpstreamFailure, Verdict, REASON_HEADER,
 };

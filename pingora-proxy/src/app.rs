@@ -180,7 +180,7 @@ fn join_fleet(shared: &Arc<Shared>, settings: &FleetSettings) -> anyhow::Result<
     for c in metrics.collectors() {
         shared.metrics.register(c)?;
     }
-    let fleet = Fleet::join(&url, settings, shared.clone(), metrics)
+    let fleet = Fleet::join(&url, settings, shared.engine.clone(), metrics)
         .with_context(|| format!("joining the fleet at {}", redact(&url)))?;
     let _ = shared.fleet.set(fleet);
     tracing::info!(store = %redact(&url), prefix = %settings.key_prefix, "fleet joined: bans and answers shared");

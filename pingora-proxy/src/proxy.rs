@@ -31,7 +31,7 @@ use crate::view;
 
 /// What every request handler shares.
 pub struct Shared {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub metrics: Metrics,
     pub log_budget: Arc<LogBudget>,
     pub upstreams: Upstreams,
@@ -55,7 +55,7 @@ impl Shared {
             engine.enable_crawler_lookups();
         }
         Self {
-            engine,
+            engine: Arc::new(engine),
             metrics,
             log_budget,
             upstreams,

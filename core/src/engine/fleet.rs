@@ -3,13 +3,13 @@
 
 use super::Engine;
 use crate::clock::NS_PER_SEC;
-use crate::fleet::{Claim, Count};
+use crate::fleet::Count;
 use crate::fleet::{ATTACK_ERRORS, ATTACK_REQUESTS};
 use crate::limit::BanRecord;
 use crate::rules::Mode;
 use crate::toll::clearance::USAGE;
 use crate::toll::penalty::PENALTIES;
-use crate::verdict::{Decision, Reason};
+use crate::verdict::{Claim, Decision, Reason};
 
 impl Engine {
     /// From now on, bans are queued for [`Engine::take_new_bans`] and first answers come back

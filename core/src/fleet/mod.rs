@@ -5,15 +5,14 @@
 //! - Bans are written through: each ban the core records is queued in a bounded [`Outbox`]
 //!   the front end drains and publishes; bans from other instances come back in through
 //!   [`Engine::restore_bans`](crate::Engine::restore_bans), which keeps the later of two.
-//! - One-time answers are claimed: a correct first answer comes back as a [`Claim`] for the
+//! - One-time answers are claimed: a correct first answer comes back as a
+//!   [`Claim`](crate::Claim) for the
 //!   front end to make once across the fleet (an atomic set-if-absent) before the clearance is
 //!   handed out.
 
-mod claim;
 mod outbox;
 mod tally;
 
-pub use claim::Claim;
 pub(crate) use outbox::Outbox;
 pub use tally::Count;
 pub(crate) use tally::Tally;

@@ -5,12 +5,11 @@ use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WAIT_PAT
 use super::pow::{self, IssueParams, PowError, Solved};
 use super::replay::Insert;
 use super::{clearance, Ask, Clearance, Keyring, Tolls};
-use crate::fleet::Claim;
 use crate::request::route::first_match;
 use crate::request::{RequestView, RouteId};
 use crate::score::evidence;
 use crate::score::{Signal, Signals};
-use crate::verdict::{Asset, ChallengePage, Decision, Grant, Lang, Reason};
+use crate::verdict::{Asset, ChallengePage, Claim, Decision, Grant, Lang, Reason};
 
 impl Tolls {
     /// A request under the reserved prefix (`path` canonical).

@@ -12,7 +12,7 @@ mod reply;
 mod respond;
 mod upstream;
 
-pub use decision::{Asset, ChallengePage, Decision, Grant, Kind, Verdict};
+pub use decision::{Asset, ChallengePage, Claim, Decision, Grant, Kind, Verdict};
 pub use lang::Lang;
 pub use reason::Reason;
 pub use reply::{Reply, REASON_HEADER};

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tollgate_core::{BanRecord, ClientKey, Reason, NS_PER_SEC};
+use tollgate_core::{BanRecord, ClientKey, Engine, Reason, NS_PER_SEC};
 
 use super::link::Link;
 use super::PUBLISH_EVERY;
-use crate::proxy::Shared;
 
 /// Most bans kept for publishing while the store is away.
 const MAX_UNPUBLISHED: usize = 4_096;
@@ -26,7 +25,7 @@ const HISTORY_SECS: u64 = 86_400;
 pub struct Background {
     pub link: Arc<Link>,
     pub client: redis::Client,
-    pub shared: Arc<Shared>,
+    pub engine: Arc<Engine>,
     pub prefix: String,
     /// This instance's name on the channels (random at start), so it skips its own counts.
     pub instance: String,
@@ -60,7 +59,7 @@ impl Background {
         let mut pending: Vec<BanRecord> = Vec::new();
         for tick in 0u64.. {
             tokio::time::sleep(PUBLISH_EVERY).await;
-            pending.extend(self.shared.engine.take_new_bans());
+            pending.extend(self.engine.take_new_bans());
             let over = pending.len().saturating_sub(MAX_UNPUBLISHED);
             pending.drain(..over);
             if !self.link.connect().await {
@@ -73,7 +72,7 @@ impl Background {
                 }
                 continue;
             }
-            let now = self.shared.engine.clock().now_ns();
+            let now = self.engine.clock().now_ns();
             let mut pipe = redis::pipe();
             for b in &pending {
                 let ttl = b.until_ns.max(b.last_offence_ns).saturating_sub(now) / NS_PER_SEC;
@@ -179,7 +178,7 @@ impl Background {
 
     fn apply(&self, b: BanRecord) {
         self.link.metrics.received.inc();
-        self.shared.engine.restore_bans([b]);
+        self.engine.restore_bans([b]);
     }
 }
 

@@ -25,7 +25,7 @@ impl Background {
     pub async fn reconcile(&self) {
         loop {
             tokio::time::sleep(RECONCILE_EVERY).await;
-            let counts = self.shared.engine.take_counts();
+            let counts = self.engine.take_counts();
             if counts.is_empty() || !self.link.is_up() {
                 continue;
             }
@@ -44,7 +44,7 @@ impl Background {
     pub fn apply_counts(&self, message: &str) {
         if let Some((from, counts)) = decode(message) {
             if from != self.instance {
-                self.shared.engine.apply_counts(counts);
+                self.engine.apply_counts(counts);
             }
         }
     }

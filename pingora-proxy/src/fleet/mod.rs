@@ -24,7 +24,6 @@ use tollgate_core::{Claim, Decision, Engine};
 pub use link::FleetMetrics;
 
 use crate::config::FleetSettings;
-use crate::proxy::Shared;
 use link::Link;
 
 /// This instance's membership of a fleet.
@@ -40,17 +39,17 @@ impl Fleet {
     pub fn join(
         url: &str,
         settings: &FleetSettings,
-        shared: Arc<Shared>,
+        engine: Arc<Engine>,
         metrics: FleetMetrics,
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let link = Arc::new(Link::new(client.clone(), settings.deadline, metrics));
-        shared.engine.join_fleet();
+        engine.join_fleet();
         let prefix = settings.key_prefix.clone();
         let background = bans::Background {
             link: link.clone(),
             client,
-            shared,
+            engine,
             prefix: prefix.clone(),
             instance: instance_name(),
         };
