@@ -72,6 +72,20 @@ impl Engine {
         self.state.fleet.take()
     }
 
+    /// Applies bans other instances published, keeping the later of two records per key. A
+    /// record is held to these rules' bounds first (a ban no longer than `max_ttl_secs` from
+    /// now, no offence in the future), since anyone who can write to the store can publish one.
+    pub fn apply_fleet_bans(&self, records: impl IntoIterator<Item = BanRecord>) {
+        let now = self.clock.now_ns();
+        let max_ttl_ns = self.with_rules(|r| r.bans.policy.max_ttl_secs.saturating_mul(NS_PER_SEC));
+        let bounded = records.into_iter().map(|mut b| {
+            b.until_ns = b.until_ns.min(now.saturating_add(max_ttl_ns));
+            b.last_offence_ns = b.last_offence_ns.min(now);
+            b
+        });
+        self.restore_bans(bounded);
+    }
+
     /// Bans never published because the queue was full (the store was away too long).
     pub fn unpublished_bans(&self) -> u64 {
         self.state.fleet.dropped()
@@ -95,6 +109,8 @@ impl Engine {
 mod tests {
     use std::path::Path;
 
+    use super::NS_PER_SEC;
+    use crate::limit::BanRecord;
     use crate::rules::{parse_rules, FsReader};
     use crate::solve::{solve_parallel, Work};
     use crate::toll::Keyring;
@@ -252,6 +268,28 @@ mod tests {
         assert!(
             !two[0].attack_status().engaged,
             "the first saw only its own"
+        );
+    }
+
+    #[test]
+    fn a_published_ban_is_held_to_the_rules_bounds() {
+        let e = engine();
+        let now = e.clock().now_ns();
+        let key = crate::ClientKey::new("198.51.100.1".parse().unwrap(), 32, 64);
+        let forever = BanRecord {
+            key,
+            until_ns: u64::MAX,
+            offences: 1,
+            last_offence_ns: u64::MAX,
+            reason: Reason::ExtremeRate,
+        };
+        e.apply_fleet_bans([forever]);
+        let held = e.active_bans();
+        let max = 86_400 * NS_PER_SEC;
+        assert_eq!(held.len(), 1);
+        assert!(
+            held[0].until_ns <= now + max && held[0].last_offence_ns <= now,
+            "{held:?}"
         );
     }
 }

@@ -178,7 +178,7 @@ impl Background {
 
     fn apply(&self, b: BanRecord) {
         self.link.metrics.received.inc();
-        self.engine.restore_bans([b]);
+        self.engine.apply_fleet_bans([b]);
     }
 }
 
