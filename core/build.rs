@@ -44,9 +44,10 @@ fn generate() -> Result<String, String> {
             .and_then(|s| s.to_str())
             .unwrap_or("")
             .to_string();
-        if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+        // Accept-Language is matched by its primary subtag: `pt-BR` is `pt`.
+        if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(format!(
-                "{}: name it by its language tag (e.g. pt.toml)",
+                "{}: name it by its primary language tag, lowercase (pt.toml, not pt-BR.toml)",
                 path.display()
             ));
         }
@@ -55,6 +56,16 @@ fn generate() -> Result<String, String> {
         let table: Locale =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         for (key, value) in &table {
+            let ident = key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ident || key == "tag" {
+                return Err(format!(
+                    "{}: key {key:?}: lowercase letters, digits and '_' only (and not \"tag\")",
+                    path.display()
+                ));
+            }
             if value.contains(['<', '>', '&', '"']) {
                 return Err(format!(
                     "{}: {key} holds HTML ('<', '>', '&' or '\"')",

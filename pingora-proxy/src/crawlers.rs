@@ -30,7 +30,8 @@ pub struct CrawlerDns {
     /// `--resolver`, which wins over the rules' `[crawlers] resolver`.
     forced: Option<SocketAddr>,
     current: ArcSwap<(Option<SocketAddr>, TokioResolver)>,
-    in_flight: Mutex<HashMap<IpAddr, Flight>>,
+    /// By address and claimed crawler: one address's claims to two crawlers are two lookups.
+    in_flight: Mutex<HashMap<(IpAddr, String), Flight>>,
 }
 
 impl CrawlerDns {
@@ -53,15 +54,20 @@ impl CrawlerDns {
         configured: Option<SocketAddr>,
     ) -> Option<bool> {
         let resolver = self.resolver_for(self.forced.or(configured))?;
+        let id = (lookup.ip(), lookup.crawler().to_string());
         let flight = {
             let mut map = self
                 .in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if map.len() >= MAX_IN_FLIGHT && !map.contains_key(&lookup.ip()) {
-                return None;
+            if map.len() >= MAX_IN_FLIGHT && !map.contains_key(&id) {
+                // Lookups whose every request went away before the answer: nobody holds them.
+                map.retain(|_, f| Arc::strong_count(f) > 1);
+                if map.len() >= MAX_IN_FLIGHT {
+                    return None;
+                }
             }
-            map.entry(lookup.ip()).or_default().clone()
+            map.entry(id.clone()).or_default().clone()
         };
         let deadline = lookup.timeout();
         let outcome = *flight
@@ -75,11 +81,8 @@ impl CrawlerDns {
             .in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if map
-            .get(&lookup.ip())
-            .is_some_and(|f| Arc::ptr_eq(f, &flight))
-        {
-            map.remove(&lookup.ip());
+        if map.get(&id).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+            map.remove(&id);
         }
         outcome
     }

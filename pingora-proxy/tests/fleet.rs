@@ -149,6 +149,20 @@ fn a_ban_on_one_instance_holds_on_the_others_within_a_second() {
             == 1
     );
     assert_eq!(a.metric("tollgate_fleet_bans_published_total"), 1.0);
+    // An operator lifts it on one instance: gone from every instance's list, and from the store.
+    let lifted = others[1].admin("DELETE", "/bans/127.0.6.1");
+    assert_eq!(lifted.status, 200, "{}", lifted.body);
+    for n in &f.nodes {
+        let gone = eventually(Duration::from_secs(1), || {
+            !n.admin("GET", "/bans").body.contains("127.0.6.1")
+        });
+        assert!(gone, "still banned on {}", n.listen);
+    }
+    let keys = f.redis.cli(&["--scan", "--pattern", "tollgate:{k*}:ban"]);
+    assert_eq!(
+        keys, "",
+        "the stored ban is deleted, so no catch-up restores it"
+    );
 }
 
 #[test]
@@ -196,9 +210,10 @@ fn with_the_store_gone_every_instance_decides_alone_and_shares_again_when_it_is_
     let (a, others) = f.nodes.split_first().unwrap();
     flood(a, "127.0.6.21");
     assert!(banned(a, "127.0.6.21"));
-    assert!(eventually(Duration::from_secs(5), || a
-        .metric("tollgate_fleet_up")
-        == 0.0));
+    let down = eventually(Duration::from_secs(5), || {
+        a.metric("tollgate_fleet_up") == 0.0
+    });
+    assert!(down, "{}", a.log());
     assert_eq!(others[0].get("127.0.6.21", "/x").status, 200);
     let o = offer(a, "127.0.6.22", UA, "/protected/b");
     let start = Instant::now();

@@ -75,6 +75,19 @@ impl Engine {
         client || network
     }
 
+    /// The keys a ban of `ip` can be recorded under: its client key, and its network's.
+    pub fn ban_keys(&self, ip: IpAddr) -> Vec<ClientKey> {
+        std::iter::once(self.client_key(ip))
+            .chain(self.network_key(ip))
+            .collect()
+    }
+
+    /// Lifts the ban on `key` (another instance of the fleet lifted it). Whether one was in
+    /// force.
+    pub fn lift_ban(&self, key: &ClientKey) -> bool {
+        self.state.bans.unban(key, self.clock.now_ns())
+    }
+
     /// The key of `ip`'s network under `[networks]`, when that is on.
     pub fn network_key(&self, ip: IpAddr) -> Option<ClientKey> {
         self.with_rules(|r| {

@@ -184,6 +184,8 @@ impl Engine {
             s.set_max_keys(cap);
         }
         self.state.bans.set_max(rules.bans.policy.max_bans);
+        let crawlers = rules.crawlers.iter().flat_map(|c| &c.defs);
+        self.state.crawlers.defined(crawlers.map(|d| &*d.name));
         self.state.tolls.replay.set_max(rules.challenge.max_solved);
         self.state.tolls.reports.set_max(rules.challenge.max_solved);
         self.active.store(Arc::new(Active {

@@ -67,7 +67,8 @@ impl Tally {
         if !self.on.load(Ordering::Relaxed) {
             return;
         }
-        let i = usize::from(key.to_bytes()[15]) % SHARDS;
+        // The product's high bits are the well-mixed ones (as the stores pick their shards).
+        let i = (key.mix() >> 60) as usize % SHARDS;
         let mut shard = self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);

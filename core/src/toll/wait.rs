@@ -11,7 +11,7 @@ use super::page;
 use super::pow::{self, PowError};
 use super::replay::Insert;
 use super::{Ask, Tolls};
-use crate::verdict::{Decision, Reason};
+use crate::verdict::{Claim, Decision, Reason};
 
 impl Tolls {
     /// `GET /.tollgate/wait?challenge=…&return=…`.
@@ -65,7 +65,20 @@ impl Tolls {
                     budget: ask.rules.clearance.nojs_budget,
                     reason: Reason::NojsWaited,
                 };
-                self.clearance_for(ask, &keys, paid, back)
+                let then = self.clearance_for(ask, &keys, paid, back);
+                // In a fleet, once across it, like an answer (and under the same name).
+                match ask.fleet {
+                    true => Decision::Claim {
+                        reason: Reason::AnswerClaim,
+                        claim: Box::new(Claim::new(
+                            opened.id,
+                            opened.expires_unix_secs,
+                            *ask.key,
+                            then,
+                        )),
+                    },
+                    false => then,
+                }
             }
             Insert::Replayed => {
                 self.offence(ask);

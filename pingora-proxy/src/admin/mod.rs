@@ -88,6 +88,9 @@ impl Admin {
             Err(_) => text(400, "expected DELETE /bans/<ip address>\n"),
             Ok(ip) if self.shared.engine.unban(ip) => {
                 tracing::info!(client = %ip, "unbanned by operator");
+                if let Some(fleet) = self.shared.fleet.get() {
+                    fleet.unban(self.shared.engine.ban_keys(ip));
+                }
                 json(200, &serde_json::json!({ "unbanned": ip.to_string() }))
             }
             Ok(_) => json(

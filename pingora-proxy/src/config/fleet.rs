@@ -50,19 +50,23 @@ pub fn parse(text: &str, file: &Path) -> Result<FleetSettings, Vec<ConfigError>>
             message,
         });
     };
-    // Syntax and the other sections are the core's to report.
-    let raw = toml::from_str::<RawFile>(text)
-        .ok()
-        .and_then(|f| f.fleet)
-        .unwrap_or_default();
+    // Syntax errors are the core's to report; a file that parses but whose `[fleet]` does not
+    // (an unknown key, a wrong type) is this section's.
+    let raw = match toml::from_str::<RawFile>(text) {
+        Ok(f) => f.fleet.unwrap_or_default(),
+        Err(_) if toml::from_str::<toml::Table>(text).is_err() => RawFleet::default(),
+        Err(e) => {
+            let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
+            error(e.span().unwrap_or(0..0), msg);
+            RawFleet::default()
+        }
+    };
     let redis_url = raw.redis_url.map(|u| {
         if let Err(e) = redis::Client::open(u.get_ref().as_str()) {
             error(
                 u.span(),
-                format!(
-                    "redis_url {:?}: {e} (e.g. \"redis://127.0.0.1:6379/0\")",
-                    u.get_ref()
-                ),
+                // Not the URL itself: it may hold the store's password.
+                format!("redis_url: {e} (e.g. \"redis://127.0.0.1:6379/0\")"),
             );
         }
         u.into_inner()
@@ -79,11 +83,15 @@ pub fn parse(text: &str, file: &Path) -> Result<FleetSettings, Vec<ConfigError>>
         None => DEADLINE_MS,
     };
     let key_prefix = match raw.key_prefix {
-        Some(p) if p.get_ref().is_empty() || p.get_ref().contains(['{', '}', ' ']) => {
+        Some(p)
+            if p.get_ref().is_empty()
+                || p.get_ref()
+                    .contains(['{', '}', ' ', '*', '?', '[', ']', '\\']) =>
+        {
             error(
                 p.span(),
                 format!(
-                    "key_prefix {:?}: not empty, no braces or spaces",
+                    "key_prefix {:?}: not empty, and none of {{ }} * ? [ ] \\ or spaces",
                     p.get_ref()
                 ),
             );

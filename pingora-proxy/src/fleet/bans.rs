@@ -18,9 +18,6 @@ const MAX_UNPUBLISHED: usize = 4_096;
 const MAX_CATCH_UP: usize = 100_000;
 /// How long background calls may take (they hold up no request).
 const BACKGROUND_DEADLINE: Duration = Duration::from_secs(2);
-/// How long ban keys outlive the ban: offences are remembered this long after (the rules'
-/// `forget_after_secs` default).
-const HISTORY_SECS: u64 = 86_400;
 
 pub struct Background {
     pub link: Arc<Link>,
@@ -29,12 +26,17 @@ pub struct Background {
     pub prefix: String,
     /// This instance's name on the channels (random at start), so it skips its own counts.
     pub instance: String,
+    /// Bans lifted by an operator here.
+    pub lifts: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ClientKey>>,
 }
 
 impl Background {
     /// Runs until the process ends, on a runtime of its own.
     pub fn run(self) {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // Two threads: the store connection's driver never waits behind applying counts.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tollgate-fleet")
             .enable_all()
             .build();
         let Ok(rt) = rt else {
@@ -42,7 +44,12 @@ impl Background {
             return;
         };
         rt.block_on(async {
-            tokio::join!(self.publish(), self.subscribe(), self.reconcile());
+            tokio::join!(
+                self.publish(),
+                self.subscribe(),
+                self.reconcile(),
+                self.lift()
+            );
         });
     }
 
@@ -57,7 +64,8 @@ impl Background {
     /// Writes new bans through, every [`PUBLISH_EVERY`]; keeps them while the store is away.
     async fn publish(&self) {
         let mut pending: Vec<BanRecord> = Vec::new();
-        for tick in 0u64.. {
+        let mut pinged = tokio::time::Instant::now();
+        loop {
             tokio::time::sleep(PUBLISH_EVERY).await;
             pending.extend(self.engine.take_new_bans());
             let over = pending.len().saturating_sub(MAX_UNPUBLISHED);
@@ -65,14 +73,19 @@ impl Background {
             if !self.link.connect().await {
                 continue;
             }
-            if pending.is_empty() {
-                // With nothing to write, a ping a second keeps `tollgate_fleet_up` true.
-                if tick % 10 == 0 {
-                    let _ = self.link.call::<String>(redis::cmd("PING")).await;
-                }
+            // A ping a second, under the request path's deadline: `tollgate_fleet_up` and the
+            // breaker follow the store even while no request asks it anything.
+            if pinged.elapsed() >= Duration::from_secs(1) {
+                pinged = tokio::time::Instant::now();
+                let _ = self.link.call::<String>(redis::cmd("PING")).await;
+            }
+            // Nothing to write, or nobody to write to (the bans wait for the store).
+            if pending.is_empty() || !self.link.is_up() {
                 continue;
             }
             let now = self.engine.clock().now_ns();
+            // Offences are remembered as long as the rules say.
+            let history = self.engine.with_rules(|r| r.bans.policy.forget_after_secs);
             let mut pipe = redis::pipe();
             for b in &pending {
                 let ttl = b.until_ns.max(b.last_offence_ns).saturating_sub(now) / NS_PER_SEC;
@@ -81,13 +94,28 @@ impl Background {
                     .arg(self.key(&b.key))
                     .arg(&wire)
                     .arg("EX")
-                    .arg(ttl + HISTORY_SECS)
+                    .arg(ttl.saturating_add(history).max(1))
                     .ignore();
                 pipe.cmd("PUBLISH").arg(self.channel()).arg(&wire).ignore();
             }
             if self.link.pipeline(&pipe, BACKGROUND_DEADLINE).await {
                 self.link.metrics.published.inc_by(pending.len() as u64);
                 pending.clear();
+            }
+        }
+    }
+
+    /// Lifts operator-lifted bans fleet-wide: the key deleted (so no catch-up restores it) and
+    /// every instance told.
+    async fn lift(&self) {
+        let mut lifts = self.lifts.lock().await;
+        while let Some(key) = lifts.recv().await {
+            let mut pipe = redis::pipe();
+            pipe.cmd("DEL").arg(self.key(&key)).ignore();
+            let wire = format!("u1 {}", hex::encode(key.to_bytes()));
+            pipe.cmd("PUBLISH").arg(self.channel()).arg(wire).ignore();
+            if !self.link.pipeline(&pipe, BACKGROUND_DEADLINE).await {
+                tracing::warn!(key = %key, "fleet: a lifted ban could not be shared");
             }
         }
     }
@@ -123,6 +151,8 @@ impl Background {
             };
             if msg.get_channel_name() == counts {
                 self.apply_counts(&payload);
+            } else if let Some(key) = lifted(&payload) {
+                self.engine.lift_ban(&key);
             } else if let Some(b) = decode(&payload) {
                 self.apply(b);
             }
@@ -180,6 +210,12 @@ impl Background {
         self.link.metrics.received.inc();
         self.engine.apply_fleet_bans([b]);
     }
+}
+
+/// `u1 <key hex>`: a ban lifted by an operator somewhere in the fleet.
+fn lifted(w: &str) -> Option<ClientKey> {
+    let key: [u8; 16] = hex::decode(w.strip_prefix("u1 ")?).ok()?.try_into().ok()?;
+    Some(ClientKey::from_bytes(key))
 }
 
 /// `v1 <key hex> <until ns> <offences> <last offence ns> <reason>`.

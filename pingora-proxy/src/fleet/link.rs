@@ -69,6 +69,8 @@ pub struct Link {
     up: AtomicBool,
     /// The outage is logged already.
     warned: AtomicBool,
+    /// The first connection is logged already.
+    said_up: AtomicBool,
     pub metrics: FleetMetrics,
 }
 
@@ -83,6 +85,7 @@ impl Link {
             epoch: Instant::now(),
             up: AtomicBool::new(false),
             warned: AtomicBool::new(false),
+            said_up: AtomicBool::new(false),
             metrics,
         }
     }
@@ -143,26 +146,16 @@ impl Link {
         self.up.load(Ordering::Relaxed)
     }
 
-    /// Runs `pipe` in one round trip within `d`; whether it succeeded.
+    /// Runs `pipe` in one round trip within `d`; whether it succeeded. Background work with a
+    /// longer deadline: it neither opens nor closes the breaker (a slow store must still open
+    /// it for the request path).
     pub async fn pipeline(&self, pipe: &redis::Pipeline, d: Duration) -> bool {
         let Some(conn) = self.conn.load_full() else {
             return false;
         };
         let mut conn = (*conn).clone();
-        match tokio::time::timeout(d, pipe.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => {
-                self.succeeded();
-                true
-            }
-            Ok(Err(e)) => {
-                self.failed(&e.to_string());
-                false
-            }
-            Err(_) => {
-                self.failed("deadline passed");
-                false
-            }
-        }
+        let run = pipe.query_async::<()>(&mut conn);
+        matches!(tokio::time::timeout(d, run).await, Ok(Ok(())))
     }
 
     fn now_ms(&self) -> u64 {
@@ -172,8 +165,9 @@ impl Link {
     fn succeeded(&self) {
         self.failures.store(0, Ordering::Relaxed);
         self.metrics.up.set(1);
-        if !self.up.swap(true, Ordering::Relaxed) {
-            self.warned.store(false, Ordering::Relaxed);
+        self.up.store(true, Ordering::Relaxed);
+        let first = !self.said_up.swap(true, Ordering::Relaxed);
+        if self.warned.swap(false, Ordering::Relaxed) || first {
             tracing::info!("fleet store reachable: sharing bans and answers");
         }
     }
@@ -185,8 +179,9 @@ impl Link {
             self.open_until_ms.store(until, Ordering::Relaxed);
         }
         self.metrics.up.set(0);
-        let was_up = self.up.swap(false, Ordering::Relaxed);
-        if was_up || !self.warned.swap(true, Ordering::Relaxed) {
+        self.up.store(false, Ordering::Relaxed);
+        // Once per outage: `succeeded` clears it.
+        if !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 error = why,
                 "fleet store unreachable: deciding on local state until it is back"

@@ -19,7 +19,7 @@ mod link;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::{Claim, Decision, Engine};
+use tollgate_core::{Claim, ClientKey, Decision, Engine};
 
 pub use link::FleetMetrics;
 
@@ -30,7 +30,12 @@ use link::Link;
 pub struct Fleet {
     link: Arc<Link>,
     prefix: String,
+    /// Bans an operator lifted here, for the background to lift fleet-wide.
+    lifted: tokio::sync::mpsc::Sender<ClientKey>,
 }
+
+/// Lifted bans waiting for the background, at most.
+const MAX_LIFTED: usize = 1_024;
 
 impl Fleet {
     /// Joins the fleet `settings` names, with the store at `url`: from now on the engine's
@@ -46,7 +51,9 @@ impl Fleet {
         let link = Arc::new(Link::new(client.clone(), settings.deadline, metrics));
         engine.join_fleet();
         let prefix = settings.key_prefix.clone();
+        let (lifted, lifts) = tokio::sync::mpsc::channel(MAX_LIFTED);
         let background = bans::Background {
+            lifts: tokio::sync::Mutex::new(lifts),
             link: link.clone(),
             client,
             engine,
@@ -56,7 +63,21 @@ impl Fleet {
         std::thread::Builder::new()
             .name("tollgate-fleet".into())
             .spawn(move || background.run())?;
-        Ok(Self { link, prefix })
+        Ok(Self {
+            link,
+            prefix,
+            lifted,
+        })
+    }
+
+    /// Lifts the bans on `keys` across the fleet (their keys deleted, every instance told), in
+    /// the background; when the store is away, or the queue full, only here.
+    pub fn unban(&self, keys: Vec<ClientKey>) {
+        for k in keys {
+            if self.lifted.try_send(k).is_err() {
+                tracing::warn!("fleet: lifted ban not shared (queue full or fleet stopped)");
+            }
+        }
     }
 
     /// The decision for a first answer: claimed once across the fleet (an atomic SET NX that
@@ -84,8 +105,12 @@ impl Fleet {
 /// A random name for this instance on the fleet's channels.
 fn instance_name() -> String {
     let mut id = [0u8; 8];
-    // A failed draw leaves zeros: two such instances would skip each other's counts.
-    let _ = getrandom::fill(&mut id);
+    if getrandom::fill(&mut id).is_err() {
+        // No random source: the process id and the clock still tell instances apart.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let nanos = now.map_or(0, |d| d.as_nanos() as u64);
+        id = (nanos ^ (u64::from(std::process::id()) << 40)).to_be_bytes();
+    }
     hex::encode(id)
 }
 
