@@ -14,6 +14,8 @@ use super::PUBLISH_EVERY;
 
 /// Most bans kept for publishing while the store is away.
 const MAX_UNPUBLISHED: usize = 4_096;
+/// How often the subscription's connection is pinged.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 /// Most ban keys read back after a (re)connection.
 const MAX_CATCH_UP: usize = 100_000;
 /// How long background calls may take (they hold up no request).
@@ -132,32 +134,38 @@ impl Background {
     }
 
     async fn listen(&self) -> redis::RedisResult<()> {
-        let connect = tokio::time::timeout(BACKGROUND_DEADLINE, self.client.get_async_pubsub());
-        let Ok(pubsub) = connect.await else {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::IoError,
-                "connect timed out",
-            )));
-        };
-        let mut pubsub = pubsub?;
-        pubsub.subscribe(self.channel()).await?;
-        pubsub.subscribe(self.counts_channel()).await?;
+        let gone = |what: &'static str| redis::RedisError::from((redis::ErrorKind::IoError, what));
+        let pubsub = tokio::time::timeout(BACKGROUND_DEADLINE, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| gone("connect timed out"))??;
+        let (mut sink, mut stream) = pubsub.split();
+        for channel in [self.channel(), self.counts_channel()] {
+            tokio::time::timeout(BACKGROUND_DEADLINE, sink.subscribe(channel))
+                .await
+                .map_err(|_| gone("subscribe timed out"))??;
+        }
         self.catch_up().await;
         let counts = self.counts_channel();
-        let mut messages = pubsub.on_message();
-        while let Some(msg) = messages.next().await {
-            let Ok(payload) = msg.get_payload::<String>() else {
-                continue;
-            };
-            if msg.get_channel_name() == counts {
-                self.apply_counts(&payload);
-            } else if let Some(key) = lifted(&payload) {
-                self.engine.lift_ban(&key);
-            } else if let Some(b) = decode(&payload) {
-                self.apply(b);
+        // A half-open connection delivers nothing and says nothing: ping it.
+        let mut alive = tokio::time::interval(KEEPALIVE);
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { return Ok(()) };
+                    let Ok(payload) = msg.get_payload::<String>() else { continue };
+                    if msg.get_channel_name() == counts {
+                        self.apply_counts(&payload);
+                    } else if let Some(key) = lifted(&payload) {
+                        self.engine.lift_ban(&key);
+                    } else if let Some(b) = decode(&payload) {
+                        self.apply(b);
+                    }
+                }
+                _ = alive.tick() => {
+                    tokio::time::timeout(BACKGROUND_DEADLINE, sink.ping::<redis::Value>()).await.map_err(|_| gone("ping timed out"))??;
+                }
             }
         }
-        Ok(())
     }
 
     /// Reads every ban key (bans made while this instance was not listening).
