@@ -148,10 +148,8 @@ impl ProxyHttp for Gate {
             shared.engine.record_crawler(lookup, proved);
             (verdict, forwarding) = self.decide(session, ctx);
         }
-        if let (Decision::Claim { claim, .. }, Some(fleet)) =
-            (&verdict.decision, shared.fleet.get())
-        {
-            verdict.decision = fleet.settle(&shared.engine, claim).await;
+        if let Decision::Claim { claim, .. } = &verdict.decision {
+            verdict.decision = self.settle(claim).await;
         }
         match shared.engine.respond(&verdict) {
             None => {
@@ -264,6 +262,21 @@ impl ProxyHttp for Gate {
 }
 
 impl Gate {
+    /// A first answer's decision: claimed across the fleet (or, outside one, as if it were),
+    /// then counted and logged like any other.
+    async fn settle(&self, claim: &tollgate_core::Claim) -> Decision {
+        let shared = &self.shared;
+        let start = Instant::now();
+        let d = match shared.fleet.get() {
+            Some(fleet) => fleet.settle(&shared.engine, claim).await,
+            None => shared.engine.claimed(claim, None),
+        };
+        shared.metrics.count(&d, start.elapsed());
+        let (decision, reason) = (d.kind().as_str(), d.reason().as_str());
+        tracing::info!(decision, reason, "answer claimed across the fleet");
+        d
+    }
+
     /// Asks the core about the request, and counts and logs the verdict.
     fn decide(&self, session: &Session, ctx: &mut Ctx) -> (Verdict, Option<Forwarding>) {
         let shared = &self.shared;
@@ -278,6 +291,13 @@ impl Gate {
         let req = view::view(session, &owned, conn, hello);
         let start = Instant::now();
         let verdict = shared.engine.decide(&req);
+        // A lookup or a claim still to make is not the request's decision: counted once made.
+        if matches!(
+            verdict.decision,
+            Decision::Verify { .. } | Decision::Claim { .. }
+        ) {
+            return (verdict, None);
+        }
         shared.metrics.count(&verdict.decision, start.elapsed());
         if let Some(score) = &verdict.score {
             shared.metrics.score(score);
