@@ -16,6 +16,7 @@
 # Needs: wrk, nginx (the upstream), redis-server; a release build (made here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benches/common.sh
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 for c in wrk nginx redis-server redis-cli; do
@@ -34,7 +35,6 @@ sed -e "s|PREFIX|$WORK/nginx|g" -e "s|UPSTREAM_PORT|$UP|g" -e "s|NGINX_PROXY_POR
 taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 taskset -c 1 redis-server --port $REDIS --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null & PIDS+=($!)
 
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 wait_port $UP; wait_port $REDIS
 
 start_tollgate() { # name port admin-port rules-file [fleet]
@@ -48,16 +48,6 @@ start_tollgate() { # name port admin-port rules-file [fleet]
   wait_port "$2"
 }
 
-measure() { # port path [cookie]
-  local hdr=()
-  [ -n "${3:-}" ] && hdr=(-H "Cookie: $3" -H "User-Agent: wrk-bench")
-  taskset -c 1 wrk -t1 -c50 -d"$DURATION" --latency "${hdr[@]}" "http://127.0.0.1:$1$2" 2>/dev/null | awk '
-    /Requests\/sec/ {rps=$2}
-    $1=="50%" {p50=$2} $1=="99%" {p99=$2}
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    END {printf "%.0f %.3f %.3f\n", rps, ms(p50), ms(p99)}'
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 commands() { redis-cli -p $REDIS info stats | awk -F: '/^total_commands_processed/ {print $2+0}'; }
 
 start_tollgate local-allowed 18184 18194 benches/wrk/rules-allowed.toml
@@ -70,9 +60,12 @@ for p in 18186 18187; do
   [ "$(curl -s -o /dev/null -w '%{http_code}' -A wrk-bench -b "$COOKIE" http://127.0.0.1:$p/)" = 200 ] \
     || { echo "port $p: minted cookie refused" >&2; exit 1; }
 done
-for p in 18195 18197; do
-  for _ in $(seq 150); do curl -s http://127.0.0.1:$p/metrics | grep -q "^tollgate_fleet_up 1" && break; sleep 0.1; done
-  curl -s http://127.0.0.1:$p/metrics | grep -q '^tollgate_fleet_up 1' || { echo "admin $p: not in the fleet" >&2; exit 1; }
+for name in fleet-allowed fleet-cleared; do
+  p=$([ $name = fleet-allowed ] && echo 18195 || echo 18197)
+  # (Read whole before grepping: under pipefail, `grep -q` quitting early fails curl's write.)
+  up() { local m; m=$(curl -s http://127.0.0.1:$p/metrics); grep -q '^tollgate_fleet_up 1' <<<"$m"; }
+  for _ in $(seq 150); do up && break; sleep 0.1; done
+  up || { echo "$name: not in the fleet" >&2; grep -i fleet "$WORK/$name/log" >&2; exit 1; }
 done
 
 TARGETS=(local-allowed fleet-allowed local-cleared fleet-cleared)
