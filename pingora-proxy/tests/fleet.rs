@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tollgate_testkit::http;
 use tollgate_testkit::process::eventually;
 use tollgate_testkit::redis::Redis;
-use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::tollgate::{write_rules, Launch, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
 mod support;
@@ -280,5 +280,77 @@ fn a_clearance_budget_is_spent_across_the_fleet() {
     assert!(
         (6..=7).contains(&passed),
         "{passed} passed (budget 6, slack 1)"
+    );
+}
+
+#[test]
+fn one_key_file_rotated_for_every_instance_keeps_clearances_passing_across_the_fleet() {
+    let redis_dir = TempDir::new("fleet-keys-redis");
+    let redis = Redis::start(&redis_dir.0).unwrap();
+    let up = Upstream::start().unwrap();
+    let shared = TempDir::new("fleet-keys-file");
+    let key_file = shared.0.join("secret.key");
+    std::fs::write(&key_file, format!("current = \"{}\"\n", "3".repeat(64))).unwrap();
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("fleet-keys-{i}")))
+        .collect();
+    let how = Launch::new(up.addr)
+        .env("TOLLGATE_SECRET", None)
+        .arg("--secret-file")
+        .arg(key_file.to_str().unwrap());
+    let nodes: Vec<Tollgate> = dirs
+        .iter()
+        .map(|d| Tollgate::launch(bin(), &d.0, &write_rules(&d.0, &rules(&redis, LIMIT)), &how))
+        .collect();
+    let opens = |n: &Tollgate, from: &str, cookie: &str| {
+        get(n, from, "/protected/k", UA, Some(cookie)).status == 200
+    };
+    let old = support::earn(&nodes[0], "127.0.6.50", "/protected/k");
+    assert!(nodes.iter().all(|n| opens(n, "127.0.6.50", &old)));
+
+    // Rotate the one file, then reload every instance.
+    let out = std::process::Command::new(bin())
+        .args(["rotate-secret", "--grace-secs", "600", "--secret-file"])
+        .arg(&key_file)
+        .env_remove("TOLLGATE_SECRET_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in &nodes {
+        let before = n.metric("tollgate_reloads_total{result=\"ok\"}");
+        assert!(n.proc.signal("HUP"));
+        let reloaded = eventually(Duration::from_secs(5), || {
+            n.metric("tollgate_reloads_total{result=\"ok\"}") > before
+        });
+        assert!(reloaded, "{}", n.log());
+    }
+    // The old key still verifies everywhere for its grace; the new one signs and verifies too.
+    assert!(nodes.iter().all(|n| opens(n, "127.0.6.50", &old)));
+    // A clearance signed with the new key alone (`tollgate token` on the rotated file) opens
+    // every instance: each one reloaded the file.
+    let rules_file = dirs[0].0.join("rules.toml");
+    let new = support::cli(
+        &[
+            "token",
+            "--ip",
+            "127.0.6.51",
+            "--user-agent",
+            UA,
+            "--rules",
+            rules_file.to_str().unwrap(),
+            "--secret-file",
+            key_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(nodes.iter().all(|n| opens(n, "127.0.6.51", &new)));
+    assert_ne!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        format!("current = \"{}\"\n", "3".repeat(64)),
+        "the file was rotated"
     );
 }
