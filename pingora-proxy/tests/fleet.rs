@@ -354,3 +354,40 @@ fn one_key_file_rotated_for_every_instance_keeps_clearances_passing_across_the_f
         "the file was rotated"
     );
 }
+
+#[test]
+fn the_fleet_speaks_tls_to_a_store_with_a_private_ca_and_refuses_another_certificate() {
+    let redis_dir = TempDir::new("fleet-tls-redis");
+    let redis = Redis::start_tls(&redis_dir.0).unwrap();
+    let up = Upstream::start().unwrap();
+    let other_ca = TempDir::new("fleet-tls-other");
+    let stranger = Redis::start_tls(&other_ca.0).unwrap(); // its CA signed nothing of `redis`'s
+    let start = |tag: &str, ca: &std::path::Path| {
+        let d = TempDir::new(tag);
+        let with_ca = format!("[fleet]\nca_file = \"{}\"\n", ca.display());
+        let text = rules(&redis, LIMIT).replacen("[fleet]\n", &with_ca, 1);
+        let t = Tollgate::start(bin(), &d.0, &text, up.addr);
+        (d, t)
+    };
+    let (_a_dir, a) = start("fleet-tls-a", &redis.ca());
+    let (_b_dir, b) = start("fleet-tls-b", &redis.ca());
+    let (_c_dir, c) = start("fleet-tls-c", &stranger.ca());
+    for n in [&a, &b] {
+        assert!(
+            eventually(Duration::from_secs(10), || n.metric("tollgate_fleet_up")
+                == 1.0),
+            "{}",
+            n.log()
+        );
+    }
+    flood(&a, "127.0.6.60");
+    assert!(
+        pushed_ban(&b, "127.0.6.60"),
+        "the ban crossed the TLS store"
+    );
+    // A certificate from another CA is refused: that instance decides alone, and says so.
+    let said = eventually(Duration::from_secs(10), || c.log().contains("fleet store unreachable"));
+    assert!(said, "{}", c.log());
+    assert_eq!(c.metric("tollgate_fleet_up"), 0.0);
+    assert_eq!(c.get("127.0.6.61", "/x").status, 200);
+}

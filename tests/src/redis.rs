@@ -13,6 +13,8 @@ pub struct Redis {
     pub addr: SocketAddr,
     dir: PathBuf,
     proc: Option<Guard>,
+    /// Serving TLS only, with a certificate for 127.0.0.1 from the test CA `dir/ca.crt`.
+    tls: bool,
 }
 
 impl Redis {
@@ -22,14 +24,48 @@ impl Redis {
             addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
             dir: dir.to_path_buf(),
             proc: None,
+            tls: false,
         };
         r.up()?;
         Ok(r)
     }
 
+    /// A server speaking TLS only, its certificate (for 127.0.0.1) signed by a CA made here
+    /// with openssl: [`Redis::ca`] is that CA's certificate.
+    pub fn start_tls(dir: &Path) -> std::io::Result<Self> {
+        let sh = |script: &str| {
+            let ok = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(dir)
+                .stderr(Stdio::null())
+                .status()?;
+            ok.success()
+                .then_some(())
+                .ok_or_else(|| std::io::Error::other(format!("failed: {script}")))
+        };
+        sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=tollgate-test-ca")?;
+        sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1")?;
+        sh("printf 'subjectAltName=IP:127.0.0.1\n' > ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext")?;
+        let mut r = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            dir: dir.to_path_buf(),
+            proc: None,
+            tls: true,
+        };
+        r.up()?;
+        Ok(r)
+    }
+
+    /// The test CA's certificate, for a TLS server.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
     /// `redis://127.0.0.1:PORT/0`.
     pub fn url(&self) -> String {
-        format!("redis://{}/0", self.addr)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{}/0", self.addr)
     }
 
     /// Kills the server: the fleet's store is gone.
@@ -40,8 +76,28 @@ impl Redis {
     /// Starts it again on the same port (empty: nothing was persisted).
     pub fn up(&mut self) -> std::io::Result<()> {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--port", &self.addr.port().to_string()])
+        let port = self.addr.port().to_string();
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        if self.tls {
+            cmd.args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-auth-clients",
+                "no",
+            ])
+            .args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+            ])
+            .args(["--tls-ca-cert-file", "ca.crt"]);
+        } else {
+            cmd.args(["--port", &port]);
+        }
+        cmd.current_dir(&self.dir)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())

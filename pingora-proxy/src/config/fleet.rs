@@ -21,6 +21,9 @@ pub struct FleetSettings {
     pub deadline: Duration,
     /// Prefix of every key and channel (`key_prefix`, "tollgate"): several fleets, one store.
     pub key_prefix: String,
+    /// For `rediss://` with a private CA (`ca_file`, PEM, relative to the rules file): the roots
+    /// the store's certificate must chain to, instead of the public ones.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -35,6 +38,7 @@ struct RawFleet {
     redis_url: Option<Spanned<String>>,
     deadline_ms: Option<Spanned<i64>>,
     key_prefix: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
 }
 
 /// `[fleet]` of the rules file `text` (read from `file`).
@@ -100,7 +104,30 @@ pub fn parse(text: &str, file: &Path) -> Result<FleetSettings, Vec<ConfigError>>
         Some(p) => p.into_inner(),
         None => "tollgate".into(),
     };
+    let ca_pem = raw.ca_file.and_then(|f| {
+        let path = file.parent().unwrap_or(Path::new("")).join(f.get_ref());
+        match std::fs::read(&path) {
+            Ok(pem) if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE") => {
+                Some(pem)
+            }
+            Ok(_) => {
+                error(
+                    f.span(),
+                    format!("ca_file {} holds no PEM CERTIFICATE block", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                error(
+                    f.span(),
+                    format!("cannot read ca_file {}: {e}", path.display()),
+                );
+                None
+            }
+        }
+    });
     let settings = FleetSettings {
+        ca_pem,
         redis_url,
         deadline: Duration::from_millis(deadline as u64),
         key_prefix,

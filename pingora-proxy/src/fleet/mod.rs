@@ -47,7 +47,16 @@ impl Fleet {
         engine: Arc<Engine>,
         metrics: FleetMetrics,
     ) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        let client = match &settings.ca_pem {
+            Some(ca) => {
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                };
+                redis::Client::build_with_tls(url, certs)?
+            }
+            None => redis::Client::open(url)?,
+        };
         let link = Arc::new(Link::new(client.clone(), settings.deadline, metrics));
         engine.join_fleet();
         let prefix = settings.key_prefix.clone();
