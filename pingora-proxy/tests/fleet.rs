@@ -386,7 +386,9 @@ fn the_fleet_speaks_tls_to_a_store_with_a_private_ca_and_refuses_another_certifi
         "the ban crossed the TLS store"
     );
     // A certificate from another CA is refused: that instance decides alone, and says so.
-    let said = eventually(Duration::from_secs(10), || c.log().contains("fleet store unreachable"));
+    let said = eventually(Duration::from_secs(10), || {
+        c.log().contains("fleet store unreachable")
+    });
     assert!(said, "{}", c.log());
     assert_eq!(c.metric("tollgate_fleet_up"), 0.0);
     assert_eq!(c.get("127.0.6.61", "/x").status, 200);
