@@ -65,11 +65,7 @@ impl CrawlerLookup {
 }
 
 fn in_domain(name: &str, domain: &str) -> bool {
-    match name.strip_suffix(domain) {
-        Some("") => true,
-        Some(rest) => rest.ends_with('.'),
-        None => false,
-    }
+    name == domain || crate::request::route::subdomain_of(name, domain)
 }
 
 #[cfg(test)]

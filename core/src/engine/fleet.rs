@@ -6,7 +6,6 @@ use crate::clock::NS_PER_SEC;
 use crate::fleet::Count;
 use crate::fleet::{ATTACK_ERRORS, ATTACK_REQUESTS};
 use crate::limit::BanRecord;
-use crate::rules::Mode;
 use crate::toll::clearance::USAGE;
 use crate::toll::penalty::PENALTIES;
 use crate::verdict::{Claim, Decision, Reason};
@@ -38,16 +37,11 @@ impl Engine {
         let now = self.clock.now_ns();
         let active = self.active.load();
         let rules = &active.rules;
-        let ch = &rules.challenge;
-        let decay = ch.penalty_decay_secs * NS_PER_SEC;
         for c in counts {
             let n = u64::from(c.n);
             match &*c.counter {
                 USAGE => self.state.tolls.usage.charge(&c.key, c.n, c.base, now),
-                PENALTIES if rules.mode == Mode::Enforce && ch.max_extra_steps > 0 => {
-                    let (key, max) = (&c.key, ch.max_extra_steps);
-                    self.state.tolls.penalties.absorb(key, c.n, now, decay, max);
-                }
+                PENALTIES => self.state.tolls.fleet_offences(rules, &c.key, c.n, now),
                 ATTACK_REQUESTS | ATTACK_ERRORS => {
                     let Some(a) = &rules.under_attack else {
                         continue;

@@ -128,15 +128,19 @@ fn host_matches(want: &str, host: &str) -> bool {
     let host = host_without_port(host);
     let host = host.strip_suffix('.').unwrap_or(host);
     match want.strip_prefix("*.") {
-        Some(suffix) => {
-            // Byte slices: a non-ASCII Host header must not split a character and panic.
-            let (h, s) = (host.as_bytes(), suffix.as_bytes());
-            h.len() > s.len() + 1
-                && h[h.len() - s.len()..].eq_ignore_ascii_case(s)
-                && h[h.len() - s.len() - 1] == b'.'
-        }
+        Some(suffix) => subdomain_of(host, suffix),
         None => host.eq_ignore_ascii_case(want),
     }
+}
+
+/// Whether `name` is a subdomain of `domain` (at a label boundary, ASCII case ignored):
+/// `a.example.com` is in `example.com`, `example.com` itself and `badexample.com` are not.
+pub(crate) fn subdomain_of(name: &str, domain: &str) -> bool {
+    // Byte slices: a non-ASCII name must not split a character and panic.
+    let (h, s) = (name.as_bytes(), domain.as_bytes());
+    h.len() > s.len() + 1
+        && h[h.len() - s.len()..].eq_ignore_ascii_case(s)
+        && h[h.len() - s.len() - 1] == b'.'
 }
 
 /// A `Host` value without its port: `name:port` → `name`, `[v6]:port` → `[v6]`; a bare IPv6

@@ -129,21 +129,18 @@ fn parse(value: &str) -> Option<(Clearance, [u8; 4], Sealed)> {
 #[derive(Debug)]
 pub struct Usage {
     store: Arc<KeyStore>,
-    /// Where spending is counted for the fleet.
+    /// Where spending is counted for the fleet, under [`USAGE`].
     tally: Arc<Tally>,
+    name: Arc<str>,
 }
 
 /// The fleet's name for clearance spending.
 pub const USAGE: &str = "usage";
 
-fn usage_name() -> Arc<str> {
-    static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| Arc::from(USAGE)).clone()
-}
-
 impl Usage {
     pub fn new(store: Arc<KeyStore>, tally: Arc<Tally>) -> Self {
-        Self { store, tally }
+        let name = Arc::from(USAGE);
+        Self { store, tally, name }
     }
 
     /// Adds `n` requests other instances spent of the clearance `serial`, whose budget starts
@@ -177,7 +174,7 @@ impl Usage {
                     }
                 },
             )
-            .inspect(|()| self.tally.add(&usage_name(), &key, base))
+            .inspect(|()| self.tally.add(&self.name, &key, base))
             .is_ok()
     }
 }

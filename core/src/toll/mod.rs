@@ -157,10 +157,24 @@ impl Tolls {
 
     /// An offence of `key` under `rules` at `now_ns` (see [`Tolls::offence`]).
     pub(crate) fn offence_of(&self, rules: &Rules, key: &ClientKey, now_ns: u64) {
-        let c = &rules.challenge;
-        if rules.mode == Mode::Enforce && c.max_extra_steps > 0 {
-            let decay = c.penalty_decay_secs * NS_PER_SEC;
-            self.penalties.record(key, now_ns, decay, c.max_extra_steps);
+        if let Some((decay, max)) = penalty_terms(rules) {
+            self.penalties.record(key, now_ns, decay, max);
         }
     }
+
+    /// `n` offences of `key` another instance of the fleet saw: recorded here, not counted for
+    /// the fleet again.
+    pub(crate) fn fleet_offences(&self, rules: &Rules, key: &ClientKey, n: u32, now_ns: u64) {
+        if let Some((decay, max)) = penalty_terms(rules) {
+            self.penalties.absorb(key, n, now_ns, decay, max);
+        }
+    }
+}
+
+/// How long one step of penalty lasts (ns) and the most steps, when offences are recorded at
+/// all (enforce mode, `max_extra_difficulty` above 0).
+fn penalty_terms(rules: &Rules) -> Option<(u64, u32)> {
+    let c = &rules.challenge;
+    let on = rules.mode == Mode::Enforce && c.max_extra_steps > 0;
+    on.then(|| (c.penalty_decay_secs * NS_PER_SEC, c.max_extra_steps))
 }

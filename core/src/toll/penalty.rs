@@ -14,8 +14,9 @@ use crate::request::key::ClientKey;
 #[derive(Debug)]
 pub struct Penalties {
     store: Arc<KeyStore>,
-    /// Where offences are counted for the fleet.
+    /// Where offences are counted for the fleet, under [`PENALTIES`].
     tally: Arc<Tally>,
+    name: Arc<str>,
 }
 
 /// The fleet's name for offences.
@@ -23,15 +24,14 @@ pub const PENALTIES: &str = "penalties";
 
 impl Penalties {
     pub fn new(store: Arc<KeyStore>, tally: Arc<Tally>) -> Self {
-        Self { store, tally }
+        let name = Arc::from(PENALTIES);
+        Self { store, tally, name }
     }
 
     /// Records one offence; debt never exceeds `max_steps`.
     pub fn record(&self, key: &ClientKey, now_ns: u64, decay_ns: u64, max_steps: u32) {
         self.absorb(key, 1, now_ns, decay_ns, max_steps);
-        static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-        self.tally
-            .add(NAME.get_or_init(|| Arc::from(PENALTIES)), key, 0);
+        self.tally.add(&self.name, key, 0);
     }
 
     /// Records `n` offences another instance saw (not counted for the fleet again).
