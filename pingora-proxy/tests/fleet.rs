@@ -51,10 +51,18 @@ fn fleet(tag: &str) -> Fleet {
     fleet_with(tag, LIMIT)
 }
 
+/// A store (TLS-only with `tls`) and an upstream for a fleet called `tag`.
+fn store(tag: &str, tls: bool) -> (TempDir, Redis, Upstream) {
+    let dir = TempDir::new(&format!("{tag}-redis"));
+    let redis = match tls {
+        true => Redis::start_tls(&dir.0),
+        false => Redis::start(&dir.0),
+    };
+    (dir, redis.unwrap(), Upstream::start().unwrap())
+}
+
 fn fleet_with(tag: &str, limit: &str) -> Fleet {
-    let redis_dir = TempDir::new(&format!("{tag}-redis"));
-    let redis = Redis::start(&redis_dir.0).unwrap();
-    let up = Upstream::start().unwrap();
+    let (redis_dir, redis, up) = store(tag, false);
     let dirs: Vec<TempDir> = (0..3)
         .map(|i| TempDir::new(&format!("{tag}-{i}")))
         .collect();
@@ -285,9 +293,7 @@ fn a_clearance_budget_is_spent_across_the_fleet() {
 
 #[test]
 fn one_key_file_rotated_for_every_instance_keeps_clearances_passing_across_the_fleet() {
-    let redis_dir = TempDir::new("fleet-keys-redis");
-    let redis = Redis::start(&redis_dir.0).unwrap();
-    let up = Upstream::start().unwrap();
+    let (_redis_dir, redis, up) = store("fleet-keys", false);
     let shared = TempDir::new("fleet-keys-file");
     let key_file = shared.0.join("secret.key");
     std::fs::write(&key_file, format!("current = \"{}\"\n", "3".repeat(64))).unwrap();
@@ -357,9 +363,7 @@ fn one_key_file_rotated_for_every_instance_keeps_clearances_passing_across_the_f
 
 #[test]
 fn the_fleet_speaks_tls_to_a_store_with_a_private_ca_and_refuses_another_certificate() {
-    let redis_dir = TempDir::new("fleet-tls-redis");
-    let redis = Redis::start_tls(&redis_dir.0).unwrap();
-    let up = Upstream::start().unwrap();
+    let (_redis_dir, redis, up) = store("fleet-tls", true);
     let other_ca = TempDir::new("fleet-tls-other");
     let stranger = Redis::start_tls(&other_ca.0).unwrap(); // its CA signed nothing of `redis`'s
     let start = |tag: &str, ca: &std::path::Path| {

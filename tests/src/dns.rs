@@ -45,11 +45,16 @@ impl Dns {
             "--pid-file=",
         ])
         .arg(format!("--port={port}"))
-        .args(["--log-queries", "--user=root", "--group=root"])
+        .arg("--log-queries")
         .arg(format!("--log-facility={}", log.display()))
         // Everything not given below does not exist (instead of REFUSED for want of an
         // upstream).
         .arg("--address=/#/");
+        // As root dnsmasq would drop to `nobody`, who cannot write the log here; as anyone else
+        // it stays who it is.
+        if as_root() {
+            cmd.args(["--user=root", "--group=root"]);
+        }
         for r in records {
             if let Some(name) = &r.ptr {
                 let o = r.ip.octets();
@@ -98,4 +103,11 @@ impl Dns {
     pub fn thaw(&self) -> bool {
         self.proc.signal("CONT")
     }
+}
+
+fn as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

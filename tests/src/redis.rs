@@ -112,13 +112,14 @@ impl Redis {
         }
     }
 
-    /// Runs `redis-cli` against it; its trimmed output.
+    /// Runs `redis-cli` against it, which must succeed (an empty answer must mean an empty
+    /// store, never a missing tool); its trimmed output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.addr.port().to_string()])
-            .args(args)
-            .output();
-        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.addr.port().to_string()]);
+        if self.tls {
+            cmd.arg("--tls").arg("--cacert").arg(self.ca());
+        }
+        crate::process::stdout_of(cmd.args(args))
     }
 }

@@ -73,6 +73,14 @@ action = "challenge"
         Engine::new(rules, keys, CoreClock::manual(1_000_000_000_000))
     }
 
+    /// The lookup `ip`'s claim asks for; panics if it asks for none.
+    fn asked(e: &Engine, ip: &str) -> crate::CrawlerLookup {
+        match decide(e, ip) {
+            Decision::Verify { lookup, .. } => *lookup,
+            d => panic!("{ip}: a lookup should be asked for, not {d:?}"),
+        }
+    }
+
     fn decide(e: &Engine, ip: &str) -> Decision {
         let mut v = RequestView::get(ip.parse().unwrap(), "/page");
         v.host = Some("example.com");
@@ -90,16 +98,12 @@ action = "challenge"
     fn a_lookup_is_asked_for_once_and_its_outcome_decides() {
         let e = engine();
         e.enable_crawler_lookups();
-        let Decision::Verify { lookup, .. } = decide(&e, "66.249.66.1") else {
-            panic!("a lookup should be asked for");
-        };
+        let lookup = asked(&e, "66.249.66.1");
         assert_eq!(lookup.crawler(), "googlebot");
         e.record_crawler(&lookup, Some(true));
         assert_eq!(decide(&e, "66.249.66.1").reason(), Reason::CrawlerVerified);
 
-        let Decision::Verify { lookup, .. } = decide(&e, "203.0.113.9") else {
-            panic!("another address needs its own lookup");
-        };
+        let lookup = asked(&e, "203.0.113.9");
         e.record_crawler(&lookup, Some(false));
         let refused = decide(&e, "203.0.113.9");
         assert_eq!(
@@ -107,9 +111,7 @@ action = "challenge"
             (Kind::Deny, Reason::CrawlerUnverified)
         );
 
-        let Decision::Verify { lookup, .. } = decide(&e, "198.51.100.7") else {
-            panic!("a third address needs its own lookup");
-        };
+        let lookup = asked(&e, "198.51.100.7");
         e.record_crawler(&lookup, None);
         assert_eq!(decide(&e, "198.51.100.7").reason(), Reason::RouteChallenge);
     }
@@ -118,9 +120,7 @@ action = "challenge"
     fn verdicts_expire_with_their_ttl() {
         let e = engine();
         e.enable_crawler_lookups();
-        let Decision::Verify { lookup, .. } = decide(&e, "203.0.113.9") else {
-            panic!("a lookup should be asked for");
-        };
+        let lookup = asked(&e, "203.0.113.9");
         e.record_crawler(&lookup, Some(false));
         e.clock.advance(std::time::Duration::from_secs(299));
         assert_eq!(
