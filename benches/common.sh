@@ -1,5 +1,23 @@
-# Sourced by the wrk runners (benches/wrk/run.sh, benches/fleet/run.sh): waiting for a port,
-# one wrk measurement, and the median of a column.
+# Sourced by the wrk runners (benches/wrk/run.sh, benches/fleet/run.sh): the release build and a
+# scratch directory whose servers stop on exit, the upstream nginx, waiting for a port, one wrk
+# measurement, and the median of a column.
+
+# Builds tollgate (BIN) and makes WORK; every pid added to PIDS is killed on exit.
+bench_setup() {
+  cargo build --release -q -p tollgate-proxy
+  BIN=$PWD/target/release/tollgate
+  WORK=$(mktemp -d)
+  PIDS=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+
+# nginx on CPU 0: `return 200` on port $1 (the upstream), proxy_pass to it on port $2.
+start_upstream() {
+  mkdir -p "$WORK/nginx/tmp"
+  sed -e "s|PREFIX|$WORK/nginx|g" -e "s|UPSTREAM_PORT|$1|g" -e "s|NGINX_PROXY_PORT|$2|g" benches/wrk/upstream-nginx.conf > "$WORK/nginx/nginx.conf"
+  taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+}
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 

@@ -22,17 +22,10 @@ DURATION=${DURATION:-5s}
 for c in wrk nginx redis-server redis-cli; do
   command -v $c >/dev/null || { echo "needs $c (apt-get install -y wrk nginx-light redis-server)" >&2; exit 1; }
 done
-cargo build --release -q -p tollgate-proxy
-BIN=$PWD/target/release/tollgate
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+bench_setup
 
 UP=18181; NGX=18182; REDIS=18179
-mkdir -p "$WORK/nginx/tmp"
-sed -e "s|PREFIX|$WORK/nginx|g" -e "s|UPSTREAM_PORT|$UP|g" -e "s|NGINX_PROXY_PORT|$NGX|g" benches/wrk/upstream-nginx.conf > "$WORK/nginx/nginx.conf"
-taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+start_upstream $UP $NGX
 taskset -c 1 redis-server --port $REDIS --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null & PIDS+=($!)
 
 wait_port $UP; wait_port $REDIS

@@ -22,17 +22,10 @@ source benches/common.sh
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (apt-get install -y wrk nginx-light)" >&2; exit 1; }
-cargo build --release -q -p tollgate-proxy
-BIN=$PWD/target/release/tollgate
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+bench_setup
 
 UP=18081; NGX=18082
-mkdir -p "$WORK/nginx/tmp"
-sed -e "s|PREFIX|$WORK/nginx|g" -e "s|UPSTREAM_PORT|$UP|g" -e "s|NGINX_PROXY_PORT|$NGX|g" benches/wrk/upstream-nginx.conf > "$WORK/nginx/nginx.conf"
-taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+start_upstream $UP $NGX
 
 wait_port $UP; wait_port $NGX
 
