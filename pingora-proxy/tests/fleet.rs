@@ -157,6 +157,10 @@ fn a_ban_on_one_instance_holds_on_the_others_within_a_second() {
             == 1
     );
     assert_eq!(a.metric("tollgate_fleet_bans_published_total"), 1.0);
+    // Kept as long as its offence counts: the 300 s ban plus 86,400 s of history.
+    let key = f.redis.cli(&["--scan", "--pattern", "tollgate:{k*}:ban"]);
+    let ttl: u64 = f.redis.cli(&["TTL", &key]).parse().unwrap();
+    assert!((86_400..=86_700).contains(&ttl), "TTL {ttl}");
     // An operator lifts it on one instance: gone from every instance's list, and from the store.
     let lifted = others[1].admin("DELETE", "/bans/127.0.6.1");
     assert_eq!(lifted.status, 200, "{}", lifted.body);

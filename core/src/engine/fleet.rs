@@ -80,6 +80,16 @@ impl Engine {
         self.restore_bans(bounded);
     }
 
+    /// How long the fleet must keep `ban` (seconds from now, at least 1): until its offences are
+    /// forgotten under these rules, the point past which the ban table forgets it too.
+    pub fn ban_memory_secs(&self, ban: &BanRecord) -> u64 {
+        let now = self.clock.now_ns();
+        let forget_ns =
+            self.with_rules(|r| r.bans.policy.forget_after_secs.saturating_mul(NS_PER_SEC));
+        let until = ban.last_seen_ns().saturating_add(forget_ns);
+        until.saturating_sub(now).div_ceil(NS_PER_SEC).max(1)
+    }
+
     /// Bans never published because the queue was full (the store was away too long).
     pub fn unpublished_bans(&self) -> u64 {
         self.state.fleet.dropped()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tollgate_core::{BanRecord, ClientKey, Engine, Reason, NS_PER_SEC};
+use tollgate_core::{BanRecord, ClientKey, Engine, Reason};
 
 use super::link::Link;
 use super::PUBLISH_EVERY;
@@ -85,18 +85,15 @@ impl Background {
             if pending.is_empty() || !self.link.is_up() {
                 continue;
             }
-            let now = self.engine.clock().now_ns();
-            // Offences are remembered as long as the rules say.
-            let history = self.engine.with_rules(|r| r.bans.policy.forget_after_secs);
             let mut pipe = redis::pipe();
             for b in &pending {
-                let ttl = b.until_ns.max(b.last_offence_ns).saturating_sub(now) / NS_PER_SEC;
                 let wire = encode(b);
+                let keep = self.engine.ban_memory_secs(b);
                 pipe.cmd("SET")
                     .arg(self.key(&b.key))
                     .arg(&wire)
                     .arg("EX")
-                    .arg(ttl.saturating_add(history).max(1))
+                    .arg(keep)
                     .ignore();
                 pipe.cmd("PUBLISH").arg(self.channel()).arg(&wire).ignore();
             }
