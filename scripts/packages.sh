@@ -5,8 +5,10 @@
 RUN_PACKAGES=(cmake build-essential pkg-config)
 # The tests: real curl, wget and python-requests clients, Chromium driven through Playwright
 # (node), Firefox ESR driven over Marionette (python3), and the vendored nginx build (bindgen needs libclang; nginx links PCRE2, zlib, OpenSSL).
+# The crawler tests run their own DNS server (dnsmasq); the fleet tests their own redis-server,
+# asked with redis-cli, TLS certificates made with openssl.
 TEST_PACKAGES=("${RUN_PACKAGES[@]}" curl wget python3-requests chromium firefox-esr openssl
-  libclang-dev libpcre2-dev zlib1g-dev libssl-dev dnsmasq-base redis-server)
+  libclang-dev libpcre2-dev zlib1g-dev libssl-dev dnsmasq-base redis-server redis-tools)
 # A machine's own Node.js (with its npm) is kept; Debian's packages conflict with it.
 command -v node >/dev/null || TEST_PACKAGES+=(nodejs npm)
 
