@@ -40,7 +40,7 @@ mod verdict;
 pub use clock::{CoreClock, NS_PER_SEC};
 pub use crawl::{Crawler, CrawlerLookup, CrawlerRules};
 pub use engine::{ConnectionSlot, Engine, EngineStats};
-pub use fleet::Count;
+pub use fleet::{Count, Meter, Metered};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
     canonical_path, host_without_port, Action, Ambiguity, Canonical, CidrSet, ClientKey,

@@ -183,7 +183,7 @@ fn join_fleet(shared: &Arc<Shared>, settings: &FleetSettings) -> anyhow::Result<
     let fleet = Fleet::join(&url, settings, shared.engine.clone(), metrics)
         .with_context(|| format!("joining the fleet at {}", redact(&url)))?;
     let _ = shared.fleet.set(fleet);
-    tracing::info!(store = %redact(&url), prefix = %settings.key_prefix, "fleet joined: bans and answers shared");
+    tracing::info!(store = %redact(&url), prefix = %settings.key_prefix, limits = ?settings.limits, "fleet joined: bans and answers shared");
     Ok(())
 }
 

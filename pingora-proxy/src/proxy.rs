@@ -18,7 +18,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::Reply;
-use tollgate_core::{Decision, Engine, Verdict};
+use tollgate_core::{Decision, Engine, Meter, Metered, Verdict};
 use tollgate_core::{Forwarding, TlsHello};
 
 use crate::crawlers::CrawlerDns;
@@ -135,7 +135,7 @@ impl ProxyHttp for Gate {
         if !session.is_http2() {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
-        let (mut verdict, mut forwarding) = self.decide(session, ctx);
+        let (mut verdict, mut forwarding) = self.decide(session, ctx, None);
         if let (Decision::Verify { lookup, .. }, Some(dns)) = (&verdict.decision, &shared.dns) {
             // The core has counted nothing yet: it decides the same request again with the
             // lookup's outcome recorded.
@@ -146,7 +146,15 @@ impl ProxyHttp for Gate {
             shared.metrics.crawler_lookup(proved);
             tracing::info!(client = %lookup.ip(), crawler = lookup.crawler(), ?proved, "crawler lookup");
             shared.engine.record_crawler(lookup, proved);
-            (verdict, forwarding) = self.decide(session, ctx);
+            (verdict, forwarding) = self.decide(session, ctx, None);
+        }
+        if let (Decision::Meter { meter, .. }, Some(fleet)) =
+            (&verdict.decision, shared.fleet.get())
+        {
+            // Nothing is counted yet either: decided again with the store's reading.
+            let meter = meter.clone();
+            let reading = fleet.meter(&meter).await;
+            (verdict, forwarding) = self.decide(session, ctx, Some((&meter, reading)));
         }
         if let Decision::Claim { claim, .. } = &verdict.decision {
             verdict.decision = self.settle(claim).await;
@@ -278,7 +286,12 @@ impl Gate {
     }
 
     /// Asks the core about the request, and counts and logs the verdict.
-    fn decide(&self, session: &Session, ctx: &mut Ctx) -> (Verdict, Option<Forwarding>) {
+    fn decide(
+        &self,
+        session: &Session,
+        ctx: &mut Ctx,
+        metered: Option<(&Meter, Metered)>,
+    ) -> (Verdict, Option<Forwarding>) {
         let shared = &self.shared;
         if ctx.hello.is_none() {
             ctx.hello = view::hello(session, &shared.hellos);
@@ -290,11 +303,15 @@ impl Gate {
         let conn = view::connection(session, ctx.conn_requests);
         let req = view::view(session, &owned, conn, hello);
         let start = Instant::now();
-        let verdict = shared.engine.decide(&req);
-        // A lookup or a claim still to make is not the request's decision: counted once made.
+        let verdict = match metered {
+            None => shared.engine.decide(&req),
+            Some((meter, reading)) => shared.engine.decide_metered(&req, meter, reading),
+        };
+        // A lookup, claim or meter still to make is not the request's decision: counted once
+        // made.
         if matches!(
             verdict.decision,
-            Decision::Verify { .. } | Decision::Claim { .. }
+            Decision::Verify { .. } | Decision::Claim { .. } | Decision::Meter { .. }
         ) {
             return (verdict, None);
         }

@@ -280,6 +280,33 @@ fn a_limit_holds_across_the_fleet() {
     );
 }
 
+/// `limits = "exact"` (it goes in `[fleet]`, which `rules` opens just before the limit).
+const EXACT: &str = "limits = \"exact\"\n[limit]\nrequests = 1\nper_secs = 60\nburst = 5\n";
+
+#[test]
+fn an_exact_limit_holds_to_the_request_even_when_all_arrive_at_once() {
+    let mut f = fleet_with("fleet-exact", EXACT);
+    let before = f.up.hits();
+    std::thread::scope(|s| {
+        for i in 0..15 {
+            let node = &f.nodes[i % 3];
+            s.spawn(move || get(node, "127.0.6.50", "/x", UA, None));
+        }
+    });
+    let passed = f.up.hits() - before;
+    eprintln!("15 requests at once over 3 instances, exact, burst 5: {passed} passed");
+    assert_eq!(passed, 5, "metered by the store, one bucket for the fleet");
+    // The store gone: each instance's own bucket decides, within the deadline.
+    f.redis.down();
+    let start = Instant::now();
+    assert_eq!(f.nodes[1].get("127.0.6.51", "/x").status, 200);
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn a_clearance_budget_is_spent_across_the_fleet() {
     let f = fleet_with(

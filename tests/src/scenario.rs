@@ -168,7 +168,7 @@ impl Step {
             Kind::Allow | Kind::Serve => 200,
             Kind::Pass | Kind::Claim => 303,
             Kind::RateLimited => 429,
-            Kind::Deny | Kind::Banned | Kind::Challenge | Kind::Verify => 403,
+            Kind::Deny | Kind::Banned | Kind::Challenge | Kind::Verify | Kind::Meter => 403,
         }
     }
 }

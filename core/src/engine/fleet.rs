@@ -1,14 +1,17 @@
 //! What a front end in a fleet does with the engine: take the bans to publish, and settle the
 //! claims of first answers.
 
-use super::Engine;
+use std::sync::atomic::Ordering;
+
+use super::{gates, Engine};
 use crate::clock::NS_PER_SEC;
-use crate::fleet::Count;
+use crate::fleet::{Count, Meter, Metered};
 use crate::fleet::{ATTACK_ERRORS, ATTACK_REQUESTS};
 use crate::limit::BanRecord;
+use crate::request::RequestView;
 use crate::toll::clearance::USAGE;
 use crate::toll::penalty::PENALTIES;
-use crate::verdict::{Claim, Decision, Reason};
+use crate::verdict::{Claim, Decision, Reason, Verdict};
 
 impl Engine {
     /// From now on, bans are queued for [`Engine::take_new_bans`] and first answers come back
@@ -18,6 +21,25 @@ impl Engine {
         self.state.tally.enable();
         // Rebuilt so that every limiter counts its passes for the fleet.
         self.install((*self.rules()).clone());
+    }
+
+    /// From now on (in a fleet), route limits are metered by the store: a limited request
+    /// comes back as [`Decision::Meter`] first, for [`Engine::decide_metered`].
+    pub fn meter_limits_in_fleet(&self) {
+        self.state.exact_limits.store(true, Ordering::Relaxed);
+    }
+
+    /// Decides `req` again with the store's `reading` of `meter` (what [`Decision::Meter`]
+    /// asked for): the route's limit is the store's, unless it could not be asked.
+    pub fn decide_metered(
+        &self,
+        req: &RequestView<'_>,
+        meter: &Meter,
+        reading: Metered,
+    ) -> Verdict {
+        let active = self.active.load();
+        let now = self.clock.now_ns();
+        gates::decide(&active, &self.state, req, now, Some((meter, reading)))
     }
 
     /// What this instance let through since the last call, per limiter and key, for the
@@ -114,6 +136,7 @@ mod tests {
     use std::path::Path;
 
     use super::NS_PER_SEC;
+    use crate::fleet::Metered;
     use crate::limit::BanRecord;
     use crate::rules::{parse_rules, FsReader};
     use crate::solve::{solve_parallel, Work};
@@ -273,6 +296,48 @@ mod tests {
             !two[0].attack_status().engaged,
             "the first saw only its own"
         );
+    }
+
+    #[test]
+    fn exact_limits_are_metered_by_the_store_and_counted_once() {
+        let rules = "[limit]\nrequests = 1\nper_secs = 60\nburst = 2\n[bans]\nextreme_requests = 4\n[[route]]\nname = \"open\"\npath_prefix = \"/open\"\naction = \"allow\"\n";
+        let e = pair(rules).remove(0);
+        e.meter_limits_in_fleet();
+        let req = get("/p", None);
+        let Decision::Meter { meter, reason } = e.decide(&req).decision else {
+            panic!("a limited request is metered first");
+        };
+        assert_eq!(
+            (reason, meter.counter(), meter.burst()),
+            (Reason::FleetMeter, "default", 2)
+        );
+        assert_eq!(meter.period_us(), 60_000_000);
+        // Over in the store: refused here though the local bucket is full.
+        let wait = std::time::Duration::from_secs(7);
+        let over = e.decide_metered(&req, &meter, Metered::Over(wait)).decision;
+        assert_eq!(
+            over,
+            Decision::RateLimited {
+                retry_after: wait,
+                reason: Reason::RateLimit
+            }
+        );
+        // Within, twice: passes; the store away: the local bucket, which holds those two.
+        for _ in 0..2 {
+            assert!(e
+                .decide_metered(&req, &meter, Metered::Within)
+                .decision
+                .is_allow());
+        }
+        let away = e.decide_metered(&req, &meter, Metered::Unknown).decision;
+        assert_eq!(away.reason(), Reason::RateLimit, "{away:?}");
+        // Five decisions on four requests, with 4 extreme requests allowed: had asking for the
+        // meter counted, the last would have been a ban.
+        assert!(e.take_new_bans().is_empty());
+        for path in ["/open", "/.tollgate/challenge.js"] {
+            let d = e.decide(&get(path, None)).decision;
+            assert_ne!(d.kind(), Kind::Meter, "{path}: no limit to meter");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! challenge (an allow or deny route still applies to it).
 
 mod crawler;
+mod meter;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use super::{Active, State};
 use crate::clock::NS_PER_SEC;
+use crate::fleet::{Meter, Metered};
 use crate::limit::limiter::Limiter;
 use crate::request::path::{self, Ambiguity};
 use crate::request::route::match_canonical;
@@ -34,6 +36,7 @@ pub(crate) fn decide(
     state: &State,
     req: &RequestView<'_>,
     now_ns: u64,
+    reading: Option<(&Meter, Metered)>,
 ) -> Verdict {
     let rules = &active.rules;
     let clients = &rules.clients;
@@ -68,6 +71,7 @@ pub(crate) fn decide(
         network,
         route: None,
         claim: None,
+        reading: reading.map(|(m, r)| meter::Reading::of(m, r)),
         ask: Ask {
             rules,
             limiters: active.limiters.toll(),
@@ -117,6 +121,8 @@ struct Trip<'a, 'r> {
     route: Option<RouteId>,
     /// What the client's crawler claim came to, if it makes one.
     claim: Option<crawler::Claim>,
+    /// The fleet's reading of the route's limit, when the store metered it.
+    reading: Option<meter::Reading>,
     ask: Ask<'a, 'r>,
 }
 
@@ -127,8 +133,9 @@ impl Trip<'_, '_> {
         self.deny_list()?;
         self.crawler_claim()?;
         self.canonicalize();
-        self.score();
         self.route = match_canonical(&self.rules().routes, self.ask.req, &self.path);
+        self.fleet_meter()?;
+        self.score();
         self.extreme_rate()?;
         self.bad_target()?;
         self.own_endpoint()?;
@@ -209,15 +216,22 @@ impl Trip<'_, '_> {
     /// 400 for a target no two servers would agree on, and for HTTP/1.1 without `Host` (a
     /// host-scoped route could not match it, and an upstream might pick any virtual host).
     fn bad_target(&self) -> ControlFlow<Decision> {
+        match self.target_refusal() {
+            Some(d) => Break(d),
+            None => Continue(()),
+        }
+    }
+
+    fn target_refusal(&self) -> Option<Decision> {
         if self.ambiguity.is_some() && self.rules().paths.reject_ambiguous {
-            return Break(Decision::deny(400, Reason::BadPath));
+            return Some(Decision::deny(400, Reason::BadPath));
         }
         let req = self.ask.req;
         let no_host = req.host.is_none_or(str::is_empty);
         if no_host && req.conn.version == HttpVersion::Http11 {
-            return Break(Decision::deny(400, Reason::MissingHost));
+            return Some(Decision::deny(400, Reason::MissingHost));
         }
-        Continue(())
+        None
     }
 
     /// Tollgate's own endpoints, under the default limit.
@@ -233,13 +247,7 @@ impl Trip<'_, '_> {
     /// What the matched route (or, without one, the default limit) says.
     fn route_action(&self) -> ControlFlow<Decision> {
         let limiters = &self.active.limiters;
-        let (action, limiter) = match self
-            .route
-            .and_then(|id| Some((id, self.rules().route(id)?)))
-        {
-            Some((id, r)) => (r.action, limiters.for_route(id)),
-            None => (Action::Limit, limiters.default.as_ref()),
-        };
+        let (action, limiter) = self.route_rule();
         match action {
             Action::Allow => Break(allow(Reason::RouteAllow)),
             Action::Deny { status } => Break(Decision::deny(status, Reason::RouteDeny)),
@@ -260,10 +268,22 @@ impl Trip<'_, '_> {
         }
     }
 
+    /// The matched route's action and limit (without a route: the default limit).
+    fn route_rule(&self) -> (Action, Option<&Limiter>) {
+        let limiters = &self.active.limiters;
+        let rule = self
+            .route
+            .and_then(|id| Some((id, self.rules().route(id)?)));
+        match rule {
+            Some((id, r)) => (r.action, limiters.for_route(id)),
+            None => (Action::Limit, limiters.default.as_ref()),
+        }
+    }
+
     /// Lets the request on when it is within `limiter` (or there is none) and its network
     /// within the network limit; else a violation.
     fn within(&self, limiter: Option<&Limiter>) -> ControlFlow<Decision> {
-        if let Some(wait) = limiter.and_then(|l| l.check(self.ask.key, self.ask.now_ns).err()) {
+        if let Some(wait) = limiter.and_then(|l| self.limit_check(l).err()) {
             return Break(self.violation(wait));
         }
         let limiters = &self.active.limiters;

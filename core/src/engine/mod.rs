@@ -98,6 +98,7 @@ impl Engine {
                 tally,
                 crawlers: Verdicts::new(verdicts.clone()),
                 lookups: AtomicBool::new(false),
+                exact_limits: AtomicBool::new(false),
                 fixed_stores: [penalties, usage, verdicts],
             },
             memory,
@@ -110,7 +111,7 @@ impl Engine {
     /// Decides one request.
     pub fn decide(&self, req: &RequestView<'_>) -> Verdict {
         let active = self.active.load();
-        gates::decide(&active, &self.state, req, self.clock.now_ns())
+        gates::decide(&active, &self.state, req, self.clock.now_ns(), None)
     }
 
     /// The current rules (a counted reference: for keeping; use [`Engine::with_rules`] per request).

@@ -31,6 +31,9 @@ pub(crate) struct State {
     pub crawlers: Verdicts,
     /// Whether the front end runs crawler lookups ([`Decision::Verify`](crate::Decision)).
     pub lookups: AtomicBool,
+    /// Whether the front end meters route limits in the fleet's store
+    /// ([`Decision::Meter`](crate::Decision)).
+    pub exact_limits: AtomicBool,
     /// Stores that are not behind a limiter (penalties, clearance spending, crawler verdicts),
     /// capped like the rest.
     pub fixed_stores: [Arc<KeyStore>; 3],

@@ -9,10 +9,14 @@
 //!   [`Claim`](crate::Claim) for the
 //!   front end to make once across the fleet (an atomic set-if-absent) before the clearance is
 //!   handed out.
+//! - Limits are reconciled (each instance's passes added to the others' buckets every few
+//!   milliseconds), or with `limits = "exact"` metered by the store itself ([`Meter`]).
 
+mod meter;
 mod outbox;
 mod tally;
 
+pub use meter::{Meter, Metered};
 pub(crate) use outbox::Outbox;
 pub use tally::Count;
 pub(crate) use tally::Tally;

@@ -71,6 +71,15 @@ impl Limiter {
         self.shared.as_ref().map(|(n, _)| &**n)
     }
 
+    /// The name the fleet knows this limiter by, as a counted reference.
+    pub fn shared_name(&self) -> Option<Arc<str>> {
+        self.shared.as_ref().map(|(n, _)| n.clone())
+    }
+
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
     /// Charges `n` requests other instances let through for `key`: its bucket fills as if they
     /// had come here (never past a full burst, so a key is not refused for longer than here).
     pub fn charge(&self, key: &ClientKey, n: u32, now_ns: u64) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::{Lang, Reason};
 use crate::codes::code_table;
 use crate::crawl::CrawlerLookup;
+use crate::fleet::Meter;
 use crate::request::ClientKey;
 use crate::score::weigh::Score;
 use crate::toll::Offer;
@@ -27,6 +28,7 @@ code_table! {
         Serve = "serve",
         Verify = "verify",
         Claim = "claim",
+        Meter = "meter",
     }
 }
 
@@ -68,6 +70,9 @@ pub enum Decision {
     /// A correct first answer, in a fleet: the front end claims it across the fleet and hands
     /// the outcome to [`Engine::claimed`](crate::Engine::claimed), which gives the decision.
     Claim { reason: Reason, claim: Box<Claim> },
+    /// In a fleet with exact limits: the store meters the request first; the front end decides
+    /// it again with the reading ([`Engine::decide_metered`](crate::Engine::decide_metered)).
+    Meter { reason: Reason, meter: Box<Meter> },
 }
 
 /// A challenge to present, and where to send the client once it is solved.
@@ -128,7 +133,8 @@ impl Decision {
             | Decision::Pass { reason, .. }
             | Decision::Serve { reason, .. }
             | Decision::Verify { reason, .. }
-            | Decision::Claim { reason, .. } => *reason,
+            | Decision::Claim { reason, .. }
+            | Decision::Meter { reason, .. } => *reason,
         }
     }
 
@@ -144,6 +150,7 @@ impl Decision {
             Decision::Serve { .. } => Kind::Serve,
             Decision::Verify { .. } => Kind::Verify,
             Decision::Claim { .. } => Kind::Claim,
+            Decision::Meter { .. } => Kind::Meter,
         }
     }
 
@@ -162,6 +169,7 @@ impl Decision {
                 | Decision::Serve { .. }
                 | Decision::Verify { .. }
                 | Decision::Claim { .. }
+                | Decision::Meter { .. }
         )
     }
 }

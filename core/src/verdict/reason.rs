@@ -98,6 +98,8 @@ code_table! {
         /// A correct first answer here, to be claimed across the fleet before it earns a
         /// clearance.
         AnswerClaim = "answer_claim",
+        /// A limited request, to be metered by the fleet's store first (`limits = "exact"`).
+        FleetMeter = "fleet_meter",
     }
 }
 
@@ -111,7 +113,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 42);
+        assert_eq!(Reason::ALL.len(), 43);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

@@ -10,7 +10,10 @@ pub fn respond(decision: &Decision, now_unix_secs: u64) -> Option<Reply> {
     let reply = match decision {
         Decision::Allow { .. } => return None,
         Decision::Deny { status, .. } => Reply::text(*status, reason, deny_text(reason)).no_store(),
-        Decision::Verify { .. } => Reply::text(403, reason, deny_text(reason)).no_store(),
+        // Asked for only of front ends that run lookups or meter in a fleet.
+        Decision::Verify { .. } | Decision::Meter { .. } => {
+            Reply::text(403, reason, deny_text(reason)).no_store()
+        }
         // Not claimed across a fleet (a front end that never joined one): as if it were.
         Decision::Claim { claim, .. } => return respond(&claim.then, now_unix_secs),
         Decision::RateLimited { retry_after, .. } => {

@@ -24,6 +24,20 @@ pub struct FleetSettings {
     /// For `rediss://` with a private CA (`ca_file`, PEM, relative to the rules file): the roots
     /// the store's certificate must chain to, instead of the public ones.
     pub ca_pem: Option<Vec<u8>>,
+    /// How route limits are shared (`limits`, "reconciled").
+    pub limits: FleetLimits,
+}
+
+/// How a fleet shares route limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FleetLimits {
+    /// Each instance counts locally and the counts are exchanged every few milliseconds: no
+    /// request waits on the store; the price is a documented slack.
+    #[default]
+    Reconciled,
+    /// The store meters every limited request (GCRA in one script): exact across the fleet,
+    /// for a round trip per request.
+    Exact,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -39,6 +53,7 @@ struct RawFleet {
     deadline_ms: Option<Spanned<i64>>,
     key_prefix: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
+    limits: Option<Spanned<String>>,
 }
 
 /// `[fleet]` of the rules file `text` (read from `file`).
@@ -126,7 +141,23 @@ pub fn parse(text: &str, file: &Path) -> Result<FleetSettings, Vec<ConfigError>>
             }
         }
     });
+    let limits = match raw
+        .limits
+        .as_ref()
+        .map(|l| (l.get_ref().as_str(), l.span()))
+    {
+        None | Some(("reconciled", _)) => FleetLimits::Reconciled,
+        Some(("exact", _)) => FleetLimits::Exact,
+        Some((other, span)) => {
+            error(
+                span,
+                format!("limits = {other:?}: \"reconciled\" (the default) or \"exact\""),
+            );
+            FleetLimits::Reconciled
+        }
+    };
     let settings = FleetSettings {
+        limits,
         ca_pem,
         redis_url,
         deadline: Duration::from_millis(deadline as u64),

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use tollgate_core::{parse_rules, read_rules_text, FsReader, InvalidRules, Rules};
 
-pub use fleet::FleetSettings;
+pub use fleet::{FleetLimits, FleetSettings};
 pub use server::{ServerSettings, TlsCert, TlsListener, UpstreamTimeouts};
 
 /// A validated rules file.

@@ -10,6 +10,7 @@ use arc_swap::ArcSwapOption;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use redis::aio::ConnectionManager;
 use redis::{Client, FromRedisValue};
+use tollgate_core::Metered;
 
 /// Failures in a row that open the breaker.
 const TRIPS_AFTER: u32 = 3;
@@ -23,6 +24,7 @@ pub struct FleetMetrics {
     pub published: IntCounter,
     pub received: IntCounter,
     claims: IntCounterVec,
+    metered: IntCounterVec,
 }
 
 impl FleetMetrics {
@@ -35,6 +37,10 @@ impl FleetMetrics {
                 Opts::new("tollgate_fleet_claims_total", "First answers claimed across the fleet: first (granted), taken (a replay elsewhere), unknown (store away: decided locally)."),
                 &["result"],
             )?,
+            metered: IntCounterVec::new(
+                Opts::new("tollgate_fleet_metered_total", "Requests the fleet's store metered (limits = \"exact\"): within, over, unknown (store away: the local bucket decided)."),
+                &["result"],
+            )?,
         })
     }
 
@@ -45,6 +51,7 @@ impl FleetMetrics {
             Box::new(self.published.clone()),
             Box::new(self.received.clone()),
             Box::new(self.claims.clone()),
+            Box::new(self.metered.clone()),
         ]
     }
 
@@ -55,6 +62,15 @@ impl FleetMetrics {
             None => "unknown",
         };
         self.claims.with_label_values(&[result]).inc();
+    }
+
+    pub fn metered(&self, reading: Metered) {
+        let result = match reading {
+            Metered::Within => "within",
+            Metered::Over(_) => "over",
+            Metered::Unknown => "unknown",
+        };
+        self.metered.with_label_values(&[result]).inc();
     }
 }
 
@@ -121,11 +137,35 @@ impl Link {
 
     /// [`Link::call`] with a longer deadline, for background work that may wait.
     pub async fn call_within<T: FromRedisValue>(&self, cmd: redis::Cmd, d: Duration) -> Option<T> {
+        self.guarded(d, |mut conn| async move {
+            cmd.query_async::<T>(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs `script` within the deadline (by its digest; loaded first where the store lacks
+    /// it); `None` when the store is away (or the breaker open).
+    pub async fn run<T: FromRedisValue>(&self, script: &redis::ScriptInvocation<'_>) -> Option<T> {
+        self.guarded(self.deadline, |mut conn| async move {
+            script.invoke_async::<T>(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs what `call` makes of a connection within `d`, behind the breaker.
+    async fn guarded<T, F>(
+        &self,
+        d: Duration,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Option<T>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
             return None;
         }
-        let mut conn = (*self.conn.load_full()?).clone();
-        match tokio::time::timeout(d, cmd.query_async::<T>(&mut conn)).await {
+        let conn = (*self.conn.load_full()?).clone();
+        match tokio::time::timeout(d, call(conn)).await {
             Ok(Ok(v)) => {
                 self.succeeded();
                 Some(v)

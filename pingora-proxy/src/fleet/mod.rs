@@ -10,16 +10,20 @@
 //! Keys (a hash tag per client key or answer, so Redis Cluster spreads them, and every key
 //! with a TTL): `{prefix}:{k<client key hex>}:ban` holds a ban record until its offence history
 //! may be forgotten; `{prefix}:{a<serial hex>}:answer` a used answer until its challenge
-//! expires. Channel `{prefix}:bans` carries each new ban.
+//! expires; `{prefix}:{k<client key hex>}:rl:<limit>` a limit's bucket, with exact limits
+//! ([`meter`]). Channel `{prefix}:bans` carries each new ban.
 
 mod bans;
 mod counts;
 mod link;
+mod meter;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_core::{Claim, ClientKey, Decision, Engine};
+
+use crate::config::FleetLimits;
 
 pub use link::FleetMetrics;
 
@@ -29,6 +33,7 @@ use link::Link;
 /// This instance's membership of a fleet.
 pub struct Fleet {
     link: Arc<Link>,
+    gcra: redis::Script,
     prefix: String,
     /// Bans an operator lifted here, for the background to lift fleet-wide.
     lifted: tokio::sync::mpsc::Sender<ClientKey>,
@@ -59,6 +64,9 @@ impl Fleet {
         };
         let link = Arc::new(Link::new(client.clone(), settings.deadline, metrics));
         engine.join_fleet();
+        if settings.limits == FleetLimits::Exact {
+            engine.meter_limits_in_fleet();
+        }
         let prefix = settings.key_prefix.clone();
         let (lifted, lifts) = tokio::sync::mpsc::channel(MAX_LIFTED);
         let background = bans::Background {
@@ -74,6 +82,7 @@ impl Fleet {
             .spawn(move || background.run())?;
         Ok(Self {
             link,
+            gcra: meter::gcra(),
             prefix,
             lifted,
         })
