@@ -2,6 +2,10 @@
 //! language, so a language is added by adding a file. `en.toml` names the keys; every other
 //! file must have exactly those, and no value may hold HTML (`<`, `>`, `&`, `"`), since the page
 //! inserts them as they are. A broken file stops the build with its name and what is wrong.
+//! Also assembles the solver's WebAssembly ([`wasm`]).
+
+#[path = "build/wasm.rs"]
+mod wasm;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,6 +24,10 @@ fn main() {
             }
         }
         Err(e) => fail(&e),
+    }
+    let out = std::env::var("OUT_DIR").unwrap_or_default();
+    if let Err(e) = wasm::assemble(Path::new(&out)) {
+        fail(&e);
     }
 }
 

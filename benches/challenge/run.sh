@@ -6,10 +6,12 @@
 # Prints, all measured in this run on this machine:
 #   - native single-core hash rate (the solver `tollgate solve` uses; sha2 with the CPU's SHA
 #     extensions) and the same without them (sha2's portable code: what JavaScript competes with);
-#   - headless Chromium's single-core hash rate in one Web Worker, and its ratios to both;
+#   - the single-core hash rate in one Web Worker of headless Chromium and of Debian's Firefox
+#     ESR, for each search the worker has (WebAssembly SIMD, scalar WebAssembly, JavaScript),
+#     and each one's ratio to native;
 #   - solve time p50/p95 per puzzle kind: Chromium (as the page measured it, all cores) and
 #     `tollgate solve` (all cores), plus Chromium's time from navigation to the backend's page.
-# Needs: a release build (made here), Debian's chromium and `npm ci` in tests/browser.
+# Needs: a release build (made here), Debian's chromium and firefox-esr, `npm ci` in tests/browser.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-20}
@@ -30,10 +32,15 @@ pct() { # percentile p of numbers on stdin
 
 native=$(cargo bench -q -p tollgate-core --bench toll -- --test 2>/dev/null | awk '/native hash rate/ {print $(NF-1)}')
 soft=$(cargo bench -q -p tollgate-core --bench toll --features soft-sha -- --test 2>/dev/null | awk '/native hash rate/ {print $(NF-1)}')
-browser=$(node tests/browser/drive.mjs hashrate "http://127.0.0.1:$PORT" 4000000 | node -e \
-  'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).median_mhs.toFixed(2)))')
-echo "hash rate, one core (MH/s): native $native, native without SHA extensions $soft, Chromium $browser"
-awk -v b="$browser" -v n="$native" -v s="$soft" 'BEGIN {printf "Chromium / native: %.2f   Chromium / native without SHA extensions: %.2f   (target >= 0.50)\n", b/n, b/s}'
+median() { python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["engine"] == sys.argv[1], d; print("%.2f" % d["median_mhs"])' "$1"; }
+echo "hash rate, one core (MH/s): native $native, native without SHA extensions $soft"
+for solver in wasm-simd wasm js; do
+  chromium=$(node tests/browser/drive.mjs hashrate "http://127.0.0.1:$PORT" 4000000 $solver | median $solver)
+  firefox=$(python3 tests/browser/firefox.py --hashrate "http://127.0.0.1:$PORT" 4000000 $solver | median $solver)
+  awk -v s=$solver -v c="$chromium" -v f="$firefox" -v n="$native" 'BEGIN {
+    printf "%-9s Chromium %6.2f MH/s (%.2fx native)   Firefox %6.2f MH/s (%.2fx native)\n", s, c, c/n, f, f/n}'
+done
+echo "(target for wasm-simd >= 0.80x native, goal >= 1.00x)"
 echo
 for kind in hashcash range; do
   node tests/browser/drive.mjs solves "http://127.0.0.1:$PORT/$kind/" "You passed tollgate" "$RUNS" > "$WORK/$kind.json"

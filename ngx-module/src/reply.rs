@@ -1,15 +1,15 @@
 //! Sends one of the core's [`Reply`]s as a complete nginx response.
 //!
 //! Everything goes through ngx's safe `Request` wrappers (status, content length, headers,
-//! `send_header`, pool buffers, `output_filter`); the one raw call left is the empty last
-//! buffer, which ngx has no wrapper for.
+//! `send_header`, pool buffers, `output_filter`); the raw parts left are the empty last
+//! buffer and buffers over bytes rather than text, which ngx has no wrappers for.
 
 use std::borrow::Cow;
 use std::ptr;
 
-use ngx::core::Buffer;
+use ngx::core::{Buffer, MemoryBuffer, Pool, TemporaryBuffer};
 use ngx::ffi::{
-    ngx_chain_t, ngx_http_send_special, ngx_int_t, ngx_str_t, ngx_uint_t, NGX_ERROR,
+    ngx_buf_t, ngx_chain_t, ngx_http_send_special, ngx_int_t, ngx_str_t, ngx_uint_t, NGX_ERROR,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LAST, NGX_OK,
 };
 use ngx::http::{HTTPStatus, Request};
@@ -66,10 +66,10 @@ fn set_content_type(req: &mut Request, content_type: &Cow<'static, str>) -> Opti
     Some(())
 }
 
-/// The body as one last buffer: static text in place, other text copied into the pool. (The
-/// `Cow` is the point: its variant says whether the text is static.)
+/// The body as one last buffer: static bytes in place, others copied into the pool. (The
+/// `Cow` is the point: its variant says whether the bytes are static.)
 #[allow(clippy::ptr_arg)]
-fn send_body(req: &mut Request, body: &Cow<'static, str>) -> ngx_int_t {
+fn send_body(req: &mut Request, body: &Cow<'static, [u8]>) -> ngx_int_t {
     if body.is_empty() {
         // A zero-length buffer that is not "special" makes nginx log an alert: end the
         // response with nginx's own last-buffer call instead.
@@ -80,15 +80,48 @@ fn send_body(req: &mut Request, body: &Cow<'static, str>) -> ngx_int_t {
     }
     let pool = req.pool();
     match body {
-        Cow::Borrowed(text) => match pool.create_buffer_from_static_str(text) {
+        Cow::Borrowed(bytes) => match static_buffer(&pool, bytes) {
             Some(buf) => send_last(req, buf),
             None => NGX_ERROR as ngx_int_t,
         },
-        Cow::Owned(text) => match pool.create_buffer_from_str(text) {
+        Cow::Owned(bytes) => match copied_buffer(&pool, bytes) {
             Some(buf) => send_last(req, buf),
             None => NGX_ERROR as ngx_int_t,
         },
     }
+}
+
+/// A read-only buffer over `bytes` in place (ngx has this for `&'static str` only).
+fn static_buffer(pool: &Pool, bytes: &'static [u8]) -> Option<MemoryBuffer> {
+    let buf = pool.calloc_type::<ngx_buf_t>();
+    if buf.is_null() {
+        return None;
+    }
+    let start = bytes.as_ptr().cast_mut();
+    // SAFETY:
+    // - `buf` is a zeroed `ngx_buf_t` from the request's pool, which outlives the response;
+    // - `start..end` is `bytes`, static; the memory flag tells nginx never to write to it.
+    unsafe {
+        let end = start.add(bytes.len());
+        (*buf).start = start;
+        (*buf).pos = start;
+        (*buf).last = end;
+        (*buf).end = end;
+        (*buf).set_memory(1);
+    }
+    Some(MemoryBuffer::from_ngx_buf(buf))
+}
+
+/// A pool buffer holding a copy of `bytes` (ngx has this for `&str` only).
+fn copied_buffer(pool: &Pool, bytes: &[u8]) -> Option<TemporaryBuffer> {
+    let mut buffer = pool.create_buffer(bytes.len())?;
+    let buf = buffer.as_ngx_buf_mut();
+    // SAFETY: `create_buffer` allocated `bytes.len()` bytes at `pos`, which nothing else holds.
+    unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), (*buf).pos, bytes.len());
+        (*buf).last = (*buf).pos.add(bytes.len());
+    }
+    Some(buffer)
 }
 
 /// Sends `buf` as the response's last buffer.

@@ -272,10 +272,21 @@ fn headless_chromium_pays_the_challenge_through_nginx() {
     );
     let cookies = v["cookies"].as_array().unwrap();
     assert!(cookies.iter().any(|c| c["name"] == COOKIE), "{v}");
+    assert_eq!(v["verify"]["solver"], "wasm-simd", "{v}");
     eprintln!(
         "nginx: Chromium solved in {} ms, backend after {} ms",
         v["solve_ms"], v["elapsed_ms"]
     );
+}
+
+#[test]
+fn nginx_serves_the_webassembly_searches_byte_for_byte() {
+    let b = build();
+    let dir = TempDir::new("ngx-wasm");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start(&b, &dir.0, &challenge_rules(Some(8)), up.addr);
+    let sizes = browser::served_solvers_agree("127.0.5.60".parse().unwrap(), n.listen, &dir.0);
+    eprintln!("nginx: search.wasm, search-simd.wasm: {sizes:?} bytes");
 }
 
 #[test]

@@ -378,7 +378,7 @@ async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
     }
     session.write_response_header(Box::new(resp), false).await?;
     let body = match r.body {
-        Cow::Borrowed(b) => Bytes::from_static(b.as_bytes()),
+        Cow::Borrowed(b) => Bytes::from_static(b),
         Cow::Owned(b) => Bytes::from(b),
     };
     session.write_response_body(Some(body), true).await

@@ -216,6 +216,7 @@ fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
             &format!("http://{}{path}", t.listen),
             &format!("upstream saw {path}"),
         );
+        assert_eq!(v["verify"]["solver"], "wasm-simd", "{route}: {v}");
         let stdout = v.to_string();
         let reasons: Vec<&str> = v["responses"]
             .as_array()
@@ -242,6 +243,36 @@ fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
             v["solve_ms"], v["elapsed_ms"]
         );
     }
+}
+
+#[test]
+fn without_webassembly_chromium_pays_both_puzzles_in_javascript() {
+    if !browser::available() {
+        return;
+    }
+    let dir = TempDir::new("chromium-nowasm");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &rules(14), up.addr);
+    for path in ["/protected/page", "/login"] {
+        let url = format!("http://{}{path}", t.listen);
+        let v = browser::pass_without_wasm(&url, &format!("upstream saw {path}"));
+        assert_eq!(v["verify"]["solver"], "js", "{path}: {v}");
+        assert_eq!(
+            browser::responses(&v, path),
+            [(403, Some("route_challenge".into())), (200, None)],
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn the_served_webassembly_searches_agree_with_sha256() {
+    let dir = TempDir::new("wasm");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &rules(8), up.addr);
+    let from: IpAddr = "127.0.3.60".parse().unwrap();
+    let sizes = browser::served_solvers_agree(from, t.listen, &dir.0);
+    eprintln!("search.wasm, search-simd.wasm: {sizes:?} bytes");
 }
 
 #[test]

@@ -5,11 +5,14 @@
 //   node drive.mjs nojs URL MARKER        the same with JavaScript disabled
 //   node drive.mjs solves URL MARKER N    N fresh visits; print the solve time of each (ms, as the
 //                                         page measured it) and the time to the backend's content
-//   node drive.mjs hashrate ORIGIN N      hash N candidates in one Web Worker, 5 times; print MH/s
+//   node drive.mjs hashrate ORIGIN N [SOLVER]  hash N candidates in one Web Worker, 5 times; print
+//                                         MH/s (SOLVER: wasm-simd, wasm or js; default the page's)
 //   node drive.mjs langs URL LOCALES [DIR] open URL once per browser locale (comma-separated, e.g.
 //                                         de-DE,ja-JP) while the page works; print what it shows
 //                                         (<html lang>, heading, status line); with DIR, save a
 //                                         screenshot of each as DIR/challenge-<lang>.png
+//
+// TOLLGATE_NO_WASM=1 runs Chromium without WebAssembly (the page's fallback).
 //
 // Exit status 0 only when the browser reached MARKER (or the rate was measured).
 import { chromium } from 'playwright-core';
@@ -18,6 +21,10 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // Without the background-networking flags, Chromium keeps dialing Google on a closed network.
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--ignore-certificate-errors',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// TOLLGATE_NO_WASM=1: V8 without WebAssembly, so the page must fall back to its JavaScript search.
+// Jitless V8 has none (as in hardened modes such as Safari's Lockdown and Edge's enhanced
+// security); --noexpose-wasm no longer hides it from pages or workers in this Chromium.
+if (process.env.TOLLGATE_NO_WASM === '1') ARGS.push('--js-flags=--jitless');
 
 async function visit(browser, url, marker, javaScriptEnabled = true) {
   const context = await browser.newContext({ locale: 'en-US', javaScriptEnabled });
@@ -30,7 +37,7 @@ async function visit(browser, url, marker, javaScriptEnabled = true) {
     const u = new URL(r.url());
     if (u.pathname === '/.tollgate/verify') {
       solveMs = Number(u.searchParams.get('ms'));
-      verify = { challenge: u.searchParams.get('challenge'), nonce: u.searchParams.get('nonce') };
+      verify = { challenge: u.searchParams.get('challenge'), nonce: u.searchParams.get('nonce'), solver: u.searchParams.get('sv') };
     }
   });
   const started = Date.now();
@@ -62,22 +69,30 @@ async function visit(browser, url, marker, javaScriptEnabled = true) {
   return result;
 }
 
-async function hashrate(browser, origin, n) {
+async function hashrate(browser, origin, n, solver) {
   const page = await browser.newPage();
   await page.goto(origin + '/.tollgate/worker.js');
   const runs = [];
+  let engine = null;
   for (let i = 0; i < 5; i++) {
-    runs.push(await page.evaluate((n) => new Promise((resolve, reject) => {
+    const run = await page.evaluate(([n, solver]) => new Promise((resolve, reject) => {
       const w = new Worker('/.tollgate/worker.js');
-      const t0 = performance.now();
-      w.onmessage = (ev) => { if (ev.data.exhausted || ev.data.nonce) { w.terminate(); resolve(performance.now() - t0); } };
+      let t0 = performance.now(), engine = null;
+      w.onmessage = (ev) => {
+        // Timed from the worker's word of which search it runs: fetching and compiling the
+        // module are not hashing.
+        if (ev.data.engine) { engine = ev.data.engine; t0 = performance.now(); }
+        if (ev.data.exhausted || ev.data.nonce) { w.terminate(); resolve({ ms: performance.now() - t0, engine }); }
+      };
       w.onerror = (e) => reject(new Error(e.message));
       // A range puzzle whose target no candidate hits: exactly n hashes.
-      w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64), index: 0, workers: 1 });
-    }), n));
+      w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64), index: 0, workers: 1, solver });
+    }), [n, solver]);
+    runs.push(run.ms);
+    engine = run.engine;
   }
   const mhs = runs.map((ms) => n / ms / 1000).sort((a, b) => a - b);
-  return { hashes: n, runs_ms: runs, mhs, median_mhs: mhs[2], cores: await page.evaluate(() => navigator.hardwareConcurrency) };
+  return { hashes: n, engine, runs_ms: runs, mhs, median_mhs: mhs[2], cores: await page.evaluate(() => navigator.hardwareConcurrency) };
 }
 
 async function langs(browser, url, locales, dir) {
@@ -124,10 +139,10 @@ try {
     console.log(JSON.stringify(await langs(browser, a, b, c)));
     code = 0;
   } else if (mode === 'hashrate') {
-    console.log(JSON.stringify(await hashrate(browser, a, Number(b))));
+    console.log(JSON.stringify(await hashrate(browser, a, Number(b), c)));
     code = 0;
   } else {
-    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | hashrate ORIGIN N | langs URL LOCALES [DIR]');
+    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | hashrate ORIGIN N [SOLVER] | langs URL LOCALES [DIR]');
     code = 2;
   }
 } finally {

@@ -3,9 +3,12 @@
 library only: open URL, wait until the page's text contains EXPECT, print one JSON line.
 
     python3 firefox.py URL EXPECT [TIMEOUT_SECS]
+    python3 firefox.py --hashrate ORIGIN N [SOLVER]
 
 The output is {"ok": bool, "url": the final URL, "text": the page's text (truncated),
-"cookies": [{name, secure, httpOnly}]}. The profile is fresh and throwaway; every request that
+"cookies": [{name, secure, httpOnly}]}. With --hashrate: one Web Worker hashes N candidates of
+a range puzzle no candidate solves, 5 times (SOLVER: wasm-simd, wasm or js; default the page's
+choice); {"engine", "runs_ms", "mhs", "median_mhs"}, timed from the worker's word of its engine. The profile is fresh and throwaway; every request that
 is not to loopback goes to a dead proxy on loopback, so the browser reaches nothing else.
 """
 
@@ -87,9 +90,43 @@ def unwrap(result):
     return result.get("value", result) if isinstance(result, dict) else result
 
 
+# One worker run, in the page: resolves with its milliseconds and engine.
+HASHRATE = """
+const [n, solver, done] = arguments;
+const w = new Worker('/.tollgate/worker.js');
+let t0 = performance.now(), engine = null;
+w.onmessage = (ev) => {
+  if (ev.data.engine) { engine = ev.data.engine; t0 = performance.now(); }
+  if (ev.data.exhausted || ev.data.nonce) { w.terminate(); done([performance.now() - t0, engine]); }
+};
+w.onerror = (e) => done([-1, String(e.message)]);
+w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64),
+  index: 0, workers: 1, solver });
+"""
+
+
+def hashrate(m, origin, n, solver):
+    m.call("WebDriver:Navigate", {"url": origin + "/.tollgate/worker.js"})
+    runs, engine = [], None
+    for _ in range(5):
+        ms, engine = unwrap(m.call("WebDriver:ExecuteAsyncScript", {
+            "script": HASHRATE, "args": [n, solver], "scriptTimeout": 120000}))
+        if ms < 0:
+            raise RuntimeError(f"worker failed: {engine}")
+        runs.append(ms)
+    mhs = sorted(n / ms / 1000 for ms in runs)
+    return {"engine": engine, "runs_ms": runs, "mhs": mhs, "median_mhs": mhs[2]}
+
+
 def main():
-    url, expect = sys.argv[1], sys.argv[2]
-    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 60
+    measure = sys.argv[1] == "--hashrate"
+    if measure:
+        origin, n = sys.argv[2], int(sys.argv[3])
+        solver = sys.argv[4] if len(sys.argv) > 4 else None
+        timeout = 600
+    else:
+        url, expect = sys.argv[1], sys.argv[2]
+        timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 60
     deadline = time.time() + timeout
     profile = tempfile.mkdtemp(prefix="tollgate-firefox-")
     port = free_port()
@@ -110,6 +147,10 @@ def main():
         # alwaysMatch for WebDriver clients).
         caps = {"acceptInsecureCerts": True}
         m.call("WebDriver:NewSession", caps)
+        if measure:
+            print(json.dumps(hashrate(m, origin, n, solver)))
+            m.call("Marionette:Quit", {"flags": ["eForceQuit"]})
+            return
         m.call("WebDriver:Navigate", {"url": url})
         text, ok = "", False
         while time.time() < deadline:

@@ -35,6 +35,52 @@ pub fn pass(url: &str, expect: &str) -> Value {
     drive("pass", url, expect)
 }
 
+/// [`pass`] in a Chromium without WebAssembly: the page must solve with its JavaScript search.
+pub fn pass_without_wasm(url: &str, expect: &str) -> Value {
+    run_node(
+        &driver(),
+        &["pass", url, expect],
+        &[("TOLLGATE_NO_WASM", "1")],
+    )
+}
+
+/// Fetches the worker's two WebAssembly searches from the front end at `to` (as `from`),
+/// checks they are served as `application/wasm`, and runs them in node against node's own
+/// SHA-256 (`tests/browser/wasm-search.mjs`: both puzzles, several nonce splits). Returns the
+/// module sizes in bytes.
+pub fn served_solvers_agree(
+    from: std::net::IpAddr,
+    to: std::net::SocketAddr,
+    dir: &Path,
+) -> Vec<usize> {
+    let mut files = Vec::new();
+    for name in ["search.wasm", "search-simd.wasm"] {
+        let r = crate::http::get(from, to, &format!("/.tollgate/{name}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/wasm"), "{name}");
+        let path = dir.join(name);
+        std::fs::write(&path, &r.bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        files.push(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/wasm-search.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| panic!("running node: {e}"));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len() as usize))
+        .collect()
+}
+
 /// [`pass`] with JavaScript disabled in the browser.
 pub fn pass_without_javascript(url: &str, expect: &str) -> Value {
     drive("nojs", url, expect)
@@ -47,10 +93,16 @@ fn drive(mode: &str, url: &str, expect: &str) -> Value {
 /// Runs the driver with `args` (a mode, then a URL first); its one JSON line. Panics unless
 /// it succeeds.
 fn run_driver(args: &[&str]) -> Value {
+    run_node(&driver(), args, &[])
+}
+
+/// Runs node on `script` with `args` (a mode, then a URL first) and `env`; its one JSON line.
+fn run_node(script: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
     let url = args.get(1).copied().unwrap_or_default();
     let out = Command::new("node")
-        .arg(driver())
+        .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("running node: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);

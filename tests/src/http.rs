@@ -12,6 +12,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent (`body` is its text, lossily decoded).
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -146,6 +148,7 @@ pub fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     })
 }
 

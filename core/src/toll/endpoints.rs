@@ -1,7 +1,8 @@
 //! Tollgate's own endpoints under [`PREFIX`](super::PREFIX): the solver scripts, the JSON offer,
 //! `verify` (answer in, clearance out) and the CSP report sink; and the challenge they issue.
 
-use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WAIT_PATH, WORKER_PATH};
+use super::page::{self, CSP_PATH, OFFER_PATH, SCRIPT_PATH, VERIFY_PATH, WAIT_PATH};
+use super::page::{WASM_PATH, WASM_SIMD_PATH, WORKER_PATH};
 use super::pow::{self, IssueParams, PowError, Solved};
 use super::replay::Insert;
 use super::{clearance, Ask, Clearance, Keyring, Tolls};
@@ -18,13 +19,14 @@ impl Tolls {
         match path {
             SCRIPT_PATH if read_only => serve(Asset::ChallengeScript),
             WORKER_PATH if read_only => serve(Asset::WorkerScript),
+            WASM_PATH if read_only => serve(Asset::SearchWasm),
+            WASM_SIMD_PATH if read_only => serve(Asset::SearchWasmSimd),
             OFFER_PATH if read_only => self.offer(ask),
             VERIFY_PATH if read_only => self.verify(ask),
             WAIT_PATH if read_only => self.wait(ask),
             CSP_PATH if ask.req.method == "POST" => self.csp_report(ask),
-            SCRIPT_PATH | WORKER_PATH | OFFER_PATH | VERIFY_PATH | WAIT_PATH | CSP_PATH => {
-                Decision::deny(405, Reason::UnknownEndpoint)
-            }
+            SCRIPT_PATH | WORKER_PATH | WASM_PATH | WASM_SIMD_PATH | OFFER_PATH | VERIFY_PATH
+            | WAIT_PATH | CSP_PATH => Decision::deny(405, Reason::UnknownEndpoint),
             _ => Decision::deny(404, Reason::UnknownEndpoint),
         }
     }

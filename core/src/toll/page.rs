@@ -20,6 +20,9 @@ pub const VERIFY_PATH: &str = "/.tollgate/verify";
 pub const OFFER_PATH: &str = "/.tollgate/challenge";
 pub const SCRIPT_PATH: &str = "/.tollgate/challenge.js";
 pub const WORKER_PATH: &str = "/.tollgate/worker.js";
+/// The worker's WebAssembly searches (it fetches them by these names, beside itself).
+pub const WASM_PATH: &str = "/.tollgate/search.wasm";
+pub const WASM_SIMD_PATH: &str = "/.tollgate/search-simd.wasm";
 /// Where the page's report-only policy sends its CSP report.
 pub const CSP_PATH: &str = "/.tollgate/csp";
 /// Where a visitor without JavaScript is sent after the wait (`nojs = "wait"` routes).
@@ -30,6 +33,9 @@ pub const PROBE_COOKIE: &str = "tollgate_probe";
 const TEMPLATE: &str = include_str!("assets/challenge.html");
 const SCRIPT: &str = include_str!("assets/challenge.js");
 const WORKER: &str = include_str!("assets/worker.js");
+/// Assembled by the build script from `assets/search*.wat`.
+const WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/search.wasm"));
+const WASM_SIMD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/search-simd.wasm"));
 const STYLE: &str =
     "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f6f4;color:#222}\
 main{max-width:36em;margin:12vh auto;padding:0 1.5em}h1{font-size:1.4em}\
@@ -103,12 +109,14 @@ fn no_javascript(page: &ChallengePage) -> (String, String) {
 }
 
 /// The page's Content-Security-Policy: nothing but its own style (by hash), scripts and form.
+/// `'wasm-unsafe-eval'` lets the worker compile tollgate's own WebAssembly (fetched from
+/// `'self'`), and nothing else: `eval` stays forbidden.
 pub fn csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
     CSP.get_or_init(|| {
         let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
         format!(
-            "default-src 'none'; script-src 'self'; worker-src 'self'; connect-src 'self'; \
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; \
              img-src data:; style-src 'sha256-{hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         )
     })
@@ -132,11 +140,14 @@ pub fn probe_cookie(page: &ChallengePage) -> String {
 }
 
 /// Content type and body of a static file.
-pub fn asset(a: Asset) -> (&'static str, &'static str) {
+pub fn asset(a: Asset) -> (&'static str, &'static [u8]) {
+    const JS: &str = "text/javascript; charset=utf-8";
     match a {
-        Asset::ChallengeScript => ("text/javascript; charset=utf-8", SCRIPT),
-        Asset::WorkerScript => ("text/javascript; charset=utf-8", WORKER),
-        Asset::Accepted => ("text/plain; charset=utf-8", ""),
+        Asset::ChallengeScript => (JS, SCRIPT.as_bytes()),
+        Asset::WorkerScript => (JS, WORKER.as_bytes()),
+        Asset::SearchWasm => ("application/wasm", WASM),
+        Asset::SearchWasmSimd => ("application/wasm", WASM_SIMD),
+        Asset::Accepted => ("text/plain; charset=utf-8", b""),
     }
 }
 

@@ -113,6 +113,10 @@ pub enum Asset {
     ChallengeScript,
     /// The Web Worker that hashes.
     WorkerScript,
+    /// The worker's search in scalar WebAssembly.
+    SearchWasm,
+    /// The worker's search in 128-bit SIMD WebAssembly.
+    SearchWasmSimd,
     /// Nothing (204): a report was received.
     Accepted,
 }

@@ -16,7 +16,8 @@ pub struct Reply {
     pub status: u16,
     /// Names and values; most values are static, so rendering a refusal allocates little.
     pub headers: Vec<(&'static str, Cow<'static, str>)>,
-    pub body: Cow<'static, str>,
+    /// Text for everything but the solver's WebAssembly.
+    pub body: Cow<'static, [u8]>,
     /// Close the connection after this response.
     pub close: bool,
 }
@@ -30,7 +31,7 @@ impl Reply {
         Self {
             status,
             headers,
-            body: Cow::Borrowed(""),
+            body: Cow::Borrowed(b""),
             close: false,
         }
     }
@@ -41,7 +42,21 @@ impl Reply {
     }
 
     pub(crate) fn body(mut self, body: impl Into<Cow<'static, str>>) -> Self {
-        self.body = body.into();
+        self.body = match body.into() {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        };
+        self
+    }
+
+    /// The body as text (binary bodies lossily).
+    pub fn body_text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// A binary body (the solver's WebAssembly).
+    pub(crate) fn bytes(mut self, body: &'static [u8]) -> Self {
+        self.body = Cow::Borrowed(body);
         self
     }
 

@@ -43,7 +43,7 @@ pub fn respond(decision: &Decision, now_unix_secs: u64) -> Option<Reply> {
             let (ctype, body) = page::asset(*asset);
             Reply::new(200, reason, ctype)
                 .header("cache-control", "public, max-age=3600")
-                .body(body)
+                .bytes(body)
         }
     };
     Some(reply)

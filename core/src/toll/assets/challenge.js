@@ -1,7 +1,7 @@
 // Tollgate challenge page: solve the proof-of-work on every core, then submit the answer.
 //
 // The challenge comes in the page as JSON (#tollgate-data). Workers (/.tollgate/worker.js) split
-// the nonces; the first answer wins, the others are stopped, and the form is submitted to
+// the nonces (each says which search it runs, which goes with the answer as `sv`); the first answer wins, the others are stopped, and the form is submitted to
 // /.tollgate/verify, which sets the clearance cookie and redirects back to the page asked for.
 (function () {
   'use strict';
@@ -14,6 +14,9 @@
   const pool = [];
   let hashes = 0;
   let finished = false;
+  // Which search the workers run (wasm-simd, wasm or js): sent with the answer, for the
+  // operator's logs and measurements; nothing decides on it.
+  let solver = '';
 
   function show(text) { status.textContent = text; }
 
@@ -45,6 +48,7 @@
     form.elements.wd.value = navigator.webdriver ? '1' : '0';
     form.elements.hc.value = String(navigator.hardwareConcurrency || 0);
     form.elements.vis.value = document.visibilityState || 'unknown';
+    form.elements.sv.value = solver;
     form.submit();
   }
 
@@ -66,7 +70,8 @@
     }
     worker.onmessage = (ev) => {
       const m = ev.data;
-      if (m.nonce !== undefined) finish(m.nonce);
+      if (m.engine) solver = m.engine;
+      else if (m.nonce !== undefined) finish(m.nonce);
       else if (m.exhausted && ++exhausted === cores) fail('no answer found');
       else if (m.hashes) { hashes += m.hashes; progress(); }
     };

@@ -197,7 +197,11 @@ fn every_decision_has_one_pinned_wire_form() {
         let what = format!("{decision:?}");
         assert_eq!(r.status, status, "{what}");
         assert_eq!(shape(&r), headers, "{what}");
-        assert!(r.body.starts_with(body), "{what}: {:?}", r.body);
+        assert!(
+            r.body.starts_with(body.as_bytes()),
+            "{what}: {:?}",
+            r.body_text()
+        );
         assert_eq!(r.close, close, "{what}");
     }
     let allow = Decision::Allow {
@@ -250,9 +254,8 @@ fn the_page_is_in_each_language_with_its_html_lang_and_accessible_progress() {
             unreachable!("page() is a challenge");
         };
         page.lang = lang;
-        let html = respond(&Decision::Challenge { reason, page }, NOW)
-            .unwrap()
-            .body;
+        let reply = respond(&Decision::Challenge { reason, page }, NOW).unwrap();
+        let html = reply.body_text();
         let t = lang.locale();
         assert!(
             html.contains(&format!("<html lang=\"{}\">", t.tag)),

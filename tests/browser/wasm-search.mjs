@@ -1,0 +1,82 @@
+// Checks the generated WebAssembly searches against node's own SHA-256: for both modules
+// (scalar and SIMD), both puzzle kinds, several nonce splits and counts that are not a multiple
+// of the SIMD module's eight lanes, the index returned is the first nonce that wins.
+//
+//   node tests/browser/wasm-search.mjs search.wasm search-simd.wasm
+//
+// Prints one JSON line per module ({"module", "cases"}); exits non-zero on the first mismatch.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+const K = [
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+];
+const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+
+// The state after the 64-byte prefix block: what the worker writes into the module's memory.
+function midstate(prefix) {
+  const w = new Int32Array(64);
+  for (let i = 0; i < 16; i++) w[i] = prefix.readInt32BE(4 * i);
+  for (let i = 16; i < 64; i++) {
+    const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+    const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+    w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+  }
+  let [a, b, c, d, e, f, g, h] = IV;
+  for (let i = 0; i < 64; i++) {
+    const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+    const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    [h, g, f, e, d, c, b, a] = [g, f, e, (d + t1) | 0, c, b, a, (t1 + t2) | 0];
+  }
+  return IV.map((x, i) => (x + [a, b, c, d, e, f, g, h][i]) | 0);
+}
+
+function hash(prefix, hi, lo) {
+  const nonce = Buffer.alloc(8);
+  nonce.writeUInt32BE(hi >>> 0, 0);
+  nonce.writeUInt32BE(lo >>> 0, 4);
+  return createHash('sha256').update(prefix).update(nonce).digest();
+}
+
+// The reference: index of the first winning try, or -1.
+function first(prefix, hi, start, step, count, test) {
+  for (let i = 0; i < count; i++) if (test(hash(prefix, hi, (start + i * step) >>> 0))) return i;
+  return -1;
+}
+
+function check(file) {
+  const { exports: x } = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)));
+  const search = x.search;
+  const mem = new Int32Array(x.mem.buffer, 0, 16);
+  let cases = 0;
+  for (const seed of ['a', 'b', 'c']) {
+    const prefix = Buffer.from(createHash('sha256').update(seed).digest('hex'));
+    mem.set(midstate(prefix), 0);
+    for (const [hi, start, step, count, bits] of [[0, 0, 1, 5000, 10], [7, 3, 1, 4093, 9], [1, 5, 3, 2001, 8], [0, 0, 1, 7, 2], [2, 0xfffffff0, 1, 300, 6]]) {
+      const want = first(prefix, hi, start, step, count, (d) => d.readUInt32BE(0) < 2 ** (32 - bits));
+      const got = search(hi, start | 0, step, count, (2 ** (32 - bits)) | 0, 0);
+      if (got !== want) throw new Error(`${file} hashcash ${seed} ${[hi, start, step, count, bits]}: ${got}, want ${want}`);
+      cases++;
+    }
+    // Range: the target is one nonce's hash, found at its index and not before.
+    for (const [start, step, count, at] of [[0, 1, 1000, 777], [2, 4, 503, 501], [1, 2, 9, 8], [0, 1, 64, 63]]) {
+      const target = hash(prefix, 0, start + at * step);
+      for (let j = 0; j < 8; j++) mem[8 + j] = target.readInt32BE(4 * j);
+      const got = search(0, start, step, count, 0, 1);
+      if (got !== at) throw new Error(`${file} range ${seed} ${[start, step, count]}: ${got}, want ${at}`);
+      if (search(0, start, step, at, 0, 1) !== -1) throw new Error(`${file} range: found before ${at}`);
+      cases += 2;
+    }
+  }
+  console.log(JSON.stringify({ module: file, cases }));
+}
+
+for (const f of process.argv.slice(2)) check(f);
