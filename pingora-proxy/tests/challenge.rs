@@ -208,7 +208,7 @@ fn headless_chromium_pays_both_puzzles_and_reaches_the_backend() {
     let dir = TempDir::new("chromium");
     let up = Upstream::start().unwrap();
     // The shipped default difficulty: what real visitors pay.
-    let rules = rules(21).replace("difficulty = 21\nrange = 20000\n", "");
+    let rules = rules(23).replace("difficulty = 23\nrange = 20000\n", "");
     let t = Tollgate::start(bin(), &dir.0, &rules, up.addr);
     for (path, route) in [("/protected/page", "hashcash"), ("/login", "range")] {
         let before = up.hits();

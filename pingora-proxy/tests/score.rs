@@ -75,7 +75,7 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
     );
     let (wget_score, wget_sig) = scored(&site, "127.0.0.72");
     assert_has(&wget_sig, &["script_agent"], &["h2", "accept_gzip"], "wget");
-    // The suspect band's price (wget scores 40): the default 21 bits, three doublings dearer;
+    // The suspect band's price (wget scores 40): the default 23 bits, three doublings dearer;
     // curl (50, neutral) pays the default.
     let offer = |args: &[&str]| -> u64 {
         let out = run(Command::new(args[0]).args(&args[1..]));
@@ -93,9 +93,9 @@ fn scripts_and_liars_score_below_browsers_each_for_its_own_reasons() {
         "-",
         &offer_url,
     ];
-    assert_eq!(offer(&wget_offer), 24, "suspect band");
+    assert_eq!(offer(&wget_offer), 26, "suspect band");
     let curl_offer = ["curl", "-sk", "--interface", "127.0.0.76", &offer_url];
-    assert_eq!(offer(&curl_offer), 21, "neutral band");
+    assert_eq!(offer(&curl_offer), 23, "neutral band");
 
     let py = run(Command::new(python()).args(["-c", PYTHON_GET, "127.0.0.73", &url]));
     let py_out = String::from_utf8_lossy(&py.stdout);
@@ -273,11 +273,11 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
         "chromium",
     );
     assert!(score >= 75, "chromium lands in the trusted band: {granted}");
-    // The trusted band's price: the default 21 bits, two doublings cheaper.
+    // The trusted band's price: the default 23 bits, two doublings cheaper.
     let paid = browser::paid_puzzle(&v, "127.0.0.1".parse().unwrap());
     assert_eq!(
         paid,
-        Some(tollgate_core::Puzzle::Hashcash { bits: 19 }),
+        Some(tollgate_core::Puzzle::Hashcash { bits: 21 }),
         "{v}"
     );
     let cookie = v["cookies"]

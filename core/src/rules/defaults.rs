@@ -102,17 +102,18 @@ pub(super) const FORGET_AFTER_SECS: Int = int("forget_after_secs", 86_400, 0, YE
 pub(super) const MAX_BANS: Int = int("max_bans", 100_000, 1, 10_000_000);
 pub(super) const CLOSE_BANNED: bool = true;
 
-// [challenge]: the default puzzles cost about half a second of a browser's time on a 2-core
-// laptop (BENCHMARKS.md).
+// [challenge]: the default puzzles cost a browser with WebAssembly SIMD about half a second on
+// 2 cores (BENCHMARKS.md: 2^23 hashes at about 11 MH/s per core), and a native solver more than
+// before the browser got that fast.
 pub(super) const DIFFICULTY: Int = int(
     "difficulty",
-    21,
+    23,
     *HASHCASH_BITS.start() as i64,
     *HASHCASH_BITS.end() as i64,
 );
 pub(super) const RANGE: Int = int(
     "range",
-    1 << 22,
+    1 << 24,
     *RANGE_SIZE.start() as i64,
     *RANGE_SIZE.end() as i64,
 );
