@@ -25,6 +25,8 @@ PORT=18180
 "$BIN" run --rules benches/challenge/rules.toml --listen 127.0.0.1:$PORT --admin 127.0.0.1:18190 \
   --demo-backend 127.0.0.1:18181 --state-dir "$WORK" 2>"$WORK/log" & PID=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+# A port already taken (another tollgate) would have this run measure that one instead.
+kill -0 "$PID" 2>/dev/null || { echo "tollgate did not start:" >&2; cat "$WORK/log" >&2; exit 1; }
 
 pct() { # percentile p of numbers on stdin
   sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(p/100*NR+0.999); if (i<1) i=1; print a[i]}'
