@@ -271,8 +271,6 @@ def scalar_func(export):
     init = [f"(local.set ${r} (local.get ${src}))" for r, src in
             zip("abcdefgh", ["A1", "h0", "h1", "h2", "E1", "h4", "h5", "h6"])]
     out = lambda j: f"(i32.add (local.get $h{j}) (local.get ${final['abcdefgh'[j]]}))"
-    same = " ".join(f"(i32.eq {out(j)} (local.get $x{j}))" for j in range(1, 8))
-    alls = "(i32.and " * 6 + same.replace(") (i32.eq", ")) (i32.eq", 6)[len(""):] if False else None
     conj = f"(i32.eq {out(1)} (local.get $x1))"
     for j in range(2, 8):
         conj = f"(i32.and {conj} (i32.eq {out(j)} (local.get $x{j})))"

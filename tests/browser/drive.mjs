@@ -75,7 +75,11 @@ async function hashrate(browser, origin, n, solver) {
   const runs = [];
   let engine = null;
   for (let i = 0; i < 5; i++) {
-    const run = await page.evaluate(([n, solver]) => new Promise((resolve, reject) => {
+    const run = await page.evaluate(async ([n, solver]) => {
+      // As the challenge page does: the module compiled here, handed to the worker.
+      const file = { 'wasm-simd': 'search-simd.wasm', wasm: 'search.wasm' }[solver || 'wasm-simd'];
+      const module = file && await WebAssembly.compile(await (await fetch('/.tollgate/' + file)).arrayBuffer());
+      return new Promise((resolve, reject) => {
       const w = new Worker('/.tollgate/worker.js');
       let t0 = performance.now(), engine = null;
       w.onmessage = (ev) => {
@@ -86,8 +90,8 @@ async function hashrate(browser, origin, n, solver) {
       };
       w.onerror = (e) => reject(new Error(e.message));
       // A range puzzle whose target no candidate hits: exactly n hashes.
-      w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64), index: 0, workers: 1, solver });
-    }), [n, solver]);
+      w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64), index: 0, workers: 1, module, engine: solver || 'wasm-simd' });
+    }); }, [n, solver]);
     runs.push(run.ms);
     engine = run.engine;
   }

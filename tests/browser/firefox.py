@@ -93,6 +93,9 @@ def unwrap(result):
 # One worker run, in the page: resolves with its milliseconds and engine.
 HASHRATE = """
 const [n, solver, done] = arguments;
+(async () => {
+const file = { 'wasm-simd': 'search-simd.wasm', wasm: 'search.wasm' }[solver || 'wasm-simd'];
+const module = file && await WebAssembly.compile(await (await fetch('/.tollgate/' + file)).arrayBuffer());
 const w = new Worker('/.tollgate/worker.js');
 let t0 = performance.now(), engine = null;
 w.onmessage = (ev) => {
@@ -101,7 +104,8 @@ w.onmessage = (ev) => {
 };
 w.onerror = (e) => done([-1, String(e.message)]);
 w.postMessage({ prefix: 'f'.repeat(64), puzzle: 'range', param: n, target: '0'.repeat(64),
-  index: 0, workers: 1, solver });
+  index: 0, workers: 1, module, engine: solver || 'wasm-simd' });
+})().catch((e) => done([-1, String(e)]));
 """
 
 

@@ -38,7 +38,8 @@ impl Meter {
         hex::encode(self.key.to_bytes())
     }
 
-    /// Time between two conforming requests, in microseconds (at least 1).
+    /// Time between two conforming requests, in microseconds (at least 1: a quota above a
+    /// million requests a second is metered as a million).
     pub fn period_us(&self) -> u64 {
         let q = self.quota;
         let ns = u64::from(q.per_secs.get()) * NS_PER_SEC / u64::from(q.requests.get());

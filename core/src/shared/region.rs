@@ -12,10 +12,10 @@
 //!
 //! Sizing: counters take nine sixteenths of the zone at 33 bytes a key, the ledger, the bans and
 //! solved challenges an eighth each, reports a sixteenth. Solved challenges got their eighth from
-//! a measured rate: `tollgate solve` hashes 20.6 MH/s a core with SHA-NI (BENCHMARKS.md), so the
-//! default 21-bit puzzle's mean 2^21 hashes take about 51 ms on two cores, about 20 solves a
-//! second; each id is kept for the 300 s its challenge lives, so an 8m zone's share holds five
-//! such machines solving flat out. The zone's size is the memory bound; the rules' `max_*` caps
+//! a measured rate: `tollgate solve` hashes about 17 MH/s a core with SHA-NI (BENCHMARKS.md), so
+//! the default 23-bit puzzle's mean 2^23 hashes take about 240 ms on two cores, about 4 solves a
+//! second; each id is kept for the 300 s its challenge lives, so an 8m zone's share holds some 25
+//! such machines solving flat out (five at the 21-bit default it was sized for). The zone's size is the memory bound; the rules' `max_*` caps
 //! apply to in-process state only.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -20,7 +20,7 @@ pub const VERIFY_PATH: &str = "/.tollgate/verify";
 pub const OFFER_PATH: &str = "/.tollgate/challenge";
 pub const SCRIPT_PATH: &str = "/.tollgate/challenge.js";
 pub const WORKER_PATH: &str = "/.tollgate/worker.js";
-/// The worker's WebAssembly searches (it fetches them by these names, beside itself).
+/// The worker's WebAssembly searches (the page compiles one and hands it to its workers).
 pub const WASM_PATH: &str = "/.tollgate/search.wasm";
 pub const WASM_SIMD_PATH: &str = "/.tollgate/search-simd.wasm";
 /// Where the page's report-only policy sends its CSP report.
@@ -58,6 +58,12 @@ pub fn offer_json(page: &ChallengePage) -> String {
         "return_to": page.return_to,
         "verify": VERIFY_PATH,
         "worker": WORKER_PATH,
+        // Fastest first: the page compiles the first one this browser runs, once, for all its
+        // workers.
+        "solvers": [
+            {"engine": "wasm-simd", "url": WASM_SIMD_PATH},
+            {"engine": "wasm", "url": WASM_PATH},
+        ],
         "text": {"working": t.working, "eta": t.eta, "done": t.done, "failed": t.failed},
     })
     .to_string()
@@ -109,7 +115,7 @@ fn no_javascript(page: &ChallengePage) -> (String, String) {
 }
 
 /// The page's Content-Security-Policy: nothing but its own style (by hash), scripts and form.
-/// `'wasm-unsafe-eval'` lets the worker compile tollgate's own WebAssembly (fetched from
+/// `'wasm-unsafe-eval'` lets the page compile tollgate's own WebAssembly (fetched from
 /// `'self'`), and nothing else: `eval` stays forbidden.
 pub fn csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();

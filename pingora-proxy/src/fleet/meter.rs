@@ -33,7 +33,8 @@ impl Fleet {
             "{}:{{k{}}}:rl:{}",
             self.prefix,
             meter.key_hex(),
-            meter.counter()
+            // In hex: a route's name must not make the key look like another kind's.
+            hex::encode(meter.counter())
         );
         let mut run = self.gcra.key(key);
         run.arg(meter.period_us()).arg(meter.burst());

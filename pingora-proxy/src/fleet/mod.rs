@@ -10,7 +10,7 @@
 //! Keys (a hash tag per client key or answer, so Redis Cluster spreads them, and every key
 //! with a TTL): `{prefix}:{k<client key hex>}:ban` holds a ban record until its offence history
 //! may be forgotten; `{prefix}:{a<serial hex>}:answer` a used answer until its challenge
-//! expires; `{prefix}:{k<client key hex>}:rl:<limit>` a limit's bucket, with exact limits
+//! expires; `{prefix}:{k<client key hex>}:rl:<limit name hex>` a limit's bucket, with exact limits
 //! ([`meter`]). Channel `{prefix}:bans` carries each new ban.
 
 mod bans;

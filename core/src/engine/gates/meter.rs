@@ -2,7 +2,9 @@
 //! limit would count is metered by the store first. Asked right after routing, before anything
 //! counts the request here, since the front end decides it again with the reading and it must
 //! count once. Not asked for what never meets that limit: tollgate's own endpoints, allow and
-//! deny routes, proved or disproved crawlers, targets refused as malformed.
+//! deny routes, proved or disproved crawlers, targets refused as malformed. (A request the
+//! extreme-rate counter then bans has spent its place in the store's bucket: it was over every
+//! limit anyway.)
 
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::atomic::Ordering;

@@ -1,7 +1,7 @@
 // Tollgate challenge page: solve the proof-of-work on every core, then submit the answer.
 //
 // The challenge comes in the page as JSON (#tollgate-data). Workers (/.tollgate/worker.js) split
-// the nonces (each says which search it runs, which goes with the answer as `sv`); the first answer wins, the others are stopped, and the form is submitted to
+// the nonces, each running the search the page compiled for them (sent with the answer: `sv`); the first answer wins, the others are stopped, and the form is submitted to
 // /.tollgate/verify, which sets the clearance cookie and redirects back to the page asked for.
 (function () {
   'use strict';
@@ -59,18 +59,43 @@
     show(data.text.failed + why);
   }
 
+  // The fastest search this browser runs (data.solvers: WebAssembly with SIMD, then scalar),
+  // fetched and compiled once and handed to every worker; none (WebAssembly off or refused):
+  // the workers' JavaScript search.
+  async function compile() {
+    if (typeof WebAssembly !== 'object') return null;
+    for (const s of data.solvers) {
+      try {
+        const bytes = await (await fetch(s.url)).arrayBuffer();
+        if (WebAssembly.validate(bytes)) return { engine: s.engine, module: await WebAssembly.compile(bytes) };
+      } catch (e) {
+        // The next one.
+      }
+    }
+    return null;
+  }
+
   let exhausted = 0;
-  for (let i = 0; i < cores; i++) {
+  function start(compiled) {
+    solver = compiled ? compiled.engine : 'js';
+    for (let i = 0; i < cores; i++) {
+      if (!spawn(i, compiled)) return;
+    }
+    show(data.text.working);
+  }
+
+  function spawn(i, compiled) {
     let worker;
     try {
       worker = new Worker(data.worker);
     } catch (e) {
       fail(String(e));
-      return;
+      return false;
     }
     worker.onmessage = (ev) => {
       const m = ev.data;
-      if (m.engine) solver = m.engine;
+      // A worker that could not instantiate the module says it runs JavaScript instead.
+      if (m.engine) { if (m.engine === 'js') solver = 'js'; }
       else if (m.nonce !== undefined) finish(m.nonce);
       else if (m.exhausted && ++exhausted === cores) fail('no answer found');
       else if (m.hashes) { hashes += m.hashes; progress(); }
@@ -79,8 +104,10 @@
     worker.postMessage({
       prefix: data.prefix, puzzle: data.puzzle, param: data.param, target: data.target,
       index: i, workers: cores,
+      module: compiled ? compiled.module : null, engine: compiled ? compiled.engine : 'js',
     });
     pool.push(worker);
+    return true;
   }
-  show(data.text.working);
+  compile().then(start, () => start(null));
 })();

@@ -1,5 +1,5 @@
-// Tollgate proof-of-work worker: SHA-256 on 32-bit words, one compression per try, in
-// WebAssembly where the engine runs it (search-simd.wasm, search.wasm) and else in JavaScript.
+// Tollgate proof-of-work worker: SHA-256 on 32-bit words, one compression per try, in the
+// WebAssembly module the page hands it (search-simd.wasm or search.wasm), else in JavaScript.
 //
 // Every message is 64 ASCII bytes (the challenge prefix, exactly one SHA-256 block) followed by
 // an 8-byte big-endian nonce (hi, lo). The prefix block is hashed once; each try compresses only
@@ -323,25 +323,21 @@ function search(s, hi, start, step, end, bits, tw, report) {
 }
 // END GENERATED
 
-// The fastest search this engine runs: WebAssembly with 128-bit SIMD, else scalar WebAssembly,
-// else the JavaScript above. A module the engine cannot validate (no SIMD) or compile
-// (WebAssembly switched off, or forbidden by a policy) is passed over. Same puzzles, same nonce
+// The page compiles the fastest WebAssembly search the browser runs, once, and hands every
+// worker the module (`module`, named by `engine`: wasm-simd or wasm); without one, or if it
+// will not instantiate, the worker runs the JavaScript search above. Same puzzles, same nonce
 // split, same progress reports.
-const SOLVERS = [['wasm-simd', 'search-simd.wasm'], ['wasm', 'search.wasm']];
+
 // Tries per call into WebAssembly: one progress report each, as the JavaScript loop reports.
 const CHUNK = 65536;
 
-async function pick(only) {
-  if (typeof WebAssembly !== 'object') return { name: 'js' };
-  for (const [name, file] of SOLVERS) {
-    if (only && only !== name) continue;
+async function instantiate(m) {
+  if (m.module) {
     try {
-      const bytes = await (await fetch(file)).arrayBuffer();
-      if (!WebAssembly.validate(bytes)) continue;
-      const { instance } = await WebAssembly.instantiate(bytes);
-      if (typeof instance.exports.search === 'function') return { name, x: instance.exports };
+      const instance = await WebAssembly.instantiate(m.module);
+      if (typeof instance.exports.search === 'function') return { name: m.engine, x: instance.exports };
     } catch (e) {
-      // The next one.
+      // The JavaScript search.
     }
   }
   return { name: 'js' };
@@ -373,8 +369,7 @@ self.onmessage = async (ev) => {
   const m = ev.data;
   const h = midstate(m.prefix);
   const report = (n) => self.postMessage({ hashes: n });
-  // `solver` names one to use (measurements); by default, the fastest that runs.
-  const solver = await pick(m.solver);
+  const solver = await instantiate(m);
   self.postMessage({ engine: solver.name });
   let hi, start, step, end, bits, t;
   if (m.puzzle === 'hashcash') {
