@@ -28,6 +28,11 @@ mod view;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: the proxy allocates per request (headers, buffers),
+/// and glibc's malloc and free were 12-13% of its samples under wrk (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
