@@ -11,6 +11,8 @@
 //!   user-agent patterns), a Chrome user agent on `/robots.txt`; `default_rules_exempt_no_crawlers`
 //!   the same with `[crawlers] enabled = false`, so the difference is the crawler claim check;
 //! - `default_rules_verified_crawler`: Googlebot from an address whose lookup is cached as proved.
+//!
+//! Last, the `allowed_1m_keys` / `mode_off` ratio of this run's medians.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -85,6 +87,7 @@ fn populated() -> Engine {
 }
 
 fn bench(c: &mut Criterion) {
+    let started = std::time::SystemTime::now();
     let e = populated();
     let mut g = c.benchmark_group("decide");
     let mut i = 0u32;
@@ -121,6 +124,34 @@ fn bench(c: &mut Criterion) {
     });
     default_rules(&mut g, &mut next);
     g.finish();
+    print_ratio("allowed_1m_keys", "mode_off", started);
+}
+
+/// `a`'s median over `b`'s, as criterion just saved them (target/criterion/decide/*/new): the
+/// same run's baseline, so the machine's fast and slow phases cancel.
+fn print_ratio(a: &str, b: &str, since: std::time::SystemTime) {
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let median = |id: &str| -> Option<f64> {
+        let path = dir.join(format!("criterion/decide/{id}/new/estimates.json"));
+        // Only what this run wrote: a filtered run leaves older estimates behind.
+        let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        if written < since {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        v["median"]["point_estimate"].as_f64()
+    };
+    match (median(a), median(b)) {
+        (Some(x), Some(y)) if y > 0.0 => println!(
+            "decide/{a} / decide/{b}: {:.0} ns / {:.0} ns = {:.2}x   (target <= 3.00x)",
+            x,
+            y,
+            x / y
+        ),
+        _ => println!("decide/{a} / decide/{b}: not both measured in this run"),
+    }
 }
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
