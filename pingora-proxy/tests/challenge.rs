@@ -273,6 +273,25 @@ fn the_served_webassembly_searches_agree_with_sha256() {
     let from: IpAddr = "127.0.3.60".parse().unwrap();
     let sizes = browser::served_solvers_agree(from, t.listen, &dir.0);
     eprintln!("search.wasm, search-simd.wasm: {sizes:?} bytes");
+    // The page names its files by content (`?v=`), so no browser mixes two releases' files.
+    let o = offer(&t, "127.0.3.61", UA, "/protected/x");
+    let mut urls = vec![o["worker"].as_str().unwrap().to_string()];
+    urls.extend(
+        o["solvers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["url"].as_str().unwrap().to_string()),
+    );
+    for url in &urls {
+        assert!(
+            url.contains("?v=") && url.len() > url.find("?v=").unwrap() + 12,
+            "{url}"
+        );
+        let r = http::get(from, t.listen, url).unwrap();
+        assert_eq!(r.status, 200, "{url}");
+    }
+    assert_eq!(urls.len(), 3, "{o}");
 }
 
 #[test]

@@ -57,16 +57,24 @@ pub fn offer_json(page: &ChallengePage) -> String {
         "expected": o.puzzle.expected_hashes(),
         "return_to": page.return_to,
         "verify": VERIFY_PATH,
-        "worker": WORKER_PATH,
+        "worker": versioned(1, WORKER_PATH, WORKER.as_bytes()),
         // Fastest first: the page compiles the first one this browser runs, once, for all its
         // workers.
         "solvers": [
-            {"engine": "wasm-simd", "url": WASM_SIMD_PATH},
-            {"engine": "wasm", "url": WASM_PATH},
+            {"engine": "wasm-simd", "url": versioned(2, WASM_SIMD_PATH, WASM_SIMD)},
+            {"engine": "wasm", "url": versioned(3, WASM_PATH, WASM)},
         ],
         "text": {"working": t.working, "eta": t.eta, "done": t.done, "failed": t.failed},
     })
     .to_string()
+}
+
+/// `path?v=<content hash>` for static file number `i`: each release's files get their own URLs,
+/// so a browser never runs a cached file of one release with another's, however long it caches
+/// them (the endpoints match the path; the query is ignored).
+fn versioned(i: usize, path: &str, body: &[u8]) -> &'static str {
+    static URLS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    URLS[i % 4].get_or_init(|| format!("{path}?v={}", &hex::encode(Sha256::digest(body))[..12]))
 }
 
 /// The HTML challenge page.
@@ -88,7 +96,7 @@ pub fn html(page: &ChallengePage) -> String {
         .replace("{{noscript}}", &noscript)
         .replace("{{verify}}", VERIFY_PATH)
         .replace("{{puzzle}}", page.offer.puzzle.kind())
-        .replace("{{script}}", SCRIPT_PATH)
+        .replace("{{script}}", versioned(0, SCRIPT_PATH, SCRIPT.as_bytes()))
         .replace("{{data}}", &data)
 }
 
