@@ -35,9 +35,10 @@ impl Engine {
 
     pub fn stats(&self) -> EngineStats {
         let stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        let lanes = &self.state.lanes;
         EngineStats {
-            tracked_keys: stores.values().map(|s| s.len()).sum(),
-            evicted_keys: stores.values().map(|s| s.evicted()).sum(),
+            tracked_keys: stores.values().chain(lanes).map(|s| s.len()).sum(),
+            evicted_keys: stores.values().chain(lanes).map(|s| s.evicted()).sum(),
             active_bans: self.state.bans.active_list(self.clock.now_ns()).len(),
             ban_records: self.state.bans.len(),
             solved_challenges: self.state.tolls.replay.len(),

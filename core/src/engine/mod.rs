@@ -39,7 +39,7 @@ use crate::toll::replay;
 use crate::toll::{Keyring, Tolls};
 use crate::verdict::Verdict;
 use active::{Active, Limiters};
-use state::{Memory, State};
+use state::{Memory, State, LANES};
 
 /// The decision core's entry point: one per front-end process (or per nginx worker).
 #[derive(Debug)]
@@ -100,6 +100,7 @@ impl Engine {
                 lookups: AtomicBool::new(false),
                 exact_limits: AtomicBool::new(false),
                 fixed_stores: [penalties, usage, verdicts],
+                lanes: memory.lanes(cap),
             },
             memory,
             clock,
@@ -138,9 +139,12 @@ impl Engine {
         let mut used = Vec::new();
         let mut limiter = |id: String, quota: Option<Quota>| {
             let quota = quota?;
-            let store = stores
-                .entry(id.clone())
-                .or_insert_with(|| self.memory.store(&id, cap));
+            let store = match LANES.iter().position(|l| *l == id) {
+                Some(lane) => &self.state.lanes[lane],
+                None => stores
+                    .entry(id.clone())
+                    .or_insert_with(|| self.memory.store(&id, cap)),
+            };
             store.set_max_keys(cap);
             let limiter = Limiter::new(quota, store.clone(), &self.clock);
             let limiter = match self.state.tally.enabled() {
@@ -181,7 +185,7 @@ impl Engine {
                 .collect(),
         };
         stores.retain(|id, _| used.contains(id));
-        for s in &self.state.fixed_stores {
+        for s in self.state.fixed_stores.iter().chain(&self.state.lanes) {
             s.set_max_keys(cap);
         }
         self.state.bans.set_max(rules.bans.policy.max_bans);
@@ -205,6 +209,7 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .chain(&self.state.fixed_stores)
+            .chain(&self.state.lanes)
             .cloned()
             .collect();
         let keys: usize = stores.iter().map(|s| s.sweep(now)).sum();

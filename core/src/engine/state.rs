@@ -37,7 +37,13 @@ pub(crate) struct State {
     /// Stores that are not behind a limiter (penalties, clearance spending, crawler verdicts),
     /// capped like the rest.
     pub fixed_stores: [Arc<KeyStore>; 3],
+    /// The stores of the limiters named in [`LANES`], kept across reloads like the others.
+    pub lanes: [Arc<KeyStore>; 2],
 }
+
+/// The limiters every request meets: in this process, the two lanes of one store, so both
+/// counts cost one lookup.
+pub(crate) const LANES: [&str; 2] = ["default", "extreme"];
 
 /// Where state lives: in this process, or in a shared-memory region every worker attaches to.
 #[derive(Debug)]
@@ -53,6 +59,14 @@ impl Memory {
             Memory::Local => KeyStore::new(cap),
             Memory::Shared(r) => KeyStore::shared(r.clone(), name),
         })
+    }
+
+    /// The stores of the [`LANES`] limiters.
+    pub fn lanes(&self, cap: usize) -> [Arc<KeyStore>; 2] {
+        match self {
+            Memory::Local => KeyStore::lanes(cap).map(Arc::new),
+            Memory::Shared(r) => LANES.map(|name| Arc::new(KeyStore::shared(r.clone(), name))),
+        }
     }
 
     /// A store of long-lived entries (penalties, clearance spending, crawler verdicts): in a

@@ -13,34 +13,41 @@
 //! [`Region`] (nginx's workers, which must all count in the same place). Both evict the same
 //! way: keys at rest first, then the least debt.
 //!
-//! Memory per tracked key: a 24-byte entry (16-byte key + 8-byte TAT) and one control byte, at a
-//! hash-table load factor between 7/16 and 7/8: 28–57 bytes.
+//! In-process shards are open-addressing tables with keys inline (`table.rs`): one cache line
+//! per lookup. Memory per tracked key: a slot of the 16-byte key and 8 bytes per value, at a
+//! load factor between 3/8 and 3/4. The default limit and the extreme-rate counter, which every
+//! request meets, are two lanes of one store (32-byte slots: 43–85 bytes per client, one
+//! lookup for both); other stores hold one value (24-byte slots: 32–64 bytes per key).
 //! `benches/decide.rs` measures it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use governor::nanos::Nanos;
 use governor::state::StateStore;
-use hashbrown::HashMap;
 
 use crate::clock::CoreClock;
 use crate::request::key::ClientKey;
 use crate::shared::region::{self, Region};
 use crate::shared::slots::{Evict, Placed, SlotKey, Values};
+pub use local::LocalStore;
 
-const SHARDS: usize = 64;
+mod local;
+mod table;
 
 /// What a busy shared bucket reads as: a TAT far in the future, so every check on it fails
 /// closed (and arithmetic on it cannot overflow).
 const BUSY: u64 = u64::MAX / 4;
 
-type Shard = HashMap<ClientKey, u64>;
-
 /// Map of client key → absolute TAT in nanoseconds, with a hard bound on memory.
 #[derive(Debug)]
 pub enum KeyStore {
     Local(LocalStore),
+    /// One lane of an in-process store whose keys carry several values side by side: the
+    /// limiters every request meets share one lookup.
+    Lane {
+        store: Arc<LocalStore<2>>,
+        lane: usize,
+    },
     /// One map (`tag`) in a shared region's counter table, or its ledger (`ledger`).
     Shared {
         region: Arc<Region>,
@@ -76,10 +83,21 @@ impl KeyStore {
         }
     }
 
+    /// The two lanes of one new in-process store of at most about `max_keys` keys.
+    pub fn lanes(max_keys: usize) -> [Self; 2] {
+        let store = Arc::new(LocalStore::<2>::new(max_keys));
+        [0, 1].map(|lane| Self::Lane {
+            store: store.clone(),
+            lane,
+        })
+    }
+
     /// Changes the cap of an in-process store (a shared one is bounded by its zone).
     pub fn set_max_keys(&self, max_keys: usize) {
-        if let Self::Local(l) = self {
-            l.set_max_keys(max_keys);
+        match self {
+            Self::Local(l) => l.set_max_keys(max_keys),
+            Self::Lane { store, .. } => store.set_max_keys(max_keys),
+            Self::Shared { .. } => {}
         }
     }
 
@@ -93,7 +111,8 @@ impl KeyStore {
         f: impl FnOnce(Option<u64>) -> Result<(T, u64), E>,
     ) -> Result<T, E> {
         match self {
-            Self::Local(l) => l.update(key, now_ns, f),
+            Self::Local(l) => l.update(key, 0, now_ns, f),
+            Self::Lane { store, lane } => store.update(key, *lane, now_ns, f),
             Self::Shared {
                 region,
                 tag,
@@ -127,7 +146,8 @@ impl KeyStore {
     /// The stored value for `key`, if any.
     pub fn get(&self, key: &ClientKey) -> Option<u64> {
         match self {
-            Self::Local(l) => l.get(key),
+            Self::Local(l) => l.get(key, 0),
+            Self::Lane { store, lane } => store.get(key, *lane),
             Self::Shared {
                 region,
                 tag,
@@ -143,27 +163,33 @@ impl KeyStore {
         }
     }
 
-    /// Drops every key whose TAT has passed. A shared store is swept by its region instead.
+    /// Drops every key whose TAT has passed. A shared store is swept by its region instead; a
+    /// store of lanes through its first lane.
     pub fn sweep(&self, now_ns: u64) -> usize {
         match self {
             Self::Local(l) => l.sweep(now_ns),
-            Self::Shared { .. } => 0,
+            Self::Lane { store, lane: 0 } => store.sweep(now_ns),
+            Self::Lane { .. } | Self::Shared { .. } => 0,
         }
     }
 
-    /// Keys tracked now (in-process stores; a shared region counts for all its maps).
+    /// Keys tracked now (in-process stores; a shared region counts for all its maps). A store
+    /// of lanes counts its keys once, in its first lane.
     pub fn len(&self) -> usize {
         match self {
             Self::Local(l) => l.len(),
-            Self::Shared { .. } => 0,
+            Self::Lane { store, lane: 0 } => store.len(),
+            Self::Lane { .. } | Self::Shared { .. } => 0,
         }
     }
 
-    /// Keys evicted while still in debt because the store was full.
+    /// Keys evicted while still in debt because the store was full (a store of lanes: in its
+    /// first lane).
     pub fn evicted(&self) -> usize {
         match self {
             Self::Local(l) => l.evicted(),
-            Self::Shared { .. } => 0,
+            Self::Lane { store, lane: 0 } => store.evicted(),
+            Self::Lane { .. } | Self::Shared { .. } => 0,
         }
     }
 }
@@ -171,118 +197,6 @@ impl KeyStore {
 pub(crate) fn slot_key(tag: u64, key: &ClientKey) -> SlotKey {
     let (hi, lo) = key.words();
     SlotKey { tag, hi, lo }
-}
-
-/// Sharded in-process map with a hard cap on keys.
-#[derive(Debug)]
-pub struct LocalStore {
-    shards: Box<[Mutex<Shard>]>,
-    shard_cap: AtomicUsize,
-    evicted: AtomicUsize,
-}
-
-impl LocalStore {
-    /// A store holding at most about `max_keys` keys (rounded up to a multiple of the shard count).
-    pub fn new(max_keys: usize) -> Self {
-        let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
-        let store = Self {
-            shards,
-            shard_cap: AtomicUsize::new(1),
-            evicted: AtomicUsize::new(0),
-        };
-        store.set_max_keys(max_keys);
-        store
-    }
-
-    /// Changes the cap; shards above it shrink on their next insert.
-    fn set_max_keys(&self, max_keys: usize) {
-        let cap = max_keys.div_ceil(SHARDS).max(1);
-        self.shard_cap.store(cap, Ordering::Relaxed);
-    }
-
-    fn shard(&self, key: &ClientKey) -> MutexGuard<'_, Shard> {
-        let idx = (key.mix() >> 58) as usize % SHARDS;
-        // A poisoned shard only means a panic elsewhere mid-update of plain integers: keep using it.
-        self.shards[idx]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// [`KeyStore::update`] under one shard lock.
-    fn update<T, E>(
-        &self,
-        key: &ClientKey,
-        now_ns: impl FnOnce() -> u64,
-        f: impl FnOnce(Option<u64>) -> Result<(T, u64), E>,
-    ) -> Result<T, E> {
-        let mut shard = self.shard(key);
-        // One hash lookup on the common path: update in place.
-        if let Some(tat) = shard.get_mut(key) {
-            let (out, new_tat) = f(Some(*tat))?;
-            *tat = new_tat;
-            return Ok(out);
-        }
-        let (out, tat) = f(None)?;
-        let cap = self.shard_cap.load(Ordering::Relaxed);
-        if shard.len() >= cap {
-            let freed = make_room(&mut shard, now_ns(), cap);
-            self.evicted.fetch_add(freed, Ordering::Relaxed);
-        }
-        shard.insert(*key, tat);
-        Ok(out)
-    }
-
-    /// The stored value for `key`, if any.
-    fn get(&self, key: &ClientKey) -> Option<u64> {
-        self.shard(key).get(key).copied()
-    }
-
-    /// Drops every key whose TAT has passed: such a key would start with a full burst anyway.
-    fn sweep(&self, now_ns: u64) -> usize {
-        let mut removed = 0;
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            let before = shard.len();
-            shard.retain(|_, tat| *tat > now_ns);
-            removed += before - shard.len();
-            if shard.capacity() > 4 * shard.len().max(16) {
-                shard.shrink_to_fit();
-            }
-        }
-        removed
-    }
-
-    /// Keys tracked now.
-    fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
-            .sum()
-    }
-
-    /// Keys evicted while still in debt because the store was full.
-    fn evicted(&self) -> usize {
-        self.evicted.load(Ordering::Relaxed)
-    }
-}
-
-/// Frees room in a full shard: first keys already at rest, then the sixteenth of keys with the
-/// least debt. The heaviest clients (largest TAT) are the last to be forgotten, so filling the
-/// table with fresh addresses does not reset a flooder's counter.
-fn make_room(shard: &mut Shard, now_ns: u64, cap: usize) -> usize {
-    let before = shard.len();
-    shard.retain(|_, tat| *tat > now_ns);
-    if shard.len() >= cap {
-        let mut tats: Vec<u64> = shard.values().copied().collect();
-        // Remove what is over the cap plus a sixteenth of the cap, keeping the heaviest. Sized by
-        // the cap, not the length, so shrinking the cap on reload keeps the heaviest `cap` keys.
-        let cut = (shard.len() - cap) + (cap / 16).max(1);
-        let cut = cut.min(tats.len() - 1);
-        let (_, threshold, _) = tats.select_nth_unstable(cut);
-        let threshold = *threshold;
-        shard.retain(|_, tat| *tat > threshold);
-    }
-    before - shard.len()
 }
 
 /// One limiter's window onto a shared [`KeyStore`], translating governor's limiter-relative

@@ -184,3 +184,28 @@ fn a_busy_shared_bucket_fails_closed_and_stores_nothing() {
     assert_eq!(store.get(&k), None, "nothing was stored while busy");
     assert_eq!(store.update(&k, || 0, check), Ok(()));
 }
+
+#[test]
+fn two_lanes_count_apart_in_one_key_and_evict_together() {
+    let [a, b] = KeyStore::lanes(64 * 10);
+    a.update::<(), ()>(&key(1), || 0, |_| Ok(((), 10))).unwrap();
+    b.update::<(), ()>(&key(1), || 0, |p| Ok(((), p.unwrap_or(0) + 5)))
+        .unwrap();
+    assert_eq!((a.get(&key(1)), b.get(&key(1))), (Some(10), Some(5)));
+    assert_eq!((a.len(), b.len()), (1, 0), "a key is counted once");
+    // The heavy key's debt is in its second lane only; a spray of lighter keys must not evict it.
+    b.update::<(), ()>(&key(7), || 0, |_| Ok(((), u64::MAX / 2)))
+        .unwrap();
+    for i in 1_000..50_000u32 {
+        a.update::<(), ()>(&key(i), || 0, |_| Ok(((), 100)))
+            .unwrap();
+    }
+    assert!(a.len() <= 64 * 10, "len {}", a.len());
+    assert_eq!(b.get(&key(7)), Some(u64::MAX / 2));
+    assert_eq!(a.get(&key(7)), None);
+    // Swept through the first lane: everything at rest by 200 ns goes, the heavy key stays.
+    assert_eq!(b.sweep(200), 0);
+    let held = a.len();
+    assert_eq!(a.sweep(200), held - 1);
+    assert_eq!(b.get(&key(7)), Some(u64::MAX / 2));
+}
