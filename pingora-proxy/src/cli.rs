@@ -118,6 +118,14 @@ pub struct SolveArgs {
     /// Print only the cookie's value, without `tollgate_clearance=`.
     #[arg(long)]
     pub value_only: bool,
+    /// For https:// URLs: trust the certificate authorities in this PEM file instead of the
+    /// system's (e.g. a site's private CA).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// For https:// URLs: accept any certificate, unverified (development certificates only:
+    /// anyone on the path can read and change the traffic).
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
 }
 
 #[derive(Args, Debug)]

@@ -13,6 +13,7 @@ use tollgate_core::{
 };
 use tollgate_core::{hardest_work_bits, mint_clearance};
 use tollgate_core::{solve_parallel, Work};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 use crate::cli::{RotateArgs, SolveArgs, TokenArgs};
 use crate::secrets;
@@ -35,6 +36,7 @@ pub fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)
+        .tls_config(tls_config(args)?)
         .build()
         .into();
     let offer_url = format!("{origin}{OFFER_PATH}?{}", query(&[("return", path)]));
@@ -101,6 +103,56 @@ pub fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
         }
         (status, _) => bail!("verify answered {status} without a clearance"),
     }
+}
+
+/// How `solve` checks an HTTPS site's certificate: against the system's certificate
+/// authorities (what `update-ca-certificates` manages), the ones in `--ca-file`, or, with
+/// `--insecure`, not at all.
+fn tls_config(args: &SolveArgs) -> anyhow::Result<TlsConfig> {
+    let tls = TlsConfig::builder().provider(TlsProvider::Rustls);
+    if args.insecure {
+        eprintln!("warning: --insecure: the site's certificate is not checked");
+        return Ok(tls.disable_verification(true).build());
+    }
+    let roots = match &args.ca_file {
+        Some(file) => {
+            let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("{}: not a PEM certificate file", file.display()))?;
+            if certs.is_empty() {
+                bail!("{}: no certificate in it", file.display());
+            }
+            certs
+        }
+        None => system_roots()?,
+    };
+    Ok(tls.root_certs(RootCerts::new_with_certs(&roots)).build())
+}
+
+/// The system's trusted certificate authorities (on Debian /etc/ssl/certs; `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` override, as for OpenSSL).
+fn system_roots() -> anyhow::Result<Vec<Certificate<'static>>> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in found.errors.iter().take(3) {
+        eprintln!("warning: system certificates: {e}");
+    }
+    let certs: Vec<_> = found
+        .certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    if certs.is_empty() {
+        bail!(
+            "no system certificate authorities found (install ca-certificates, or pass --ca-file)"
+        );
+    }
+    Ok(certs)
 }
 
 fn print_cookie(name: &str, value: &str, value_only: bool) {

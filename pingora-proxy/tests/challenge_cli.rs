@@ -1,13 +1,16 @@
 //! The toll from the command line against a real proxy: `tollgate solve` pays it natively,
-//! `tollgate token` mints a clearance for one client, and `tollgate rotate-secret` keeps old
-//! clearances for the grace period only.
+//! over HTTP and over HTTPS (a test CA's certificate: refused unverified, paid with `--ca-file`
+//! or `--insecure`), `tollgate token` mints a clearance for one client, and
+//! `tollgate rotate-secret` keeps old clearances for the grace period only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod support;
 
+use std::process::Command;
+
 use support::*;
-use tollgate_core::CLEARANCE_COOKIE as COOKIE;
-use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_core::{CLEARANCE_COOKIE as COOKIE, SECURE_COOKIE};
+use tollgate_testkit::tollgate::{write_rules, Launch, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 use tollgate_testkit::TEST_SECRET_HEX;
 
@@ -118,4 +121,94 @@ fn a_rotated_key_keeps_old_clearances_for_the_grace_period_only() {
     assert!(expired, "the new key's cookie outlived its zero grace");
     let o = offer(&t, me, UA, "/protected/x");
     assert_eq!(o["param"], 8, "a cookie of a retired key is no offence");
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost, made with openssl in
+/// `dir`: (ca.crt, server.crt, server.key).
+fn test_ca(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let f = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    std::fs::write(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    let steps = [
+        format!(
+            "req -x509 {ec} -days 1 -subj /CN=test-CA -keyout {} -out {}",
+            f("ca.key"),
+            f("ca.crt")
+        ),
+        format!(
+            "req {ec} -subj /CN=localhost -keyout {} -out {}",
+            f("server.key"),
+            f("server.csr")
+        ),
+        format!(
+            "x509 -req -days 1 -in {} -CA {} -CAkey {} -CAcreateserial -extfile {} -out {}",
+            f("server.csr"),
+            f("ca.crt"),
+            f("ca.key"),
+            f("ext.cnf"),
+            f("server.crt")
+        ),
+    ];
+    for step in steps {
+        let out = Command::new("openssl")
+            .args(step.split(' '))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {step}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ["ca.crt", "server.crt", "server.key"].map(|n| dir.join(n))
+}
+
+#[test]
+fn tollgate_solve_pays_over_https_with_a_ca_file_or_insecure_and_not_unverified() {
+    let dir = TempDir::new("solve-tls");
+    let up = Upstream::start().unwrap();
+    let [ca, crt, key] = test_ca(&dir.0);
+    let tls = format!(
+        "[server]\ntls_listen = \"127.0.0.1:8443\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        crt.display(),
+        key.display()
+    );
+    let rules = write_rules(&dir.0, &format!("{tls}{}", rules(14)));
+    let t = Tollgate::launch(bin(), &dir.0, &rules, &Launch::new(up.addr).tls());
+    let url = format!("https://{}/protected/tls", t.tls.unwrap());
+    // The test CA is no system authority: an unverified site is refused, not paid.
+    let refused = Command::new(bin())
+        .args(["solve", &url, "--user-agent", UA])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "solved against an unknown CA");
+    assert!(said.to_ascii_lowercase().contains("certificate"), "{said}");
+    let ca_arg = ca.to_str().unwrap();
+    for flags in [&["--ca-file", ca_arg][..], &["--insecure"]] {
+        let mut args = vec!["solve", &url, "--user-agent", UA];
+        args.extend(flags);
+        let cookie = cli(&args, &[]);
+        assert!(cookie.starts_with(&format!("{SECURE_COOKIE}=")), "{cookie}");
+        let before = up.hits();
+        let reached = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                ca_arg,
+            ])
+            .args(["-A", UA, "-b", &cookie, &url])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&reached.stdout), "200", "{flags:?}");
+        assert_eq!(
+            up.hits(),
+            before + 1,
+            "{flags:?}: the backend was not reached"
+        );
+    }
 }
