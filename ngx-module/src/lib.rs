@@ -5,14 +5,18 @@
 //! ([`zone`]), each worker builds its own [`tollgate_core::Engine`] over that zone ([`worker`]),
 //! and the access-phase handler ([`handler`]) turns a request into the core's view ([`view`]),
 //! asks for a decision, and sends the core's reply ([`reply`]) or lets the request through.
+//! The decision stays on the request ([`record`]) for the log phase and the `$tollgate_*`
+//! variables ([`vars`]).
 //! Every policy lives in the core; every `unsafe` block says why it is sound.
 
 mod conf;
 mod handler;
 mod hello;
 mod realip;
+mod record;
 mod reply;
 mod symbols;
+mod vars;
 mod view;
 mod worker;
 mod zone;
@@ -56,7 +60,7 @@ unsafe impl HttpModuleLocationConf for Tollgate {
 }
 
 static NGX_HTTP_TOLLGATE_CTX: ngx_http_module_t = ngx_http_module_t {
-    preconfiguration: None,
+    preconfiguration: Some(preconfiguration),
     postconfiguration: Some(Tollgate::postconfiguration),
     create_main_conf: Some(Tollgate::create_main_conf),
     init_main_conf: Some(conf::init_main_conf),
@@ -65,6 +69,12 @@ static NGX_HTTP_TOLLGATE_CTX: ngx_http_module_t = ngx_http_module_t {
     create_loc_conf: Some(Tollgate::create_loc_conf),
     merge_loc_conf: Some(Tollgate::merge_loc_conf),
 };
+
+/// Declares the `$tollgate_*` variables.
+unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    // SAFETY: nginx passes the configuration it is reading.
+    unsafe { vars::add(cf) }
+}
 
 ngx::ngx_modules!(ngx_http_tollgate_module);
 

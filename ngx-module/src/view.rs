@@ -4,10 +4,14 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ptr;
 
+#[cfg(ngx_http_v3)]
+use ngx::ffi::NGX_HTTP_VERSION_30;
 use ngx::ffi::{
-    ngx_connection_t, ngx_http_request_t, sockaddr_in, sockaddr_in6, AF_INET, AF_INET6,
-    NGX_HTTP_VERSION_10, NGX_HTTP_VERSION_20, NGX_HTTP_VERSION_30, NGX_HTTP_VERSION_9,
+    ngx_connection_t, ngx_http_request_t, ngx_list_part_t, ngx_pnalloc, ngx_str_t, ngx_table_elt_t,
+    sockaddr_in, sockaddr_in6, AF_INET, AF_INET6, NGX_HTTP_VERSION_10, NGX_HTTP_VERSION_20,
+    NGX_HTTP_VERSION_9,
 };
 use ngx::http::Request;
 use tollgate_core::UNKNOWN_PEER;
@@ -154,6 +158,7 @@ fn connection(r: &ngx_http_request_t) -> ConnectionView {
     let version = match r.http_version as u32 {
         NGX_HTTP_VERSION_9 | NGX_HTTP_VERSION_10 => HttpVersion::Http10,
         NGX_HTTP_VERSION_20 => HttpVersion::H2,
+        #[cfg(ngx_http_v3)]
         NGX_HTTP_VERSION_30 => HttpVersion::H3,
         _ => HttpVersion::Http11,
     };
@@ -194,6 +199,46 @@ fn peer(c: *mut ngx_connection_t) -> IpAddr {
                 IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.__in6_u.__u6_addr8))
             }
             _ => UNKNOWN_PEER,
+        }
+    }
+}
+
+/// Rewrites the request's `Cookie` headers to `value` (the core's forwarding decision: the
+/// clearance cookie taken out), which nginx's proxy, FastCGI and the `$cookie_` variables then
+/// read. A list entry cannot be removed (other header fields point into the list), so the first
+/// `Cookie` header carries the value and later ones are emptied. An empty value leaves
+/// `Cookie:` empty, which reads as no cookie.
+///
+/// # Safety
+/// `r` must be a live request with nothing borrowing its headers.
+pub unsafe fn replace_cookie(r: *mut ngx_http_request_t, value: &str) {
+    // SAFETY: the header list and its parts belong to the live request; each part's `elts`
+    // holds `nelts` table entries; the copy of `value` lives in the request's pool.
+    unsafe {
+        let pool = (*r).pool;
+        let mut part: *mut ngx_list_part_t = &mut (*r).headers_in.headers.part;
+        let mut first = true;
+        while !part.is_null() {
+            let elts = (*part).elts.cast::<ngx_table_elt_t>();
+            for i in 0..(*part).nelts {
+                let h = &mut *elts.add(i);
+                if !h.key.as_bytes().eq_ignore_ascii_case(b"cookie") {
+                    continue;
+                }
+                h.value.len = 0;
+                if first && !value.is_empty() {
+                    let p = ngx_pnalloc(pool, value.len()).cast::<u8>();
+                    if !p.is_null() {
+                        ptr::copy_nonoverlapping(value.as_ptr(), p, value.len());
+                        h.value = ngx_str_t {
+                            len: value.len(),
+                            data: p,
+                        };
+                    }
+                }
+                first = false;
+            }
+            part = (*part).next;
         }
     }
 }

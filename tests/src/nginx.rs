@@ -10,16 +10,24 @@ use std::time::Duration;
 
 use crate::process::{eventually, free_port, wait_listening, Guard};
 
-/// Where the nginx binary and the module are.
+/// Where the nginx binary and the module are, and what that nginx's configuration accepts.
 #[derive(Clone, Debug)]
 pub struct NginxBuild {
     pub nginx: PathBuf,
     pub module: PathBuf,
+    /// `nginx -v`'s version as a number (1.22.1 is 1_022_001).
+    pub version: u32,
 }
+
+/// The environment variable naming another nginx binary to test the module in (Debian's
+/// `/usr/sbin/nginx`, with the module built against its `nginx-dev` source): see
+/// `scripts/test-ngx-distro.sh`.
+pub const NGINX_ENV: &str = "TOLLGATE_NGINX";
 
 impl NginxBuild {
     /// The build whose objects are in `build_dir`, with the module and proxy built beside the
-    /// running test binary (in its cargo profile directory, e.g. `target/debug`).
+    /// running test binary (in its cargo profile directory, e.g. `target/debug`). The nginx is
+    /// the one built there, or the binary [`NGINX_ENV`] names.
     pub fn beside_this_test(build_dir: &Path) -> Self {
         Self::new(build_dir, &profile_dir())
     }
@@ -27,9 +35,12 @@ impl NginxBuild {
     /// `build_dir` is nginx's objs parent (the ngx-module build script's `DEP_NGINX_BUILD_DIR`),
     /// `target_dir` the cargo profile directory holding `libtollgate_ngx.so`.
     pub fn new(build_dir: &Path, target_dir: &Path) -> Self {
+        let nginx = std::env::var_os(NGINX_ENV).map_or_else(|| build_dir.join("nginx"), Into::into);
+        let version = nginx_version(&nginx);
         let b = Self {
-            nginx: build_dir.join("nginx"),
+            nginx,
             module: target_dir.join("libtollgate_ngx.so"),
+            version,
         };
         for p in [&b.nginx, &b.module] {
             assert!(
@@ -48,6 +59,26 @@ impl NginxBuild {
             b.nginx.display()
         );
         b
+    }
+}
+
+/// `nginx -v` as a number: "nginx version: nginx/1.22.1" is 1_022_001.
+fn nginx_version(nginx: &Path) -> u32 {
+    let out = Command::new(nginx)
+        .arg("-v")
+        .output()
+        .unwrap_or_else(|e| panic!("{} -v: {e}", nginx.display()));
+    let text = String::from_utf8_lossy(&out.stderr);
+    let parts: Vec<u32> = text
+        .rsplit_once('/')
+        .map(|(_, v)| v.trim())
+        .unwrap_or_default()
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    match parts[..] {
+        [a, b, c] => a * 1_000_000 + b * 1_000 + c,
+        _ => panic!("{} -v printed {text:?}", nginx.display()),
     }
 }
 
@@ -88,6 +119,8 @@ fn newest_mtime(list: &str) -> Option<std::time::SystemTime> {
 pub struct NginxConf {
     /// Extra directives inside the `server` block (locations, say).
     pub server_extra: String,
+    /// Extra directives inside the `http` block (a `log_format`, say).
+    pub http_extra: String,
     /// Networks whose `real_ip_header` the realip module believes.
     pub real_ip_from: Vec<String>,
     /// The rules' `client_ip_header` (`X-Forwarded-For` when empty).
@@ -270,7 +303,8 @@ http {{
   fastcgi_temp_path {d}/logs/fastcgi; uwsgi_temp_path {d}/logs/uwsgi; scgi_temp_path {d}/logs/scgi;
   tollgate_rules {d}/rules.toml;
 {secret}  tollgate_zone tollgate {zone};
-{realip}  upstream backend {{ server {upstream}; keepalive 16; }}
+{realip}{http_extra}
+  upstream backend {{ server {upstream}; keepalive 16; }}
 {tls}
   server {{
     listen {listen} reuseport;
@@ -286,10 +320,11 @@ http {{
 ",
         module = build.module.display(),
         extra = conf.server_extra,
+        http_extra = conf.http_extra,
         zone = conf.zone_size.as_deref().unwrap_or("4m"),
         tls = conf
             .tls_port
-            .map_or(String::new(), |port| tls_server(dir, port)),
+            .map_or(String::new(), |port| tls_server(build, dir, port)),
         secret = match conf.secret_from_env {
             true => String::new(),
             false => format!("  tollgate_secret_file {d}/secret.key;\n"),
@@ -307,7 +342,8 @@ pub fn profile_dir() -> std::path::PathBuf {
 }
 
 /// A TLS + HTTP/2 server block on `port`, with a self-signed localhost certificate in `dir`.
-fn tls_server(dir: &Path, port: u16) -> String {
+/// (nginx before 1.25.1 turns HTTP/2 on as a `listen` parameter.)
+fn tls_server(build: &NginxBuild, dir: &Path, port: u16) -> String {
     // The openssl command (not a crate: a new dependency here would rebuild nginx-sys for the
     // tests apart from the module under test).
     let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
@@ -332,10 +368,13 @@ fn tls_server(dir: &Path, port: u16) -> String {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    let http2 = match build.version >= 1_025_001 {
+        true => "ssl;\n    http2 on;",
+        false => "ssl http2;",
+    };
     format!(
         "  server {{
-    listen 127.0.0.1:{port} ssl;
-    http2 on;
+    listen 127.0.0.1:{port} {http2}
     ssl_certificate {};
     ssl_certificate_key {};
     tollgate on;

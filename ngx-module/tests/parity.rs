@@ -1,0 +1,152 @@
+//! What the module does beside deciding, as the proxy does, in a real nginx: the decision in
+//! the access log through `$tollgate_decision`, `$tollgate_reason`, `$tollgate_score` and
+//! `$tollgate_signals`; the clearance cookie taken out before `proxy_pass`; and upstream errors,
+//! seen in the log phase, engaging under-attack mode.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use tollgate_testkit::http::{self, Response};
+use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
+use tollgate_testkit::process::{eventually, stdout_of, DeadPort};
+use tollgate_testkit::tollgate::TempDir;
+use tollgate_testkit::upstream::Upstream;
+use tollgate_testkit::TEST_SECRET_HEX;
+
+fn build() -> NginxBuild {
+    NginxBuild::beside_this_test(Path::new(env!("TOLLGATE_NGINX_BUILD_DIR")))
+}
+
+fn get(n: &Nginx, from: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    http::request(from.parse().unwrap(), n.listen, "GET", path, headers).unwrap()
+}
+
+/// An access log of the client address, the four variables and the Cookie header as the
+/// upstream got it.
+fn logged(dir: &Path) -> NginxConf {
+    NginxConf {
+        http_extra: "  log_format tg '$remote_addr $tollgate_decision $tollgate_reason \
+                     $tollgate_score $tollgate_signals [$http_cookie]';\n"
+            .into(),
+        server_extra: format!(
+            "    access_log {}/logs/access.log tg;\n    location /off/ {{ tollgate off; proxy_pass http://backend; }}",
+            dir.display()
+        ),
+        ..NginxConf::default()
+    }
+}
+
+/// The access-log lines of `client`, once there are `n`.
+fn lines_of(dir: &Path, client: &str, n: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let all = eventually(Duration::from_secs(5), || {
+        let log = std::fs::read_to_string(dir.join("logs/access.log")).unwrap_or_default();
+        let prefix = format!("{client} ");
+        lines = log
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(String::from)
+            .collect();
+        lines.len() >= n
+    });
+    assert!(all, "{n} lines of {client} expected: {lines:?}");
+    lines
+}
+
+/// A clearance for `ip` and `ua` minted by `tollgate token` with the test key.
+fn minted(rules: &Path, ip: &str, ua: &str) -> String {
+    let bin = profile_dir().join("tollgate");
+    assert_fresh(&bin, "tollgate-proxy");
+    stdout_of(
+        Command::new(&bin)
+            .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
+            .arg(rules)
+            .env("TOLLGATE_SECRET", TEST_SECRET_HEX),
+    )
+}
+
+const RULES: &str =
+    "[[route]]\nname = \"p\"\npath_prefix = \"/protected\"\naction = \"challenge\"\n";
+
+#[test]
+fn the_access_log_shows_the_decision_and_the_upstream_never_gets_the_clearance() {
+    let dir = TempDir::new("ngx-vars");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, RULES, up.addr, &logged(&dir.0));
+    let (from, ua) = ("127.0.9.10", "vars-test");
+    assert_eq!(
+        get(&n, from, "/protected/a", &[("User-Agent", ua)]).status,
+        403
+    );
+    let clearance = minted(&n.rules_path, from, ua);
+    let both = format!("theme=dark; {clearance}");
+    for cookie in [&both, &clearance] {
+        let r = get(
+            &n,
+            from,
+            "/protected/b",
+            &[("User-Agent", ua), ("Cookie", cookie)],
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let sent = up.last_header("cookie").unwrap_or_default();
+        assert!(!sent.contains("tollgate"), "the upstream got {sent:?}");
+        assert_eq!(sent, if cookie == &both { "theme=dark" } else { "" });
+    }
+    // Without [score] there is no score: `-` (the next test reads one).
+    let lines = lines_of(&dir.0, from, 3);
+    let rest = |l: &str| {
+        l.split_once(' ')
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(rest(&lines[0]), "challenge route_challenge - - [-]");
+    assert_eq!(rest(&lines[1]), "allow cleared - - [theme=dark]");
+    assert_eq!(rest(&lines[2]), "allow cleared - - []");
+    // A location tollgate is off in decides nothing: the variables are empty.
+    assert_eq!(get(&n, "127.0.9.11", "/off/x", &[]).status, 200);
+    assert_eq!(rest(&lines_of(&dir.0, "127.0.9.11", 1)[0]), "- - - - [-]");
+}
+
+/// Under-attack mode at five upstream errors a second; the signal shows in `$tollgate_signals`.
+const ATTACK_RULES: &str = "[limit]\nenabled = false\n[bans]\nenabled = false\n[score]\n\
+                            [under_attack]\nrequests_per_sec = 100000\n\
+                            upstream_errors_per_sec = 5\ncooldown_secs = 30\n";
+
+#[test]
+fn upstream_errors_seen_in_the_log_phase_engage_under_attack_mode() {
+    let dir = TempDir::new("ngx-upstream-errors");
+    // Nothing listens here, and the port stays ours: every proxied request fails (502).
+    let dead = DeadPort::new().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, ATTACK_RULES, dead.addr, &logged(&dir.0));
+    let calm = line_of_one(&n, &dir.0, "127.0.9.20");
+    assert!(calm.starts_with("127.0.9.20 allow within_limit "), "{calm}");
+    let score = calm.split(' ').nth(3).unwrap_or_default();
+    assert!(score.parse::<i32>().is_ok(), "a score: {calm}");
+    assert!(
+        calm.contains("connection_close") && !calm.contains("under_attack"),
+        "{calm}"
+    );
+    for i in 0..20 {
+        assert_eq!(
+            get(&n, &format!("127.0.9.{}", 30 + i), "/", &[]).status,
+            502
+        );
+    }
+    // The meter rolls once a second: within a few, a fresh client's score carries the signal.
+    let mut next = 60..120;
+    let mut seen = String::new();
+    let engaged = eventually(Duration::from_secs(5), || {
+        let client = format!("127.0.9.{}", next.next().unwrap_or(120));
+        seen = line_of_one(&n, &dir.0, &client);
+        seen.contains("under_attack")
+    });
+    assert!(engaged, "{seen}");
+}
+
+/// The log line of one request from `client` (a fresh client each time).
+fn line_of_one(n: &Nginx, dir: &Path, client: &str) -> String {
+    assert_eq!(get(n, client, "/", &[]).status, 502);
+    lines_of(dir, client, 1).remove(0)
+}
