@@ -9,6 +9,10 @@ RUN_PACKAGES=(cmake build-essential pkg-config)
 # asked with redis-cli, TLS certificates made with openssl.
 TEST_PACKAGES=("${RUN_PACKAGES[@]}" curl wget python3-requests chromium firefox-esr openssl
   libclang-dev libpcre2-dev zlib1g-dev libssl-dev dnsmasq-base redis-server redis-tools)
+# The module built against the distribution's nginx and tested in it (scripts/test-ngx-distro.sh):
+# Debian's nginx and the source and configure flags it was built with.
+DISTRO_NGX_PACKAGES=(nginx nginx-dev libclang-dev)
+TEST_PACKAGES+=("${DISTRO_NGX_PACKAGES[@]}")
 # A machine's own Node.js (with its npm) is kept; Debian's packages conflict with it.
 command -v node >/dev/null || TEST_PACKAGES+=(nodejs npm)
 

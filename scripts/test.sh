@@ -2,7 +2,7 @@
 # Runs every test tollgate has: unit tests, rule-file tests, the scenario table against the core
 # and against a real proxy process, the proxy lifecycle tests (reload, restart, bans, spray), and
 # the challenge tests (headless Chromium, curl, `tollgate solve`, forged and replayed tokens), and
-# the nginx module in a real nginx built from the vendored source.
+# the nginx module in a real nginx built from the vendored source, then in Debian's own nginx.
 # On a bare Debian machine it first installs the system packages the tests need (as root, or
 # through sudo).
 set -euo pipefail
@@ -31,3 +31,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # rebuild either for another package's tests, so build them first.
 cargo build --locked -p tollgate-ngx -p tollgate-proxy
 cargo test --workspace --locked
+# The module again, built against Debian's nginx 1.22 source and run in Debian's nginx.
+bash scripts/test-ngx-distro.sh
