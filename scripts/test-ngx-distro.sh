@@ -26,7 +26,8 @@ if [ ! -f "$src/objs/ngx_auto_config.h" ] || [ "$flags" -nt "$src/objs/ngx_auto_
     || { tail -20 "$out/configure.log" >&2; exit 1; }
 fi
 export NGINX_SOURCE_DIR=$src CARGO_TARGET_DIR=$out
-cargo build --locked -p tollgate-ngx --no-default-features
+# NGINX_PROFILE: extra cargo flags (scripts/package.sh passes --release).
+cargo build --locked ${NGINX_PROFILE:-} -p tollgate-ngx --no-default-features
 [ "${1:-}" = --build ] && exit 0
 echo "module built against $(/usr/sbin/nginx -v 2>&1 | sed 's/.*: //'): $out/debug/libtollgate_ngx.so" >&2
 # The tests that pair the module with the proxy start the one the main build made.

@@ -33,3 +33,6 @@ cargo build --locked -p tollgate-ngx -p tollgate-proxy
 cargo test --workspace --locked
 # The module again, built against Debian's nginx 1.22 source and run in Debian's nginx.
 bash scripts/test-ngx-distro.sh
+# The Debian packages of the debug build: installed, checked and purged.
+bash scripts/package.sh --debug
+bash scripts/test-package.sh

@@ -27,6 +27,7 @@ pub enum Command {
     Token(TokenArgs),
     /// Replace the signing key in a key file, keeping the old key valid for a grace period.
     /// Then reload the proxy (SIGHUP or POST /reload) to start signing with the new key.
+    /// Without a key file yet, write the first key (mode 0600).
     RotateSecret(RotateArgs),
 }
 

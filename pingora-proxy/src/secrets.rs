@@ -63,7 +63,7 @@ pub(crate) fn random_key() -> anyhow::Result<[u8; KEY_BYTES]> {
 }
 
 /// Writes a fresh key file with mode 0600; refuses to overwrite.
-fn create(file: &Path) -> anyhow::Result<()> {
+pub(crate) fn create(file: &Path) -> anyhow::Result<()> {
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

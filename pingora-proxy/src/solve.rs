@@ -224,6 +224,12 @@ pub fn rotate(args: &RotateArgs) -> anyhow::Result<ExitCode> {
         .secret_file
         .clone()
         .unwrap_or_else(|| secrets::default_file(&args.state_dir));
+    if !file.exists() {
+        // No key yet (a fresh install): the first one, with nothing to keep valid.
+        secrets::create(&file)?;
+        eprintln!("created {} with a new signing key", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     secrets::rotate(&file, args.grace_secs)?;
     eprintln!(
         "rotated {}: the old key verifies for {} s more. Reload tollgate (SIGHUP or POST /reload) to sign with the new key.",
