@@ -13,8 +13,9 @@ TEST_PACKAGES=("${RUN_PACKAGES[@]}" curl wget python3-requests chromium firefox-
 # Debian's nginx and the source and configure flags it was built with.
 DISTRO_NGX_PACKAGES=(nginx nginx-dev libclang-dev)
 TEST_PACKAGES+=("${DISTRO_NGX_PACKAGES[@]}")
-# The package test (scripts/test-package.sh) verifies the unit with systemd-analyze.
-TEST_PACKAGES+=(systemd)
+# The package test (scripts/test-package.sh) verifies the unit with systemd-analyze; the
+# forward-auth tests run Caddy in front of tollgate.
+TEST_PACKAGES+=(systemd caddy)
 # A machine's own Node.js (with its npm) is kept; Debian's packages conflict with it.
 command -v node >/dev/null || TEST_PACKAGES+=(nodejs npm)
 

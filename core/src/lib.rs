@@ -39,13 +39,13 @@ mod verdict;
 
 pub use clock::{CoreClock, NS_PER_SEC};
 pub use crawl::{Crawler, CrawlerLookup, CrawlerRules};
-pub use engine::{ConnectionSlot, Engine, EngineStats};
+pub use engine::{ConnectionSlot, Engine, EngineStats, AUTH_COOKIE_HEADER, AUTH_PATH};
 pub use fleet::{Count, Meter, Metered};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{
     canonical_path, host_without_port, Action, Ambiguity, Canonical, CidrSet, ClientKey,
-    ConnectionView, Forwarding, HelloError, HttpVersion, IpHeader, RequestView, Route, RouteId,
-    TlsHello, MAX_HELLO_RECORD, STRIPPED_HEADERS, UNKNOWN_PEER,
+    ConnectionView, Forwarded, ForwardedError, Forwarding, HelloError, HttpVersion, IpHeader,
+    RequestView, Route, RouteId, TlsHello, MAX_HELLO_RECORD, STRIPPED_HEADERS, UNKNOWN_PEER,
 };
 pub use rules::{
     load_rules, parse_rules, read_rules_text, ConfigError, ConnectionRules, FsReader, InvalidRules,

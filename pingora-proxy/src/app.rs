@@ -103,8 +103,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), server_conf(&args, &state_dir));
     server.bootstrap();
     let conf = server.configuration.clone();
-    let mut proxy = proxy_service(&conf, &shared, settings.h2c);
+    let mut proxy = proxy_service(&conf, &shared, settings.h2c, false);
     proxy.add_tcp(&listen.to_string());
+    let auth_listen = args.auth_listen.or(settings.auth_listen);
+    if let Some(at) = auth_listen {
+        let mut auth = proxy_service(&conf, &shared, false, true);
+        auth.add_tcp(&at.to_string());
+        server.add_service(auth);
+    }
     let tls_listen = match &settings.tls {
         Some(t) => {
             let at = args.tls_listen.unwrap_or(t.listen);
@@ -142,7 +148,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         backend.threads = Some(1);
         server.add_service(backend);
     }
-    tracing::info!(%listen, tls = ?tls_listen, admin = %admin_addr, demo_backend = demo, admin_token = %token_file.display(), rules = %args.rules.path.display(), "tollgate running");
+    tracing::info!(%listen, tls = ?tls_listen, auth = ?auth_listen, admin = %admin_addr, demo_backend = demo, admin_token = %token_file.display(), rules = %args.rules.path.display(), "tollgate running");
     server.run(PingoraRunArgs::default());
 
     stop.store(true, Ordering::SeqCst);
@@ -219,13 +225,17 @@ fn log_attack_change(shared: &Shared, was: bool) -> bool {
 
 /// The public listeners' service: the proxy behind the connection checks, with HTTP/2 header
 /// lists capped like HTTP/1.x headers.
-fn proxy_service(conf: &Arc<ServerConf>, shared: &Arc<Shared>, h2c: bool) -> Service<Admission> {
-    let mut proxy = http_proxy(
-        conf,
-        Gate {
-            shared: shared.clone(),
-        },
-    );
+fn proxy_service(
+    conf: &Arc<ServerConf>,
+    shared: &Arc<Shared>,
+    h2c: bool,
+    auth: bool,
+) -> Service<Admission> {
+    let gate = Gate {
+        shared: shared.clone(),
+        auth,
+    };
+    let mut proxy = http_proxy(conf, gate);
     let mut options = HttpServerOptions::default();
     options.h2c = h2c;
     proxy.server_options = Some(options);
@@ -233,7 +243,12 @@ fn proxy_service(conf: &Arc<ServerConf>, shared: &Arc<Shared>, h2c: bool) -> Ser
     h2.max_header_list_size(shared.engine.connection_rules().max_header_bytes);
     proxy.h2_options = Some(h2);
     let app = Admission::new(proxy, shared.clone());
-    let mut service = Service::new("tollgate proxy".into(), app);
+    let name = if auth {
+        "tollgate auth"
+    } else {
+        "tollgate proxy"
+    };
+    let mut service = Service::new(name.into(), app);
     service.set_connection_filter(Arc::new(AcceptFilter {
         shared: shared.clone(),
     }));

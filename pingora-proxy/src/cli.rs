@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// of [server], which must configure TLS).
     #[arg(long)]
     pub tls_listen: Option<SocketAddr>,
+    /// Forward-auth listener for nginx auth_request, Caddy forward_auth and Traefik forwardAuth
+    /// (overrides [server] auth_listen).
+    #[arg(long)]
+    pub auth_listen: Option<SocketAddr>,
     /// Admin listener for /metrics, /bans, /healthz (overrides [server] admin).
     #[arg(long)]
     pub admin: Option<SocketAddr>,

@@ -19,7 +19,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Meter, Metered, Verdict};
-use tollgate_core::{Forwarding, TlsHello};
+use tollgate_core::{ForwardedError, Forwarding, TlsHello, AUTH_PATH};
 
 use crate::crawlers::CrawlerDns;
 use crate::fleet::Fleet;
@@ -74,6 +74,9 @@ impl std::fmt::Debug for Shared {
 
 pub struct Gate {
     pub shared: Arc<Shared>,
+    /// The auth listener (forward-auth mode): nothing is proxied; a let-through request is
+    /// answered 2xx for the front proxy that asked.
+    pub auth: bool,
 }
 
 /// Per-request state between phases: the headers the core wants changed upstream, and the
@@ -135,6 +138,13 @@ impl ProxyHttp for Gate {
         if !session.is_http2() {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
+        if self.auth {
+            if let Err(e) = self.original(session) {
+                tracing::warn!(peer = %view::peer(session), error = %e, "forward-auth request refused");
+                write_reply(session, shared.engine.auth_refused(&e)).await?;
+                return Ok(true);
+            }
+        }
         let (mut verdict, mut forwarding) = self.decide(session, ctx, None);
         if let (Decision::Verify { lookup, .. }, Some(dns)) = (&verdict.decision, &shared.dns) {
             // The core has counted nothing yet: it decides the same request again with the
@@ -158,6 +168,14 @@ impl ProxyHttp for Gate {
         }
         if let Decision::Claim { claim, .. } = &verdict.decision {
             verdict.decision = self.settle(claim).await;
+        }
+        if self.auth {
+            let cookie = view::headers(session, None).cookie;
+            let reply = shared
+                .engine
+                .auth_reply(&verdict, cookie.as_deref(), forwarding.as_ref());
+            write_reply(session, reply).await?;
+            return Ok(true);
         }
         match shared.engine.respond(&verdict) {
             None => {
@@ -301,7 +319,14 @@ impl Gate {
             .engine
             .with_client_ip_header(|name| view::headers(session, name));
         let conn = view::connection(session, ctx.conn_requests);
-        let req = view::view(session, &owned, conn, hello);
+        let mut req = view::view(session, &owned, conn, hello);
+        if self.auth {
+            // Checked in `request_filter` before any decision.
+            req = shared
+                .engine
+                .original(&req, view::forwarded(session))
+                .unwrap_or(req);
+        }
         let start = Instant::now();
         let verdict = match metered {
             None => shared.engine.decide(&req),
@@ -325,6 +350,23 @@ impl Gate {
             .then(|| shared.engine.forwarding(&req, &verdict));
         log_verdict(shared, &verdict, &req);
         (verdict, fwd)
+    }
+
+    /// On the auth listener: an auth request must name a request the core will believe.
+    fn original(&self, session: &Session) -> std::result::Result<(), ForwardedError> {
+        let owned = self
+            .shared
+            .engine
+            .with_client_ip_header(|n| view::headers(session, n));
+        let req = view::view(session, &owned, view::connection(session, 1), None);
+        match req.path == AUTH_PATH {
+            true => self
+                .shared
+                .engine
+                .original(&req, view::forwarded(session))
+                .map(drop),
+            false => Ok(()),
+        }
     }
 
     fn within_total(&self, ctx: &Ctx) -> Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Version};
 use pingora::proxy::Session;
 use tollgate_core::UNKNOWN_PEER;
-use tollgate_core::{ConnectionView, HttpVersion, RequestView, TlsHello};
+use tollgate_core::{ConnectionView, Forwarded, HttpVersion, RequestView, TlsHello, AUTH_PATH};
 
 use crate::hello::Hellos;
 
@@ -98,6 +98,21 @@ pub fn view<'a>(
         content_type: header(h, "content-type"),
         tls_hello: hello,
         resolved_by_front_end: false, // believed forwarding is the core's to resolve
+    }
+}
+
+/// What a front proxy says about the request it asks about, on an auth request
+/// ([`AUTH_PATH`]); nothing on any other request.
+pub fn forwarded(session: &Session) -> Forwarded<'_> {
+    let req = session.req_header();
+    if req.uri.path() != AUTH_PATH {
+        return Forwarded::default();
+    }
+    let h = &req.headers;
+    Forwarded {
+        method: header(h, "x-forwarded-method"),
+        uri: header(h, "x-forwarded-uri").or_else(|| header(h, "x-original-uri")),
+        host: header(h, "x-forwarded-host"),
     }
 }
 

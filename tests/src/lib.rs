@@ -10,6 +10,7 @@
 #![allow(clippy::panic)] // test-only crate: a broken fixture must fail the test loudly
 
 pub mod browser;
+pub mod caddy;
 pub mod challenge;
 pub mod dns;
 pub mod http;

@@ -39,6 +39,8 @@ pub struct Tollgate {
     pub admin: SocketAddr,
     /// The TLS listener, when the launch asked for one.
     pub tls: Option<SocketAddr>,
+    /// The forward-auth listener, when the launch asked for one.
+    pub auth: Option<SocketAddr>,
     pub rules_path: PathBuf,
     pub dir: PathBuf,
 }
@@ -51,6 +53,8 @@ pub struct Launch {
     pub upstreams: Vec<SocketAddr>,
     /// Pass `--tls-listen` on a free port (the rules must configure TLS).
     pub tls: bool,
+    /// Pass `--auth-listen` on a free port.
+    pub auth: bool,
     /// Appended to the command line (a repeated flag's last value wins).
     pub args: Vec<String>,
     /// Environment overrides: `None` removes the variable.
@@ -62,6 +66,7 @@ impl Launch {
         Self {
             upstreams: vec![upstream],
             tls: false,
+            auth: false,
             args: Vec::new(),
             env: vec![
                 (
@@ -93,6 +98,12 @@ impl Launch {
 
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// Also listens for forward-auth requests (`--auth-listen` on a free port).
+    pub fn auth(mut self) -> Self {
+        self.auth = true;
         self
     }
 
@@ -149,10 +160,11 @@ impl Tollgate {
     /// Alive, listening on every port, `/healthz` answers, and this child's own log says no
     /// bind failed (a port in use answers too, for its other owner): the ports are this child's.
     fn owns_its_listeners(&mut self, log_from: usize) -> bool {
-        let tls = self.tls;
+        let (tls, auth) = (self.tls, self.auth);
         let up = wait_listening(self.listen, Duration::from_secs(20))
             && wait_listening(self.admin, Duration::from_secs(5))
-            && tls.is_none_or(|a| wait_listening(a, Duration::from_secs(10)));
+            && tls.is_none_or(|a| wait_listening(a, Duration::from_secs(10)))
+            && auth.is_none_or(|a| wait_listening(a, Duration::from_secs(10)));
         let alive = matches!(self.proc.child.try_wait(), Ok(None));
         let log = self.log();
         let lost = log
@@ -165,6 +177,7 @@ impl Tollgate {
         let port = || SocketAddr::from(([127, 0, 0, 1], free_port()));
         let (listen, admin) = (port(), port());
         let tls = how.tls.then(port);
+        let auth = how.auth.then(port);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -186,6 +199,9 @@ impl Tollgate {
         }
         if let Some(tls) = tls {
             cmd.args(["--tls-listen", &tls.to_string()]);
+        }
+        if let Some(auth) = auth {
+            cmd.args(["--auth-listen", &auth.to_string()]);
         }
         cmd.arg("--state-dir").arg(dir.join("state"));
         cmd.args([
@@ -211,6 +227,7 @@ impl Tollgate {
             listen,
             admin,
             tls,
+            auth,
             rules_path: rules_path.to_path_buf(),
             dir: dir.to_path_buf(),
         }

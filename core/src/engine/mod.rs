@@ -8,12 +8,15 @@
 
 mod active;
 mod admin;
+mod auth;
 mod connection;
 mod crawlers;
 mod fleet;
 mod front;
 mod gates;
 mod state;
+
+pub use auth::{AUTH_COOKIE_HEADER, AUTH_PATH};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;

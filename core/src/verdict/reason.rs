@@ -100,6 +100,9 @@ code_table! {
         AnswerClaim = "answer_claim",
         /// A limited request, to be metered by the fleet's store first (`limits = "exact"`).
         FleetMeter = "fleet_meter",
+        /// An auth request (forward-auth mode) that names no request tollgate can decide: from
+        /// an untrusted peer, or without the original URI.
+        ForwardAuthRefused = "forward_auth_refused",
     }
 }
 
@@ -113,7 +116,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 43);
+        assert_eq!(Reason::ALL.len(), 44);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }

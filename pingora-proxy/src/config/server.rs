@@ -27,6 +27,9 @@ pub struct ServerSettings {
     pub state_dir: PathBuf,
     /// A TLS listener (ALPN h2 and http/1.1), if configured.
     pub tls: Option<TlsListener>,
+    /// The forward-auth listener (`auth_listen`), if configured: answers nginx `auth_request`,
+    /// Caddy `forward_auth` and Traefik `forwardAuth`, and the `/.tollgate/` paths they route.
+    pub auth_listen: Option<SocketAddr>,
     /// Accept prior-knowledge HTTP/2 in clear text on `listen`.
     pub h2c: bool,
     /// Host names the admin listener answers besides `localhost` and IP literals.
@@ -97,6 +100,7 @@ struct RawServer {
     upstreams: Vec<Spanned<String>>,
     state_dir: Option<String>,
     tls_listen: Option<Spanned<String>>,
+    auth_listen: Option<Spanned<String>>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
     tls_self_signed: Option<Spanned<bool>>,
@@ -156,6 +160,7 @@ impl Ctx<'_> {
             upstreams,
             state_dir,
             tls_listen: _, // read by `tls`
+            auth_listen,
             tls_cert: _,
             tls_key: _,
             tls_self_signed: _,
@@ -185,6 +190,9 @@ impl Ctx<'_> {
                 .collect(),
             state_dir: PathBuf::from(state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR)),
             tls,
+            auth_listen: auth_listen
+                .as_ref()
+                .and_then(|a| self.socket_addr(a, "[server] auth_listen")),
             h2c: h2c.unwrap_or(false),
             admin_hosts: admin_hosts
                 .iter()
