@@ -39,7 +39,10 @@ mod verdict;
 
 pub use clock::{CoreClock, NS_PER_SEC};
 pub use crawl::{Crawler, CrawlerLookup, CrawlerRules};
-pub use engine::{ConnectionSlot, Engine, EngineStats, AUTH_COOKIE_HEADER, AUTH_PATH};
+pub use engine::{
+    is_auth_path, ConnectionSlot, Engine, EngineStats, AUTH_COOKIE_HEADER, AUTH_PATH,
+    AUTH_REQUEST_PATH, HELD_REPLY_HEADER, HELD_REPLY_PATH,
+};
 pub use fleet::{Count, Meter, Metered};
 pub use limit::{BanPolicy, BanRecord, Quota};
 pub use request::{

@@ -14,6 +14,7 @@ mod config;
 mod crawlers;
 mod demo;
 mod fleet;
+mod held;
 mod hello;
 mod logging;
 mod metrics;

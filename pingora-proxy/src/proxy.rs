@@ -19,15 +19,18 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Meter, Metered, Verdict};
-use tollgate_core::{ForwardedError, Forwarding, TlsHello, AUTH_PATH};
+use tollgate_core::{Forwarding, TlsHello};
 
 use crate::crawlers::CrawlerDns;
 use crate::fleet::Fleet;
+use crate::held::HeldReplies;
 use crate::hello::Hellos;
 use crate::logging::LogBudget;
 use crate::metrics::Metrics;
 use crate::upstream::{self, Upstreams};
 use crate::view;
+
+mod auth;
 
 /// What every request handler shares.
 pub struct Shared {
@@ -41,6 +44,8 @@ pub struct Shared {
     pub dns: Option<CrawlerDns>,
     /// The fleet this instance shares state with, once joined (`[fleet]`).
     pub fleet: OnceLock<Fleet>,
+    /// Replies the auth listener holds for nginx `auth_request`.
+    pub held: HeldReplies,
 }
 
 impl Shared {
@@ -62,6 +67,7 @@ impl Shared {
             hellos: Arc::default(),
             dns,
             fleet: OnceLock::new(),
+            held: HeldReplies::default(),
         }
     }
 }
@@ -138,12 +144,8 @@ impl ProxyHttp for Gate {
         if !session.is_http2() {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
-        if self.auth {
-            if let Err(e) = self.original(session) {
-                tracing::warn!(peer = %view::peer(session), error = %e, "forward-auth request refused");
-                write_reply(session, shared.engine.auth_refused(&e)).await?;
-                return Ok(true);
-            }
+        if self.auth && self.auth_front(session).await? {
+            return Ok(true);
         }
         let (mut verdict, mut forwarding) = self.decide(session, ctx, None);
         if let (Decision::Verify { lookup, .. }, Some(dns)) = (&verdict.decision, &shared.dns) {
@@ -170,12 +172,7 @@ impl ProxyHttp for Gate {
             verdict.decision = self.settle(claim).await;
         }
         if self.auth {
-            let cookie = view::headers(session, None).cookie;
-            let reply = shared
-                .engine
-                .auth_reply(&verdict, cookie.as_deref(), forwarding.as_ref());
-            write_reply(session, reply).await?;
-            return Ok(true);
+            return self.auth_answer(session, &verdict, forwarding).await;
         }
         match shared.engine.respond(&verdict) {
             None => {
@@ -352,23 +349,6 @@ impl Gate {
         (verdict, fwd)
     }
 
-    /// On the auth listener: an auth request must name a request the core will believe.
-    fn original(&self, session: &Session) -> std::result::Result<(), ForwardedError> {
-        let owned = self
-            .shared
-            .engine
-            .with_client_ip_header(|n| view::headers(session, n));
-        let req = view::view(session, &owned, view::connection(session, 1), None);
-        match req.path == AUTH_PATH {
-            true => self
-                .shared
-                .engine
-                .original(&req, view::forwarded(session))
-                .map(drop),
-            false => Ok(()),
-        }
-    }
-
     fn within_total(&self, ctx: &Ctx) -> Result<()> {
         let total = self.shared.upstreams.total_timeout();
         match ctx.proxy_start {
@@ -405,7 +385,7 @@ fn note_upstream(shared: &Shared, session: &Session, error: Option<&pingora::Err
     }
 }
 
-async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
+pub(crate) async fn write_reply(session: &mut Session, r: Reply) -> Result<()> {
     let mut resp = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
     for (name, value) in r.headers {
         match value {

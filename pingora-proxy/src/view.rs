@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Version};
 use pingora::proxy::Session;
 use tollgate_core::UNKNOWN_PEER;
-use tollgate_core::{ConnectionView, Forwarded, HttpVersion, RequestView, TlsHello, AUTH_PATH};
+use tollgate_core::{is_auth_path, ConnectionView, Forwarded, HttpVersion, RequestView, TlsHello};
 
 use crate::hello::Hellos;
 
@@ -102,10 +102,10 @@ pub fn view<'a>(
 }
 
 /// What a front proxy says about the request it asks about, on an auth request
-/// ([`AUTH_PATH`]); nothing on any other request.
+/// ([`is_auth_path`]); nothing on any other request.
 pub fn forwarded(session: &Session) -> Forwarded<'_> {
     let req = session.req_header();
-    if req.uri.path() != AUTH_PATH {
+    if !is_auth_path(req.uri.path()) {
         return Forwarded::default();
     }
     let h = &req.headers;

@@ -10,9 +10,9 @@
 #![allow(clippy::panic)] // test-only crate: a broken fixture must fail the test loudly
 
 pub mod browser;
-pub mod caddy;
 pub mod challenge;
 pub mod dns;
+pub mod fronts;
 pub mod http;
 pub mod nginx;
 pub mod process;

@@ -9,9 +9,26 @@ use super::Engine;
 use crate::request::{original, Forwarded, ForwardedError, Forwarding, RequestView};
 use crate::verdict::{Reason, Reply, Verdict};
 
-/// Where a front proxy sends its auth requests. Every other path on the auth listener is a
-/// request of the client's own (the fronts route `/.tollgate/` there): decided as it is.
+/// Where Caddy and Traefik send their auth requests. Every other path on the auth listener is
+/// a request of the client's own (the fronts route `/.tollgate/` there): decided as it is.
 pub const AUTH_PATH: &str = "/.tollgate/auth";
+
+/// Where nginx `auth_request` sends its auth requests. nginx passes only 2xx, 401 and 403 and
+/// drops the body, so a refusal is answered 401 with [`HELD_REPLY_HEADER`]: the id under which
+/// the listener holds tollgate's reply, for nginx's `error_page 401` location to fetch from
+/// [`HELD_REPLY_PATH`] once.
+pub const AUTH_REQUEST_PATH: &str = "/.tollgate/auth-request";
+
+/// The id of a held reply (`auth_request_set $tollgate_reply $upstream_http_x_tollgate_reply`).
+pub const HELD_REPLY_HEADER: &str = "x-tollgate-reply";
+
+/// `HELD_REPLY_PATH` + id: a held reply, once, to a trusted proxy.
+pub const HELD_REPLY_PATH: &str = "/.tollgate/reply/";
+
+/// Whether `path` is one of the auth requests' paths.
+pub fn is_auth_path(path: &str) -> bool {
+    path == AUTH_PATH || path == AUTH_REQUEST_PATH
+}
 
 /// Set on a let-through answer: the request's cookies without tollgate's clearance, for the
 /// front to send upstream as `Cookie` (Caddy: `copy_headers X-Tollgate-Cookie>Cookie`).
@@ -49,6 +66,30 @@ impl Engine {
             );
         }
         ok
+    }
+
+    /// Whether `peer` is one of the rules' trusted proxies (who may fetch held replies).
+    pub fn trusts_proxy(&self, peer: std::net::IpAddr) -> bool {
+        self.with_rules(|r| {
+            let t = &r.clients.trusted_proxies;
+            !t.is_empty() && t.contains(crate::request::key::canonical(peer))
+        })
+    }
+
+    /// nginx's answer for a refused auth request: 401, naming the held reply `id`.
+    pub fn auth_held(&self, id: String, refused: &Reply) -> Reply {
+        let reason = refused.header_value(crate::verdict::REASON_HEADER);
+        let reason = reason
+            .and_then(Reason::parse)
+            .unwrap_or(Reason::ForwardAuthRefused);
+        Reply::new(401, reason, "text/plain; charset=utf-8")
+            .header(HELD_REPLY_HEADER, id)
+            .no_store()
+    }
+
+    /// The answer for a held reply that is gone (fetched already, or expired).
+    pub fn auth_reply_gone(&self) -> Reply {
+        Reply::text(404, Reason::ForwardAuthRefused, "no such held reply\n").no_store()
     }
 
     /// The answer to an auth request that names no decidable request.

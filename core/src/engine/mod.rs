@@ -16,7 +16,10 @@ mod front;
 mod gates;
 mod state;
 
-pub use auth::{AUTH_COOKIE_HEADER, AUTH_PATH};
+pub use auth::{
+    is_auth_path, AUTH_COOKIE_HEADER, AUTH_PATH, AUTH_REQUEST_PATH, HELD_REPLY_HEADER,
+    HELD_REPLY_PATH,
+};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
