@@ -1,7 +1,8 @@
 //! The directives, and what they leave in the configuration.
 //!
 //! `tollgate on|off` (http, server, location: a child may turn it off), `tollgate_rules PATH`,
-//! `tollgate_secret_file PATH` and `tollgate_zone NAME SIZE` (http). Rules are parsed and fully
+//! `tollgate_secret_file PATH` and `tollgate_zone NAME SIZE` (http), `tollgate_metrics`
+//! (location: [`crate::metrics`]). Rules are parsed and fully
 //! validated while nginx reads its configuration, so `nginx -t` and a reload with a broken rules
 //! file fail with the core's own file:line:column message, and the running configuration stays.
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_process, ngx_shm_zone_t, ngx_str_t,
-    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF,
+    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF,
     NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
     NGX_LOG_EMERG, NGX_OK, NGX_PROCESS_SIGNALLER,
 };
@@ -84,7 +85,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 5] = [
+pub static mut COMMANDS: [ngx_command_t; 6] = [
     command(
         ngx_string!("tollgate"),
         HTTP_ANY | NGX_CONF_FLAG,
@@ -108,6 +109,12 @@ pub static mut COMMANDS: [ngx_command_t; 5] = [
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
         set_zone,
         NGX_HTTP_MAIN_CONF_OFFSET,
+    ),
+    command(
+        ngx_string!("tollgate_metrics"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+        crate::metrics::set_metrics,
+        NGX_HTTP_LOC_CONF_OFFSET,
     ),
     ngx_command_t::empty(),
 ];

@@ -67,6 +67,7 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     let mut joined = view::Joined::default();
     let view = engine.with_client_ip_header(|name| view::view(req, &mut joined, name));
     let verdict = engine.decide(&view);
+    engine.count_shared(&verdict);
     let answer = engine.respond(&verdict);
     // SAFETY: `rec` is the record just added to the live request's pool.
     unsafe { *rec = Record::of(&verdict, answer.is_none()) };

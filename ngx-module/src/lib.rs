@@ -12,6 +12,7 @@
 mod conf;
 mod handler;
 mod hello;
+mod metrics;
 mod realip;
 mod record;
 mod reply;

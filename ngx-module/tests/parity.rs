@@ -150,3 +150,51 @@ fn line_of_one(n: &Nginx, dir: &Path, client: &str) -> String {
     assert_eq!(get(n, client, "/", &[]).status, 502);
     lines_of(dir, client, 1).remove(0)
 }
+
+/// `/metrics` from the zone: `tollgate_metrics` in a location of its own.
+fn with_metrics() -> NginxConf {
+    NginxConf {
+        server_extra: "    location = /metrics { tollgate off; tollgate_metrics; }".into(),
+        ..NginxConf::default()
+    }
+}
+
+/// One series' value in Prometheus text.
+fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_every_workers_decisions_by_reason() {
+    let dir = TempDir::new("ngx-metrics");
+    let up = Upstream::start().unwrap();
+    let rules = format!("[score]\n{RULES}");
+    let n = Nginx::start_conf(&build(), &dir.0, &rules, up.addr, &with_metrics());
+    // One connection each, from distinct addresses: reuseport spreads them over both workers.
+    for i in 0..6 {
+        let from = format!("127.0.9.{}", 70 + i);
+        assert_eq!(get(&n, &from, "/protected/m", &[]).status, 403);
+    }
+    for i in 0..4 {
+        let from = format!("127.0.9.{}", 80 + i);
+        assert_eq!(get(&n, &from, "/open", &[]).status, 200);
+    }
+    let m = get(&n, "127.0.9.90", "/metrics", &[]);
+    assert_eq!(m.status, 200, "{m:?}");
+    assert!(m
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/plain")));
+    let t = &m.body;
+    let challenged = r#"tollgate_requests_total{decision="challenge",reason="route_challenge"}"#;
+    assert_eq!(series(t, challenged), Some(6.0), "{t}");
+    let allowed = r#"tollgate_requests_total{decision="allow",reason="within_limit"}"#;
+    assert_eq!(series(t, allowed), Some(4.0), "{t}");
+    assert_eq!(series(t, "tollgate_score_count"), Some(10.0), "{t}");
+    let closed = r#"tollgate_signals_total{signal="connection_close"}"#;
+    assert_eq!(series(t, closed), Some(10.0), "{t}");
+    assert_eq!(series(t, "tollgate_under_attack"), Some(0.0), "{t}");
+    assert_eq!(series(t, "tollgate_active_bans"), Some(0.0), "{t}");
+    assert!(series(t, r#"tollgate_zone_slots{table="counters"}"#).unwrap_or(0.0) > 1000.0);
+    assert!(series(t, r#"tollgate_zone_used{table="counters"}"#).unwrap_or(0.0) >= 10.0);
+}

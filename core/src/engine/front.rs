@@ -22,6 +22,9 @@ impl Engine {
             self.state.attack.upstream_error(a, now);
             self.state.tally.metered(true);
         }
+        if failed {
+            self.count_shared_upstream_error();
+        }
         failed
     }
 

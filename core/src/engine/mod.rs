@@ -10,6 +10,7 @@ mod active;
 mod admin;
 mod auth;
 mod connection;
+mod counted;
 mod crawlers;
 mod fleet;
 mod front;

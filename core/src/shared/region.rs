@@ -27,9 +27,11 @@ use crate::shared::slots::{SlotKey, SlotTable, Values};
 /// "TOLLGATE" in ASCII.
 const MAGIC: u64 = 0x544F_4C4C_4741_5445;
 /// Bumped whenever the layout changes, so an old zone is re-formatted rather than misread.
-const LAYOUT: u64 = 4;
+const LAYOUT: u64 = 5;
 const HEADER_WORDS: usize = 16;
 pub(crate) const ATTACK_WORDS: usize = 16;
+/// The counts behind a worker's `/metrics` (requests by decision and reason, signals, scores).
+pub(crate) const METRIC_WORDS: usize = 1024;
 
 /// Header word indices.
 const H_MAGIC: usize = 0;
@@ -61,6 +63,8 @@ pub enum RegionError {
 pub struct Region {
     header: &'static [AtomicU64],
     pub(crate) attack: &'static [AtomicU64],
+    /// What every worker counted, for whichever serves `/metrics`.
+    pub(crate) metrics: &'static [AtomicU64],
     pub(crate) counters: SlotTable,
     /// Long-lived per-key entries (penalties, clearance spending), apart from the counters.
     pub(crate) ledger: SlotTable,
@@ -72,6 +76,8 @@ pub struct Region {
 /// What the region holds now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RegionStats {
+    /// Slots of each table: counters, ledger, bans, solved challenges, reports.
+    pub table_slots: [usize; 5],
     pub counter_slots: usize,
     pub counters_used: u64,
     pub bans_used: u64,
@@ -124,6 +130,7 @@ impl Region {
             header[H_SEED + 1].load(Ordering::Relaxed),
         ];
         let (attack, rest) = rest.split_at(ATTACK_WORDS);
+        let (metrics, rest) = rest.split_at(METRIC_WORDS);
         let sixteenth = rest.len() / 16;
         let (bans, rest) = rest.split_at(2 * sixteenth);
         let (replay, rest) = rest.split_at(2 * sixteenth);
@@ -138,6 +145,7 @@ impl Region {
         let region = Self {
             header,
             attack,
+            metrics,
             counters: table(counters, COUNTER_VALUES)?,
             ledger: table(ledger, COUNTER_VALUES)?,
             bans: table(bans, BAN_VALUES)?,
@@ -154,7 +162,15 @@ impl Region {
     }
 
     pub fn stats(&self) -> RegionStats {
+        let tables = [
+            &self.counters,
+            &self.ledger,
+            &self.bans,
+            &self.replay,
+            &self.reports,
+        ];
         RegionStats {
+            table_slots: tables.map(SlotTable::capacity),
             counter_slots: self.counters.capacity(),
             counters_used: self.header[H_COUNTERS_USED].load(Ordering::Relaxed),
             bans_used: self.header[H_BANS_USED].load(Ordering::Relaxed),
@@ -263,13 +279,13 @@ pub(crate) mod tests {
         let (r, _) = Region::attach(zone(8 << 20), [1, 2]).unwrap();
         assert_eq!(
             r.stats().counter_slots,
-            142_976,
+            142_840,
             "update README's tollgate_zone row"
         );
-        assert_eq!(r.ledger.capacity(), 31_768);
+        assert_eq!(r.ledger.capacity(), 31_736);
         assert_eq!(
             r.replay.capacity(),
-            31_768,
+            31_736,
             "update README's tollgate_zone row"
         );
     }
@@ -279,8 +295,8 @@ pub(crate) mod tests {
         // ngx-module/tests/zone.rs sprays past these with `tollgate_zone tg 576k`, nginx's
         // minimum (the region's plus 64k), of which nginx's slab header takes under 256 bytes.
         let (r, _) = Region::attach(zone(576 * 1024 - 256), [1, 2]).unwrap();
-        assert_eq!(r.stats().counter_slots, 10_040);
-        assert_eq!(r.bans.capacity(), 1_496);
+        assert_eq!(r.stats().counter_slots, 9_904);
+        assert_eq!(r.bans.capacity(), 1_480);
     }
 
     #[test]
