@@ -11,7 +11,7 @@ use std::time::Duration;
 use tollgate_testkit::http::{self, Response};
 use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::process::{eventually, stdout_of, DeadPort};
-use tollgate_testkit::tollgate::TempDir;
+use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 use tollgate_testkit::TEST_SECRET_HEX;
 
@@ -197,4 +197,79 @@ fn metrics_count_every_workers_decisions_by_reason() {
     assert_eq!(series(t, "tollgate_active_bans"), Some(0.0), "{t}");
     assert!(series(t, r#"tollgate_zone_slots{table="counters"}"#).unwrap_or(0.0) > 1000.0);
     assert!(series(t, r#"tollgate_zone_used{table="counters"}"#).unwrap_or(0.0) >= 10.0);
+}
+
+/// Every `tollgate_*` name in the dashboard's queries (`expr` and variable `query` fields).
+fn dashboard_series() -> Vec<String> {
+    let text = include_str!("../../docs/grafana-dashboard.json");
+    let dash: serde_json::Value = serde_json::from_str(text).unwrap();
+    let mut queries = Vec::new();
+    collect_queries(&dash, &mut queries);
+    assert!(queries.len() >= 9, "{queries:?}");
+    let mut names: Vec<String> = queries
+        .iter()
+        .flat_map(|q| q.match_indices("tollgate_").map(|(i, _)| &q[i..]))
+        .map(|rest| {
+            let end = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '_'));
+            rest[..end.unwrap_or(rest.len())].to_string()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn collect_queries(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    ("expr" | "query", Some(q)) => out.push(q.to_string()),
+                    _ => collect_queries(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| collect_queries(v, out)),
+        _ => {}
+    }
+}
+
+fn missing(metrics: &str, names: &[String]) -> Vec<String> {
+    let has = |n: &str| {
+        metrics.lines().any(|l| {
+            l.strip_prefix(n)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+    };
+    names.iter().filter(|n| !has(n)).cloned().collect()
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_series_both_front_ends_serve() {
+    let names = dashboard_series();
+    assert!(names.len() >= 6, "{names:?}");
+    let dir = TempDir::new("ngx-dashboard");
+    let up = Upstream::start().unwrap();
+    let rules = format!("[score]\n{RULES}");
+    let n = Nginx::start_conf(&build(), &dir.0, &rules, up.addr, &with_metrics());
+    let proxy_dir = TempDir::new("proxy-dashboard");
+    let bin = profile_dir().join("tollgate");
+    assert_fresh(&bin, "tollgate-proxy");
+    let t = Tollgate::start(&bin, &proxy_dir.0, &rules, up.addr);
+    for path in ["/protected/d", "/open"] {
+        assert!(get(&n, "127.0.9.100", path, &[]).status >= 200);
+        assert!(t.get("127.0.9.101", path).status >= 200);
+    }
+    let nginx = get(&n, "127.0.9.102", "/metrics", &[]).body;
+    assert_eq!(
+        missing(&nginx, &names),
+        Vec::<String>::new(),
+        "nginx:\n{nginx}"
+    );
+    let proxy = t.admin("GET", "/metrics").body;
+    assert_eq!(
+        missing(&proxy, &names),
+        Vec::<String>::new(),
+        "proxy:\n{proxy}"
+    );
 }
