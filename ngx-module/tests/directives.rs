@@ -9,11 +9,9 @@ use std::process::Command;
 
 use tollgate_core::STRIPPED_HEADERS;
 use tollgate_testkit::http::{self, Response};
-use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
-use tollgate_testkit::process::stdout_of;
+use tollgate_testkit::nginx::{minted, Nginx, NginxBuild, NginxConf};
 use tollgate_testkit::tollgate::TempDir;
 use tollgate_testkit::upstream::Upstream;
-use tollgate_testkit::TEST_SECRET_HEX;
 
 fn build() -> NginxBuild {
     NginxBuild::beside_this_test(Path::new(env!("TOLLGATE_NGINX_BUILD_DIR")))
@@ -75,19 +73,6 @@ fn tollgate_decides_before_deny_and_auth_basic() {
     let auth = [("Authorization", "Basic dXNlcjpzZWNyZXQ=")];
     assert_eq!(get(&n, "127.0.8.3", "/members/x", &auth).status, 200);
     assert_eq!(up.hits(), 1);
-}
-
-/// A clearance for `ip` and `ua` minted by `tollgate token` with the test key.
-fn minted(rules: &Path, ip: &str, ua: &str) -> String {
-    let bin = profile_dir().join("tollgate");
-    assert_fresh(&bin, "tollgate-proxy");
-    stdout_of(
-        Command::new(&bin)
-            .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
-            .arg(rules)
-            .env("TOLLGATE_SECRET", TEST_SECRET_HEX)
-            .env_remove("TOLLGATE_SECRET_FILE"),
-    )
 }
 
 #[test]

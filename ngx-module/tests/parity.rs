@@ -5,15 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use tollgate_testkit::http::{self, Response};
-use tollgate_testkit::nginx::{assert_fresh, profile_dir, Nginx, NginxBuild, NginxConf};
-use tollgate_testkit::process::{eventually, stdout_of, DeadPort};
+use tollgate_testkit::nginx::{assert_fresh, minted, profile_dir, Nginx, NginxBuild, NginxConf};
+use tollgate_testkit::process::{eventually, DeadPort};
 use tollgate_testkit::tollgate::{TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
-use tollgate_testkit::TEST_SECRET_HEX;
 
 fn build() -> NginxBuild {
     NginxBuild::beside_this_test(Path::new(env!("TOLLGATE_NGINX_BUILD_DIR")))
@@ -53,18 +51,6 @@ fn lines_of(dir: &Path, client: &str, n: usize) -> Vec<String> {
     });
     assert!(all, "{n} lines of {client} expected: {lines:?}");
     lines
-}
-
-/// A clearance for `ip` and `ua` minted by `tollgate token` with the test key.
-fn minted(rules: &Path, ip: &str, ua: &str) -> String {
-    let bin = profile_dir().join("tollgate");
-    assert_fresh(&bin, "tollgate-proxy");
-    stdout_of(
-        Command::new(&bin)
-            .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
-            .arg(rules)
-            .env("TOLLGATE_SECRET", TEST_SECRET_HEX),
-    )
 }
 
 const RULES: &str =

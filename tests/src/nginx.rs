@@ -332,6 +332,20 @@ http {{
     )
 }
 
+/// A clearance for `ip` and `ua` minted by `tollgate token` (the proxy built beside the test)
+/// with the test key: what a browser that paid would hold, for the module to check.
+pub fn minted(rules: &Path, ip: &str, ua: &str) -> String {
+    let bin = profile_dir().join("tollgate");
+    assert_fresh(&bin, "tollgate-proxy");
+    crate::process::stdout_of(
+        Command::new(&bin)
+            .args(["token", "--ip", ip, "--user-agent", ua, "--rules"])
+            .arg(rules)
+            .env("TOLLGATE_SECRET", crate::TEST_SECRET_HEX)
+            .env_remove("TOLLGATE_SECRET_FILE"),
+    )
+}
+
 /// The cargo profile directory the running test binary was built in (`target/debug`), where the
 /// module and the proxy binary are.
 pub fn profile_dir() -> std::path::PathBuf {
