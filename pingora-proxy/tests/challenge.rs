@@ -14,7 +14,7 @@ use tollgate_core::{
 use tollgate_testkit::browser;
 use tollgate_testkit::challenge::{answer, forged_cookie, verify_path, wrong_answer};
 use tollgate_testkit::http::{self, Response};
-use tollgate_testkit::tollgate::{TempDir, Tollgate};
+use tollgate_testkit::tollgate::{log_field, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 use tollgate_testkit::TEST_SECRET_HEX;
 
@@ -359,4 +359,31 @@ fn the_upstream_never_sees_tollgates_cookie() {
     );
     assert_eq!(get(&t, me, "/protected/x", UA, Some(&cookie)).status, 200);
     assert_eq!(up.last_header("cookie"), None);
+}
+
+#[test]
+fn four_tabs_of_one_browser_solving_at_once_all_pass_with_their_own_probe_cookies() {
+    if !browser::available() {
+        return;
+    }
+    let dir = TempDir::new("tabs");
+    let up = Upstream::start().unwrap();
+    let t = Tollgate::start(bin(), &dir.0, &format!("[score]\n{}", rules(14)), up.addr);
+    let url = format!("http://{}/protected/tab-", t.listen);
+    let v = browser::tabs(&url, "upstream saw /protected/tab-", 4);
+    let probes = v["cookies"].as_array().unwrap().iter();
+    let probes = probes.filter(|c| c.as_str().is_some_and(|n| n.starts_with("tollgate_probe_")));
+    assert_eq!(probes.count(), 4, "one probe cookie per challenge: {v}");
+    // Every answer came back with its own challenge's probe cookie: none scored lower for it.
+    let granted: Vec<String> = t
+        .log()
+        .lines()
+        .filter(|l| l.contains("granted"))
+        .map(String::from)
+        .collect();
+    assert_eq!(granted.len(), 4, "{}", t.log());
+    for line in &granted {
+        let signals = log_field(line, "signals");
+        assert!(signals.contains("cookie_roundtrip"), "{line}");
+    }
 }

@@ -5,6 +5,8 @@
 //   node drive.mjs nojs URL MARKER        the same with JavaScript disabled
 //   node drive.mjs solves URL MARKER N    N fresh visits; print the solve time of each (ms, as the
 //                                         page measured it) and the time to the backend's content
+//   node drive.mjs tabs URL MARKER N      N tabs of one browser context at once, tab i opening
+//                                         URL<i> and waiting for MARKER<i>; print each tab's outcome
 //   node drive.mjs hashrate ORIGIN N [SOLVER]  hash N candidates in one Web Worker, 5 times; print
 //                                         MH/s (SOLVER: wasm-simd, wasm or js; default the page's)
 //   node drive.mjs langs URL LOCALES [DIR] open URL once per browser locale (comma-separated, e.g.
@@ -67,6 +69,22 @@ async function visit(browser, url, marker, javaScriptEnabled = true) {
   };
   await context.close();
   return result;
+}
+
+async function tabs(browser, url, marker, n) {
+  const context = await browser.newContext({ locale: 'en-US' });
+  const one = async (i) => {
+    const page = await context.newPage();
+    const started = Date.now();
+    await page.goto(url + i, { waitUntil: 'domcontentloaded' });
+    const ok = await page.waitForFunction((m) => document.body && document.body.innerText.includes(m),
+      marker + i, { timeout: 60000 }).then(() => true, () => false);
+    return { tab: i, ok, elapsed_ms: Date.now() - started, text: (await page.innerText('body').catch(() => '')).slice(0, 200) };
+  };
+  const out = await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+  const cookies = (await context.cookies()).map((c) => c.name);
+  await context.close();
+  return { ok: out.every((t) => t.ok), tabs: out, cookies };
 }
 
 async function hashrate(browser, origin, n, solver) {
@@ -139,6 +157,10 @@ try {
     }
     console.log(JSON.stringify({ runs: out }));
     code = out.length === Number(c) ? 0 : 1;
+  } else if (mode === 'tabs') {
+    const r = await tabs(browser, a, b, Number(c));
+    console.log(JSON.stringify(r));
+    code = r.ok ? 0 : 1;
   } else if (mode === 'langs') {
     console.log(JSON.stringify(await langs(browser, a, b, c)));
     code = 0;
@@ -146,7 +168,7 @@ try {
     console.log(JSON.stringify(await hashrate(browser, a, Number(b), c)));
     code = 0;
   } else {
-    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | hashrate ORIGIN N [SOLVER] | langs URL LOCALES [DIR]');
+    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | tabs URL MARKER N | hashrate ORIGIN N [SOLVER] | langs URL LOCALES [DIR]');
     code = 2;
   }
 } finally {

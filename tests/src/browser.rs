@@ -35,6 +35,12 @@ pub fn pass(url: &str, expect: &str) -> Value {
     drive("pass", url, expect)
 }
 
+/// `n` tabs of one browser context at once: tab `i` opens `url` + `i` and waits for `expect` +
+/// `i`. Panics unless every tab gets there.
+pub fn tabs(url: &str, expect: &str, n: usize) -> Value {
+    run_driver(&["tabs", url, expect, &n.to_string()])
+}
+
 /// [`pass`] in a Chromium without WebAssembly: the page must solve with its JavaScript search.
 pub fn pass_without_wasm(url: &str, expect: &str) -> Value {
     run_node(

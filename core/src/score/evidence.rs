@@ -6,7 +6,7 @@
 use crate::request::cookie::cookie_value;
 use crate::request::RequestView;
 use crate::score::signal::{Signal, Signals, INSTANT_SUBMIT_MS};
-use crate::toll::page::PROBE_COOKIE;
+use crate::toll::page::probe_cookie_name;
 
 /// The fields the page sends with its answer.
 #[derive(Default)]
@@ -43,7 +43,7 @@ impl Fields {
 pub(crate) fn answer_signals(req: &RequestView<'_>, probe: &str, reported: bool) -> Signals {
     let mut s = Signals::EMPTY;
     s.add_if(reported, Signal::CspReport);
-    let returned = cookie_value(req.cookie, PROBE_COOKIE);
+    let returned = cookie_value(req.cookie, &probe_cookie_name(probe));
     s.add_if(
         !probe.is_empty() && returned.is_some_and(|c| same(c.as_bytes(), probe.as_bytes())),
         Signal::CookieRoundtrip,
@@ -90,19 +90,24 @@ mod tests {
         let mut r = RequestView::get(IpAddr::V4(Ipv4Addr::LOCALHOST), "/.tollgate/verify");
         r.query = Some(query);
         r.cookie = cookie;
-        answer_signals(&r, "abc", reported).names()
+        answer_signals(&r, "abc12345f", reported).names()
     }
 
     #[test]
     fn a_browser_answer_shows_its_fields_cookie_and_report() {
         let q = "challenge=t&nonce=1&wd=0&hc=8&vis=visible&ms=900";
         assert_eq!(
-            signals(q, Some("a=b; tollgate_probe=abc"), true),
+            signals(q, Some("a=b; tollgate_probe_abc12345=abc12345f"), true),
             "csp_report,cookie_roundtrip"
         );
+        // Another tab's challenge sets its own name: this answer's cookie is still found.
+        let two = "tollgate_probe_0badc0de=0badc0de11; tollgate_probe_abc12345=abc12345f";
+        assert_eq!(signals(q, Some(two), false), "cookie_roundtrip");
+        // An old, unnamed or mismatched probe cookie is no round trip.
+        assert_eq!(signals(q, Some("tollgate_probe=abc12345f"), false), "-");
         let automated = "wd=1&hc=2&vis=hidden&ms=3";
         assert_eq!(
-            signals(automated, Some("tollgate_probe=abd"), false),
+            signals(automated, Some("tollgate_probe_abc12345=abc12345e"), false),
             "webdriver,hidden_page,instant_submit"
         );
     }

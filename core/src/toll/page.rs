@@ -28,7 +28,16 @@ pub const CSP_PATH: &str = "/.tollgate/csp";
 /// Where a visitor without JavaScript is sent after the wait (`nojs = "wait"` routes).
 pub const WAIT_PATH: &str = "/.tollgate/wait";
 /// Set with the challenge page (path-scoped to [`PREFIX`]); it must come back with the answer.
+/// Each challenge names its own ([`probe_cookie_name`]), so tabs solving at once never
+/// overwrite each other's.
 pub const PROBE_COOKIE: &str = "tollgate_probe";
+
+/// The probe cookie's name for the challenge whose probe value is `probe`: the prefix and the
+/// value's first 8 characters (hex), unique among the challenges a browser holds at once.
+pub fn probe_cookie_name(probe: &str) -> String {
+    let short = probe.get(..8).unwrap_or(probe);
+    format!("{PROBE_COOKIE}_{short}")
+}
 
 const TEMPLATE: &str = include_str!("assets/challenge.html");
 const SCRIPT: &str = include_str!("assets/challenge.js");
@@ -147,7 +156,8 @@ pub fn csp_report_only(token: &str) -> String {
 pub fn probe_cookie(page: &ChallengePage) -> String {
     let secure = if page.secure { "; Secure" } else { "" };
     format!(
-        "{PROBE_COOKIE}={}; Path={PREFIX}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        "{}={}; Path={PREFIX}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        probe_cookie_name(&page.offer.probe),
         page.offer.probe,
         crate::toll::MAX_CHALLENGE_TTL_SECS
     )
