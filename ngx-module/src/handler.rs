@@ -100,14 +100,19 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
 
 /// Tells the core how the upstream answered a request tollgate let through.
 extern "C" fn log(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: nginx calls log handlers with a live request.
-    let (rec, proxied, status) = unsafe {
+    // SAFETY: nginx calls log handlers with a live request. Subrequests share the main
+    // request's pool (and so its record): only the main request reports.
+    let (main, rec, proxied, status) = unsafe {
         (
+            std::ptr::eq(r, (*r).main),
             record::find(r).map(|p| *p),
             !(*r).upstream.is_null(),
             (*r).headers_out.status,
         )
     };
+    if !main {
+        return NGX_OK as ngx_int_t;
+    }
     if let (Some(rec), true, Some(engine)) = (rec, proxied, worker::engine()) {
         if rec.passed {
             engine.upstream_outcome(u16::try_from(status).ok(), false);

@@ -2,11 +2,11 @@
 //! body: a refused auth request is answered 401 with an id, and nginx's `error_page 401`
 //! location fetches tollgate's real reply (the challenge page, a 429…) under that id, once.
 //!
-//! Bounded: at most [`MAX_HELD`] replies, each for [`HOLD`]; holding one more first drops the
-//! expired, then the oldest. Ids are 128 random bits, so a reply is found only by the nginx
-//! that asked.
+//! Bounded: at most [`MAX_HELD`] replies, each for [`HOLD`]; holding one more drops the expired
+//! and, when still full, the oldest, in O(1) each (ids are queued in the order they were held).
+//! Ids are 128 random bits, so a reply is found only by the nginx that asked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,14 @@ const MAX_HELD: usize = 4096;
 
 #[derive(Default)]
 pub struct HeldReplies {
-    held: Mutex<HashMap<u128, (Instant, Reply)>>,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    replies: HashMap<u128, (Instant, Reply)>,
+    /// Ids in the order they were held (some already taken).
+    order: VecDeque<(Instant, u128)>,
 }
 
 impl HeldReplies {
@@ -31,14 +38,17 @@ impl HeldReplies {
         let id = u128::from_be_bytes(id);
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.len() >= MAX_HELD {
-            held.retain(|_, (at, _)| now.duration_since(*at) < HOLD);
+        let h = &mut *held;
+        while let Some(&(at, old)) = h.order.front() {
+            let expired = now.duration_since(at) >= HOLD;
+            if !expired && h.replies.len() < MAX_HELD && h.order.len() < 2 * MAX_HELD {
+                break;
+            }
+            h.order.pop_front();
+            h.replies.remove(&old);
         }
-        if held.len() >= MAX_HELD {
-            let oldest = held.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k);
-            oldest.map(|k| held.remove(&k));
-        }
-        held.insert(id, (now, reply));
+        h.replies.insert(id, (now, reply));
+        h.order.push_back((now, id));
         Some(format!("{id:032x}"))
     }
 
@@ -48,7 +58,7 @@ impl HeldReplies {
             .ok()
             .filter(|_| id.len() == 32)?;
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let (at, reply) = held.remove(&id)?;
+        let (at, reply) = held.replies.remove(&id)?;
         (at.elapsed() < HOLD).then_some(reply)
     }
 }
@@ -79,7 +89,9 @@ mod tests {
         for _ in 0..MAX_HELD {
             h.hold(reply(403)).unwrap();
         }
-        assert!(h.held.lock().unwrap().len() <= MAX_HELD);
+        let held = h.held.lock().unwrap();
+        assert!(held.replies.len() <= MAX_HELD && held.order.len() <= 2 * MAX_HELD);
+        drop(held);
         assert_eq!(h.take(&first), None, "the oldest made room");
     }
 }

@@ -36,7 +36,10 @@ pub fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)
-        .tls_config(tls_config(args)?)
+        .tls_config(match origin.starts_with("https://") {
+            true => tls_config(args)?,
+            false => TlsConfig::default(),
+        })
         .build()
         .into();
     let offer_url = format!("{origin}{OFFER_PATH}?{}", query(&[("return", path)]));

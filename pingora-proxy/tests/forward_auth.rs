@@ -109,6 +109,25 @@ fn toll_is_paid_through(kind: &str) {
         0,
         "{kind}: a challenged request reached the upstream"
     );
+    // A client naming another URI in either front's header decides nothing: each front's
+    // endpoint reads only the header that front sets itself.
+    let forged = [
+        UA[0],
+        ("X-Forwarded-Uri", "/open"),
+        ("X-Original-URI", "/open"),
+    ];
+    let r = get(site, "127.0.11.12", "/protected/a", &forged);
+    assert_eq!(r.status, 403, "{kind}: a forged URI header passed: {r:?}");
+    assert_eq!(
+        f.up.hits(),
+        0,
+        "{kind}: a forged URI header reached the upstream"
+    );
+    // A let-through request without cookies reaches the upstream without any.
+    assert_eq!(get(site, "127.0.11.13", "/open", UA).status, 200, "{kind}");
+    let none = f.up.last_header("cookie").unwrap_or_default();
+    assert_eq!(none, "", "{kind}: the upstream got a cookie nobody sent");
+    let hits = f.up.hits();
     // The challenge's own endpoints answer through the front, from tollgate.
     let offer = get(site, from, "/.tollgate/challenge?return=/protected/a", UA);
     assert_eq!(offer.status, 200, "{kind}: {offer:?}");
@@ -122,7 +141,7 @@ fn toll_is_paid_through(kind: &str) {
     let headers = [UA[0], ("Cookie", cookies.as_str())];
     let r = get(site, from, "/protected/a", &headers);
     assert_eq!(r.status, 200, "{kind}: {r:?}");
-    assert_eq!(f.up.hits(), 1, "{kind}");
+    assert_eq!(f.up.hits(), hits + 1, "{kind}");
     let sent = f.up.last_header("cookie");
     assert_eq!(sent.as_deref(), Some("theme=dark"), "{kind}");
     // The front named the client: its address is the one the clearance is bound to.

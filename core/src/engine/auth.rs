@@ -45,27 +45,32 @@ impl Engine {
         self.with_rules(|r| original::original(auth, &r.clients.trusted_proxies, fwd))
     }
 
-    /// The answer to an auth request whose verdict is `verdict`. `cookie` is the request's
+    /// The answer to a request on the auth listener whose verdict is `verdict`: for an auth
+    /// request (`auth`), 2xx only when the request is let through. `cookie` is the request's
     /// `Cookie`, `forwarding` what [`Engine::forwarding`] said for it when it was let through.
     pub fn auth_reply(
         &self,
         verdict: &Verdict,
+        auth: bool,
         cookie: Option<&str>,
         forwarding: Option<&Forwarding>,
     ) -> Reply {
         if let Some(reply) = self.respond(verdict) {
+            // One of tollgate's own answers (an asset, the offer) is no permission to proxy:
+            // the front routes /.tollgate/ here instead of asking about it.
+            if auth && (200..300).contains(&reply.status) {
+                let why = "tollgate's own paths are served by the auth listener: route /.tollgate/ to it\n";
+                return Reply::text(403, Reason::ForwardAuthRefused, why).no_store();
+            }
             return reply;
         }
-        let mut ok = Reply::new(200, verdict.decision.reason(), "text/plain; charset=utf-8")
-            .header("cache-control", "no-store");
-        if let Some(cookie) = cookie {
-            let kept = forwarding.and_then(|f| f.cookie.clone());
-            ok = ok.header(
-                AUTH_COOKIE_HEADER,
-                kept.unwrap_or_else(|| cookie.to_string()),
-            );
-        }
-        ok
+        let kept = forwarding.and_then(|f| f.cookie.clone());
+        // Always set, empty for a request without cookies: a front copying an absent header
+        // may send its own placeholder instead.
+        let cookie = kept.unwrap_or_else(|| cookie.unwrap_or_default().to_string());
+        Reply::new(200, verdict.decision.reason(), "text/plain; charset=utf-8")
+            .header("cache-control", "no-store")
+            .header(AUTH_COOKIE_HEADER, cookie)
     }
 
     /// Whether `peer` is one of the rules' trusted proxies (who may fetch held replies).

@@ -27,6 +27,10 @@ const UPSTREAM_ERRORS: usize = SCORE_COUNT + 1;
 const USED: usize = UPSTREAM_ERRORS + 1;
 const _: () = assert!(USED <= METRIC_WORDS, "the zone's metric block is too small");
 
+/// What the metric block's layout depends on, for the zone's layout word.
+pub(crate) const METRIC_SHAPE: u64 =
+    ((Kind::ALL.len() * 1_000 + Reason::ALL.len()) * 1_000 + Signal::ALL.len()) as u64;
+
 const TABLES: [&str; 5] = ["counters", "ledger", "bans", "solved", "reports"];
 
 impl Engine {

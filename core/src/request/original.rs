@@ -3,9 +3,10 @@
 //! nginx `auth_request`, Caddy `forward_auth` and Traefik `forwardAuth` send their own request
 //! to tollgate's auth listener and name the client's in headers: `X-Forwarded-Method`,
 //! `X-Forwarded-Uri` (nginx: `X-Original-URI`, set by the operator's config) and
-//! `X-Forwarded-Host`. Anyone can send those headers, so they are believed only from a trusted
-//! proxy, and the client's address then comes from the configured client-address header, as for
-//! any request through a trusted proxy. The rest of the request (user agent, cookies, `Accept`…)
+//! `X-Forwarded-Host`; the front end reads the URI header its endpoint's front sets. Anyone can
+//! send those headers, so they are believed only from a trusted proxy, and the client's address
+//! then comes from the configured client-address header, as for any request through a trusted
+//! proxy. The rest of the request (user agent, cookies, `Accept`…)
 //! is the client's own: the fronts copy it into the auth request.
 
 use thiserror::Error;
@@ -70,6 +71,9 @@ pub fn original<'a>(
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .or(auth.host);
+    // `Connection` is hop-by-hop: the front's own (nginx closes its subrequests), not the
+    // client's, and must not score the client.
+    req.connection = None;
     Ok(req)
 }
 

@@ -42,7 +42,8 @@ impl Gate {
     ) -> Result<bool> {
         let cookie = view::headers(session, None).cookie;
         let engine = &self.shared.engine;
-        let reply = engine.auth_reply(verdict, cookie.as_deref(), forwarding.as_ref());
+        let auth = is_auth_path(session.req_header().uri.path());
+        let reply = engine.auth_reply(verdict, auth, cookie.as_deref(), forwarding.as_ref());
         let reply = match session.req_header().uri.path() == AUTH_REQUEST_PATH {
             true if !(200..300).contains(&reply.status) => self.hold(reply),
             _ => reply,

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::table::{Table, SHARD_BITS};
+use hashbrown::DefaultHashBuilder;
+
+use super::table::{hash, Table, SHARD_BITS};
 use crate::request::key::ClientKey;
 
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -13,6 +15,8 @@ const SHARDS: usize = 1 << SHARD_BITS;
 #[derive(Debug)]
 pub struct LocalStore<const N: usize = 1> {
     shards: Box<[Mutex<Table<N>>]>,
+    /// Seeded at random: which shard and slot a key lands in is not the client's to choose.
+    hasher: DefaultHashBuilder,
     shard_cap: AtomicUsize,
     evicted: AtomicUsize,
 }
@@ -20,9 +24,12 @@ pub struct LocalStore<const N: usize = 1> {
 impl<const N: usize> LocalStore<N> {
     /// A store holding at most about `max_keys` keys (rounded up to a multiple of the shard count).
     pub fn new(max_keys: usize) -> Self {
-        let shards = (0..SHARDS).map(|_| Mutex::new(Table::default())).collect();
+        let hasher = DefaultHashBuilder::default();
+        let table = || Mutex::new(Table::with_hasher(hasher));
+        let shards = (0..SHARDS).map(|_| table()).collect();
         let store = Self {
             shards,
+            hasher,
             shard_cap: AtomicUsize::new(1),
             evicted: AtomicUsize::new(0),
         };
@@ -37,7 +44,7 @@ impl<const N: usize> LocalStore<N> {
     }
 
     fn shard(&self, key: &ClientKey) -> MutexGuard<'_, Table<N>> {
-        let idx = (key.mix() >> (64 - SHARD_BITS)) as usize;
+        let idx = (hash(&self.hasher, key) >> (64 - SHARD_BITS)) as usize;
         // A poisoned shard only means a panic elsewhere mid-update of plain integers: keep using it.
         self.shards[idx]
             .lock()
@@ -106,18 +113,20 @@ fn latest<const N: usize>(values: &[u64; N]) -> u64 {
     values.iter().copied().max().unwrap_or(0)
 }
 
-/// Frees room in a full shard: first keys already at rest, then the sixteenth of keys with the
-/// least debt. The heaviest clients (largest TAT) are the last to be forgotten, so filling the
-/// table with fresh addresses does not reset a flooder's counter.
+/// Frees room in a full shard: first keys already at rest, then, if that freed less than a
+/// sixteenth of the cap, the keys with the least debt, down to fifteen sixteenths of the cap.
+/// The heaviest clients (largest TAT) are the last to be forgotten, so filling the table with
+/// fresh addresses does not reset a flooder's counter; and each call frees a sixteenth at once,
+/// so a table at its cap is rebuilt once per sixteenth of new keys, not for every key.
 fn make_room<const N: usize>(shard: &mut Table<N>, now_ns: u64, cap: usize) -> usize {
     let before = shard.len();
+    let target = cap - (cap / 16).max(1).min(cap);
     shard.retain(|v| latest(v) > now_ns);
-    if shard.len() >= cap {
+    if shard.len() > target {
         let mut ranks: Vec<u64> = shard.values().map(latest).collect();
-        // Remove what is over the cap plus a sixteenth of the cap, keeping the heaviest. Sized by
-        // the cap, not the length, so shrinking the cap on reload keeps the heaviest `cap` keys.
-        let cut = (shard.len() - cap) + (cap / 16).max(1);
-        let cut = cut.min(ranks.len() - 1);
+        // Sized by the cap, not the length, so shrinking the cap on reload keeps the heaviest
+        // `target` keys.
+        let cut = (shard.len() - target).min(ranks.len() - 1);
         let (_, threshold, _) = ranks.select_nth_unstable(cut);
         let threshold = *threshold;
         shard.retain(|v| latest(v) > threshold);

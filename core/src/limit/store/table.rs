@@ -10,6 +10,14 @@
 //! side by side, cost one lookup). A value of 0 is an absent one. Every value stored is a
 //! deadline in nanoseconds, and a deadline of 0 is long past, the same as no entry: a slot whose
 //! lanes are all 0 is empty.
+//!
+//! Keys are placed by a hash seeded at random per store (hashbrown's foldhash): clients pick
+//! their addresses, and a fixed hash would let them pick addresses that all land in one probe
+//! run.
+
+use std::hash::BuildHasher;
+
+use hashbrown::DefaultHashBuilder;
 
 use crate::request::key::ClientKey;
 
@@ -75,18 +83,31 @@ impl<const N: usize> Entry<'_, N> {
 pub(super) struct Table<const N: usize> {
     slots: Vec<Slot<N>>,
     len: usize,
+    hasher: DefaultHashBuilder,
 }
 
 impl<const N: usize> Default for Table<N> {
     fn default() -> Self {
-        Self {
-            slots: Vec::new(),
-            len: 0,
-        }
+        Self::with_hasher(DefaultHashBuilder::default())
     }
 }
 
+/// Where `hasher` places `key`: its top [`SHARD_BITS`] choose the shard, the bits below them
+/// the slot.
+pub(super) fn hash(hasher: &DefaultHashBuilder, key: &ClientKey) -> u64 {
+    hasher.hash_one(key)
+}
+
 impl<const N: usize> Table<N> {
+    /// An empty table placing keys with `hasher` (its store's, shared by every shard).
+    pub fn with_hasher(hasher: DefaultHashBuilder) -> Self {
+        Self {
+            slots: Vec::new(),
+            len: 0,
+            hasher,
+        }
+    }
+
     /// Keys held.
     pub fn len(&self) -> usize {
         self.len
@@ -166,7 +187,7 @@ impl<const N: usize> Table<N> {
         }
         let (hi, lo) = key.words();
         let mask = self.slots.len() - 1;
-        let mut i = self.home(key.mix());
+        let mut i = self.home(hash(&self.hasher, key));
         // At most 3/4 full, so an empty slot ends every probe.
         loop {
             let s = &self.slots[i];
@@ -187,7 +208,7 @@ impl<const N: usize> Table<N> {
     }
 
     fn home_of(&self, s: &Slot<N>) -> usize {
-        self.home(ClientKey::from_words(s.hi, s.lo).mix())
+        self.home(hash(&self.hasher, &ClientKey::from_words(s.hi, s.lo)))
     }
 
     /// Empties slot `i`, moving later entries of the same probe run back so no probe ends early.
