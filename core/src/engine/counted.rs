@@ -16,8 +16,9 @@ use crate::verdict::{Kind, Reason, Reply, Verdict};
 /// Upper bounds of the score histogram's buckets, as on the proxy.
 const SCORE_BUCKETS: [i32; 13] = [-20, -10, 0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
 
-/// Word offsets in the zone's metric block.
-const REQUESTS: usize = 0;
+/// Word offsets in the zone's metric block: first the shape it was laid out for.
+const SHAPE_WORD: usize = 0;
+const REQUESTS: usize = 1;
 const SIGNALS: usize = REQUESTS + Kind::ALL.len() * Reason::ALL.len();
 const SCORE: usize = SIGNALS + Signal::ALL.len();
 /// Buckets, then +Inf, then the sum (two's complement) and the count.
@@ -27,8 +28,10 @@ const UPSTREAM_ERRORS: usize = SCORE_COUNT + 1;
 const USED: usize = UPSTREAM_ERRORS + 1;
 const _: () = assert!(USED <= METRIC_WORDS, "the zone's metric block is too small");
 
-/// What the metric block's layout depends on, for the zone's layout word.
-pub(crate) const METRIC_SHAPE: u64 =
+/// What the metric block's layout depends on (how many kinds, reasons and signals it counts):
+/// a worker built with other code tables starts the block afresh rather than count under the
+/// wrong labels.
+const METRIC_SHAPE: u64 =
     ((Kind::ALL.len() * 1_000 + Reason::ALL.len()) * 1_000 + Signal::ALL.len()) as u64;
 
 const TABLES: [&str; 5] = ["counters", "ledger", "bans", "solved", "reports"];
@@ -38,6 +41,20 @@ impl Engine {
         match &self.memory {
             Memory::Shared(r) => Some(r.metrics),
             Memory::Local => None,
+        }
+    }
+
+    /// Lays the zone's metric block out for this build's code tables, unless it already is
+    /// (each worker calls it once; the first with a new shape zeroes the counts).
+    pub(super) fn prepare_shared_metrics(&self) {
+        let Some(w) = self.metric_words() else {
+            return;
+        };
+        let was = w[SHAPE_WORD].swap(METRIC_SHAPE, Ordering::AcqRel);
+        if was != METRIC_SHAPE {
+            w[REQUESTS..]
+                .iter()
+                .for_each(|c| c.store(0, Ordering::Relaxed));
         }
     }
 

@@ -21,7 +21,6 @@ pub use auth::{
     is_auth_path, AUTH_COOKIE_HEADER, AUTH_PATH, AUTH_REQUEST_PATH, HELD_REPLY_HEADER,
     HELD_REPLY_PATH,
 };
-pub(crate) use counted::METRIC_SHAPE;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -114,6 +113,7 @@ impl Engine {
             clock,
         };
         engine.install(rules);
+        engine.prepare_shared_metrics();
         engine
     }
 

@@ -26,10 +26,9 @@ use crate::shared::slots::{SlotKey, SlotTable, Values};
 
 /// "TOLLGATE" in ASCII.
 const MAGIC: u64 = 0x544F_4C4C_4741_5445;
-/// Bumped whenever the layout changes, so an old zone is re-formatted rather than misread. The
-/// metric block's shape (how many decision kinds, reasons and signals it counts) is part of
-/// it: a module with another code table never reads a zone's counts under the wrong labels.
-const LAYOUT: u64 = 5 | (crate::engine::METRIC_SHAPE << 16);
+/// Bumped whenever the layout changes, so an old zone is re-formatted rather than misread.
+/// (The metric block checks its own shape: `engine/counted.rs`.)
+const LAYOUT: u64 = 5;
 const HEADER_WORDS: usize = 16;
 pub(crate) const ATTACK_WORDS: usize = 16;
 /// The counts behind a worker's `/metrics` (requests by decision and reason, signals, scores).
