@@ -73,7 +73,7 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     unsafe { *rec = Record::of(&verdict, answer.is_none()) };
     let Some(answer) = answer else {
         // The upstream never sees the clearance cookie, as behind the proxy.
-        if let Some(cookie) = engine.forwarding(&view, &verdict).cookie {
+        if let Some(cookie) = engine.upstream_cookie(view.cookie) {
             // SAFETY: `r` is live; `req` and `view` (which borrow its headers) are done with.
             unsafe { view::replace_cookie(r, &cookie) };
         }

@@ -31,10 +31,12 @@ struct Held {
 }
 
 impl HeldReplies {
-    /// Holds `reply`; returns its id (32 hex digits), or `None` without randomness.
-    pub fn hold(&self, reply: Reply) -> Option<String> {
+    /// Holds `reply`; returns its id (32 hex digits), or the reply back without randomness.
+    pub fn hold(&self, reply: Reply) -> Result<String, Reply> {
         let mut id = [0u8; 16];
-        getrandom::fill(&mut id).ok()?;
+        if getrandom::fill(&mut id).is_err() {
+            return Err(reply);
+        }
         let id = u128::from_be_bytes(id);
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -49,7 +51,7 @@ impl HeldReplies {
         }
         h.replies.insert(id, (now, reply));
         h.order.push_back((now, id));
-        Some(format!("{id:032x}"))
+        Ok(format!("{id:032x}"))
     }
 
     /// The reply held under `id`, once, if it has not expired.

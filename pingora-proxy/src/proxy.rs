@@ -19,7 +19,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::Result;
 use tollgate_core::Reply;
 use tollgate_core::{Decision, Engine, Meter, Metered, Verdict};
-use tollgate_core::{Forwarding, TlsHello};
+use tollgate_core::{ForwardedError, Forwarding, TlsHello};
 
 use crate::crawlers::CrawlerDns;
 use crate::fleet::Fleet;
@@ -144,10 +144,13 @@ impl ProxyHttp for Gate {
         if !session.is_http2() {
             ctx.conn_requests = ctx.conn_requests.saturating_add(1);
         }
-        if self.auth && self.auth_front(session).await? {
+        if self.auth && self.held_front(session).await? {
             return Ok(true);
         }
-        let (mut verdict, mut forwarding) = self.decide(session, ctx, None);
+        let (mut verdict, mut forwarding) = match self.decide(session, ctx, None) {
+            Ok(decided) => decided,
+            Err(e) => return self.auth_refused(session, &e).await,
+        };
         if let (Decision::Verify { lookup, .. }, Some(dns)) = (&verdict.decision, &shared.dns) {
             // The core has counted nothing yet: it decides the same request again with the
             // lookup's outcome recorded.
@@ -158,7 +161,10 @@ impl ProxyHttp for Gate {
             shared.metrics.crawler_lookup(proved);
             tracing::info!(client = %lookup.ip(), crawler = lookup.crawler(), ?proved, "crawler lookup");
             shared.engine.record_crawler(lookup, proved);
-            (verdict, forwarding) = self.decide(session, ctx, None);
+            (verdict, forwarding) = match self.decide(session, ctx, None) {
+                Ok(decided) => decided,
+                Err(e) => return self.auth_refused(session, &e).await,
+            };
         }
         if let (Decision::Meter { meter, .. }, Some(fleet)) =
             (&verdict.decision, shared.fleet.get())
@@ -166,13 +172,16 @@ impl ProxyHttp for Gate {
             // Nothing is counted yet either: decided again with the store's reading.
             let meter = meter.clone();
             let reading = fleet.meter(&meter).await;
-            (verdict, forwarding) = self.decide(session, ctx, Some((&meter, reading)));
+            (verdict, forwarding) = match self.decide(session, ctx, Some((&meter, reading))) {
+                Ok(decided) => decided,
+                Err(e) => return self.auth_refused(session, &e).await,
+            };
         }
         if let Decision::Claim { claim, .. } = &verdict.decision {
             verdict.decision = self.settle(claim).await;
         }
         if self.auth {
-            return self.auth_answer(session, &verdict, forwarding).await;
+            return self.auth_answer(session, &verdict).await;
         }
         match shared.engine.respond(&verdict) {
             None => {
@@ -300,13 +309,15 @@ impl Gate {
         d
     }
 
-    /// Asks the core about the request, and counts and logs the verdict.
+    /// Asks the core about the request, and counts and logs the verdict. On the auth listener,
+    /// an auth request is decided as the request it names, or refused when the core does not
+    /// believe the name.
     fn decide(
         &self,
         session: &Session,
         ctx: &mut Ctx,
         metered: Option<(&Meter, Metered)>,
-    ) -> (Verdict, Option<Forwarding>) {
+    ) -> std::result::Result<(Verdict, Option<Forwarding>), ForwardedError> {
         let shared = &self.shared;
         if ctx.hello.is_none() {
             ctx.hello = view::hello(session, &shared.hellos);
@@ -318,11 +329,9 @@ impl Gate {
         let conn = view::connection(session, ctx.conn_requests);
         let mut req = view::view(session, &owned, conn, hello);
         if self.auth {
-            // Checked in `request_filter` before any decision.
-            req = shared
-                .engine
-                .original(&req, view::forwarded(session))
-                .unwrap_or(req);
+            if let Some(named) = shared.engine.original(&req, view::forwarded(session))? {
+                req = named;
+            }
         }
         let start = Instant::now();
         let verdict = match metered {
@@ -335,7 +344,7 @@ impl Gate {
             verdict.decision,
             Decision::Verify { .. } | Decision::Claim { .. } | Decision::Meter { .. }
         ) {
-            return (verdict, None);
+            return Ok((verdict, None));
         }
         shared.metrics.count(&verdict.decision, start.elapsed());
         if let Some(score) = &verdict.score {
@@ -346,7 +355,7 @@ impl Gate {
             .is_allow()
             .then(|| shared.engine.forwarding(&req, &verdict));
         log_verdict(shared, &verdict, &req);
-        (verdict, fwd)
+        Ok((verdict, fwd))
     }
 
     fn within_total(&self, ctx: &Ctx) -> Result<()> {

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Version};
 use pingora::proxy::Session;
-use tollgate_core::AUTH_REQUEST_PATH;
 use tollgate_core::UNKNOWN_PEER;
-use tollgate_core::{is_auth_path, ConnectionView, Forwarded, HttpVersion, RequestView, TlsHello};
+use tollgate_core::{ConnectionView, Forwarded, HttpVersion, RequestView, TlsHello};
 
 use crate::hello::Hellos;
 
@@ -102,27 +101,14 @@ pub fn view<'a>(
     }
 }
 
-/// What a front proxy says about the request it asks about, on an auth request
-/// ([`is_auth_path`]); nothing on any other request.
-///
-/// Each front names the URI in one header and sets it itself, overwriting a client's; the
-/// other header is the client's own (a front copies client headers into its auth request), so
-/// it is never read: nginx's endpoint reads only `X-Original-URI`, Caddy's and Traefik's only
-/// `X-Forwarded-Uri`.
+/// The headers a front proxy names the request it asks about in (the core decides which of
+/// them an auth request's endpoint believes).
 pub fn forwarded(session: &Session) -> Forwarded<'_> {
-    let req = session.req_header();
-    let path = req.uri.path();
-    if !is_auth_path(path) {
-        return Forwarded::default();
-    }
-    let h = &req.headers;
-    let uri_header = match path == AUTH_REQUEST_PATH {
-        true => "x-original-uri",
-        false => "x-forwarded-uri",
-    };
+    let h = &session.req_header().headers;
     Forwarded {
         method: header(h, "x-forwarded-method"),
-        uri: header(h, uri_header),
+        forwarded_uri: header(h, "x-forwarded-uri"),
+        original_uri: header(h, "x-original-uri"),
         host: header(h, "x-forwarded-host"),
     }
 }

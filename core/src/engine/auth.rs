@@ -6,55 +6,41 @@
 //! clearance redirect), which Caddy and Traefik pass to the client as it is.
 
 use super::Engine;
-use crate::request::{original, Forwarded, ForwardedError, Forwarding, RequestView};
+use crate::request::client;
+pub use crate::request::{is_auth_path, AUTH_PATH, AUTH_REQUEST_PATH};
+use crate::request::{original, Forwarded, ForwardedError, RequestView};
 use crate::verdict::{Reason, Reply, Verdict};
 
-/// Where Caddy and Traefik send their auth requests. Every other path on the auth listener is
-/// a request of the client's own (the fronts route `/.tollgate/` there): decided as it is.
-pub const AUTH_PATH: &str = "/.tollgate/auth";
-
-/// Where nginx `auth_request` sends its auth requests. nginx passes only 2xx, 401 and 403 and
-/// drops the body, so a refusal is answered 401 with [`HELD_REPLY_HEADER`]: the id under which
-/// the listener holds tollgate's reply, for nginx's `error_page 401` location to fetch from
+/// nginx `auth_request` ([`AUTH_REQUEST_PATH`]) passes only 2xx, 401 and 403 and drops the
+/// body, so a refusal there is answered 401 with [`HELD_REPLY_HEADER`]: the id under which the
+/// listener holds tollgate's reply, for nginx's `error_page 401` location to fetch from
 /// [`HELD_REPLY_PATH`] once.
-pub const AUTH_REQUEST_PATH: &str = "/.tollgate/auth-request";
-
+///
 /// The id of a held reply (`auth_request_set $tollgate_reply $upstream_http_x_tollgate_reply`).
 pub const HELD_REPLY_HEADER: &str = "x-tollgate-reply";
 
 /// `HELD_REPLY_PATH` + id: a held reply, once, to a trusted proxy.
 pub const HELD_REPLY_PATH: &str = "/.tollgate/reply/";
 
-/// Whether `path` is one of the auth requests' paths.
-pub fn is_auth_path(path: &str) -> bool {
-    path == AUTH_PATH || path == AUTH_REQUEST_PATH
-}
-
 /// Set on a let-through answer: the request's cookies without tollgate's clearance, for the
 /// front to send upstream as `Cookie` (Caddy: `copy_headers X-Tollgate-Cookie>Cookie`).
 pub const AUTH_COOKIE_HEADER: &str = "x-tollgate-cookie";
 
 impl Engine {
-    /// The client's request an auth request names: see [`Forwarded`]. Believed only from the
-    /// rules' trusted proxies.
+    /// The client's request an auth request names (see [`Forwarded`]), believed only from the
+    /// rules' trusted proxies; `None` when `auth` is not an auth request but a request of its own.
     pub fn original<'a>(
         &self,
         auth: &RequestView<'a>,
         fwd: Forwarded<'a>,
-    ) -> Result<RequestView<'a>, ForwardedError> {
+    ) -> Result<Option<RequestView<'a>>, ForwardedError> {
         self.with_rules(|r| original::original(auth, &r.clients.trusted_proxies, fwd))
     }
 
     /// The answer to a request on the auth listener whose verdict is `verdict`: for an auth
     /// request (`auth`), 2xx only when the request is let through. `cookie` is the request's
-    /// `Cookie`, `forwarding` what [`Engine::forwarding`] said for it when it was let through.
-    pub fn auth_reply(
-        &self,
-        verdict: &Verdict,
-        auth: bool,
-        cookie: Option<&str>,
-        forwarding: Option<&Forwarding>,
-    ) -> Reply {
+    /// `Cookie`.
+    pub fn auth_reply(&self, verdict: &Verdict, auth: bool, cookie: Option<&str>) -> Reply {
         if let Some(reply) = self.respond(verdict) {
             // One of tollgate's own answers (an asset, the offer) is no permission to proxy:
             // the front routes /.tollgate/ here instead of asking about it.
@@ -64,9 +50,9 @@ impl Engine {
             }
             return reply;
         }
-        let kept = forwarding.and_then(|f| f.cookie.clone());
         // Always set, empty for a request without cookies: a front copying an absent header
         // may send its own placeholder instead.
+        let kept = self.upstream_cookie(cookie);
         let cookie = kept.unwrap_or_else(|| cookie.unwrap_or_default().to_string());
         Reply::new(200, verdict.decision.reason(), "text/plain; charset=utf-8")
             .header("cache-control", "no-store")
@@ -75,18 +61,14 @@ impl Engine {
 
     /// Whether `peer` is one of the rules' trusted proxies (who may fetch held replies).
     pub fn trusts_proxy(&self, peer: std::net::IpAddr) -> bool {
-        self.with_rules(|r| {
-            let t = &r.clients.trusted_proxies;
-            !t.is_empty() && t.contains(crate::request::key::canonical(peer))
-        })
+        self.with_rules(|r| client::is_trusted_proxy(peer, &r.clients.trusted_proxies))
     }
 
-    /// nginx's answer for a refused auth request: 401, naming the held reply `id`.
-    pub fn auth_held(&self, id: String, refused: &Reply) -> Reply {
-        let reason = refused.header_value(crate::verdict::REASON_HEADER);
-        let reason = reason
-            .and_then(Reason::parse)
-            .unwrap_or(Reason::ForwardAuthRefused);
+    /// nginx's answer for a refused auth request: 401, naming the held reply `id` and the
+    /// refusal's reason.
+    pub fn auth_held(&self, id: String, reason: Option<&str>) -> Reply {
+        let reason = reason.and_then(Reason::parse);
+        let reason = reason.unwrap_or(Reason::ForwardAuthRefused);
         Reply::new(401, reason, "text/plain; charset=utf-8")
             .header(HELD_REPLY_HEADER, id)
             .no_store()

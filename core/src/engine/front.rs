@@ -41,8 +41,15 @@ impl Engine {
         let active = self.active.load();
         let clients = trust(&active.rules.clients);
         let mut fwd = forward::forwarding(req, &clients, verdict.client_ip, verdict.upgrade);
-        fwd.cookie = cookie::without_cookie(req.cookie, &[CLEARANCE_COOKIE, SECURE_COOKIE]);
+        fwd.cookie = upstream_cookie(req.cookie);
         fwd
+    }
+
+    /// The `Cookie` header the upstream gets for a request whose header is `cookie`: without
+    /// tollgate's clearance. `None`: leave it as it is; `Some("")`: remove it. (The part of
+    /// [`Engine::forwarding`] a front end that forwards identity headers itself still needs.)
+    pub fn upstream_cookie(&self, cookie: Option<&str>) -> Option<String> {
+        upstream_cookie(cookie)
     }
 
     /// Runs `f` with the header a front end reads into [`RequestView::client_ip_header`]
@@ -57,6 +64,10 @@ impl Engine {
     pub fn respond(&self, verdict: &Verdict) -> Option<Reply> {
         respond(&verdict.decision, self.clock.now_ns() / NS_PER_SEC)
     }
+}
+
+fn upstream_cookie(cookie: Option<&str>) -> Option<String> {
+    cookie::without_cookie(cookie, &[CLEARANCE_COOKIE, SECURE_COOKIE])
 }
 
 fn trust(c: &ClientSettings) -> Trust<'_> {

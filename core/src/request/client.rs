@@ -98,7 +98,12 @@ fn walk(hops: impl Iterator<Item = Option<IpAddr>>, peer: IpAddr, trusted: &Cidr
 /// The TCP peer is one of the trusted proxies: the request came through it, so the connection
 /// (HTTP version, TLS, reuse) is the proxy's, not the client's.
 pub fn via_trusted_proxy(req: &RequestView<'_>, trusted: &CidrSet) -> bool {
-    !trusted.is_empty() && trusted.contains(canonical(req.peer))
+    is_trusted_proxy(req.peer, trusted)
+}
+
+/// Whether `peer` is one of the `trusted` proxies.
+pub fn is_trusted_proxy(peer: IpAddr, trusted: &CidrSet) -> bool {
+    !trusted.is_empty() && trusted.contains(canonical(peer))
 }
 
 /// The connection is not the client's own: it came through a trusted proxy, or the front end

@@ -22,7 +22,7 @@ pub use client::IpHeader;
 pub use forward::{Forwarding, STRIPPED_HEADERS};
 pub use hello::{HelloError, TlsHello, MAX_HELLO_RECORD};
 pub use key::{ClientKey, UNKNOWN_PEER};
-pub use original::{Forwarded, ForwardedError};
+pub use original::{is_auth_path, Forwarded, ForwardedError, AUTH_PATH, AUTH_REQUEST_PATH};
 pub use path::{canonical as canonical_path, Ambiguity, Canonical};
 pub use route::{host_without_port, Action, Route, RouteId};
 pub use view::{ConnectionView, HttpVersion, RequestView};
