@@ -310,8 +310,7 @@ impl Gate {
     }
 
     /// Asks the core about the request, and counts and logs the verdict. On the auth listener,
-    /// an auth request is decided as the request it names, or refused when the core does not
-    /// believe the name.
+    /// an auth request is decided as the request it names (`Err`: the core does not believe it).
     fn decide(
         &self,
         session: &Session,
