@@ -18,7 +18,7 @@ profile=release
 cargo_profile=()
 [ "$profile" = release ] && cargo_profile=(--release)
 
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 arch=$(dpkg --print-architecture)
 out=$PWD/target/debian
 rm -rf "$out" && mkdir -p "$out"

@@ -42,7 +42,7 @@ key=$("${as[@]}" stat -c '%a %U' /var/lib/tollgate/secret.key)
 [ -L /etc/nginx/modules-enabled/50-mod-http-tollgate.conf ] || fail "module not enabled"
 # Debian's nginx reads modules-enabled/*.conf first: a config test loads the module.
 "${as[@]}" nginx -t -q || fail "Debian's nginx does not load the packaged module"
-"${as[@]}" nginx -V 2>&1 | head -1
+"${as[@]}" nginx -v
 
 trap - EXIT
 purge
