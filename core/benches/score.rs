@@ -8,6 +8,9 @@
 //! - `signals+score/<client>`: `request_signals` and the weighted sum, per client type;
 //! - `decide/score_off` and `decide/score_on`: a whole decision for an allowed Chrome request
 //!   with `[score]` absent and present.
+//!
+//! The summary also prints what the request rhythm adds to `decide()` (`rhythm = false`
+//! against the default; target ≤ 30 ns) and the cost of checking one answer's engine probes.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -51,15 +54,18 @@ fn curl() -> RequestView<'static> {
     r
 }
 
-fn engine(score: bool) -> Engine {
-    let rules = format!(
-        "[limit]\nrequests = 1000000000\nper_secs = 1\n[bans]\nenabled = false\n{}",
-        if score { "[score]\n" } else { "" }
-    );
+/// An engine with `[score]` as given (empty: absent).
+fn engine_with(score: &str) -> Engine {
+    let rules =
+        format!("[limit]\nrequests = 1000000000\nper_secs = 1\n[bans]\nenabled = false\n{score}");
     let rules =
         parse_rules(&rules, Path::new("bench.toml"), &FsReader).unwrap_or_else(|e| panic!("{e}"));
     let keys = Keyring::from_bytes(&[7; 32]).unwrap_or_else(|e| panic!("{e}"));
     Engine::new(rules, keys, CoreClock::system())
+}
+
+fn engine(score: bool) -> Engine {
+    engine_with(if score { "[score]\n" } else { "" })
 }
 
 /// Median ns per call of `f` over 15 rounds of 200k calls.
@@ -104,6 +110,28 @@ fn summary() {
         on_ns - off_ns,
         on_ns / off_ns
     );
+    let steady = engine_with("[score]\nrhythm = false\n");
+    let steady_ns = median_ns(|| {
+        black_box(steady.decide(black_box(&req)));
+    });
+    println!(
+        "score summary: decide rhythm_off {steady_ns:.1} ns, rhythm_on {on_ns:.1} ns: the request rhythm adds {:.1} ns (target <= 30)",
+        on_ns - steady_ns
+    );
+    probe_check();
+}
+
+/// The server's check of one answer's probe result: the challenge's plan, decoding, judging.
+fn probe_check() {
+    use tollgate_core::Plan;
+    let probe = "0123456789abcdef0123456789abcdef";
+    let plan = Plan::of(probe);
+    let result = plan.encode(&vec![Some(false); plan.order.len()]);
+    let ns = median_ns(|| {
+        let plan = Plan::of(black_box(probe));
+        black_box(plan.judge(black_box(&result), Some(CHROME)));
+    });
+    println!("score summary: probe check per answer (plan + decode + judge): {ns:.1} ns");
 }
 
 fn bench(c: &mut Criterion) {

@@ -54,6 +54,7 @@ pub use rules::{
     load_rules, parse_rules, read_rules_text, ConfigError, ConnectionRules, FsReader, InvalidRules,
     Mode, Rules, SourceReader,
 };
+pub use score::probes::{Plan, Probe};
 pub use score::{request_signals, AttackStatus, Score, ScoreRules, Signal, Signals};
 pub use shared::{Region, RegionError, RegionStats};
 #[cfg(feature = "solver")]

@@ -37,6 +37,7 @@ fn view<'a>(step: &'a Step, cookie: Option<&'a str>, ip_header: Option<&str>) ->
     v.accept_language = step.header("accept-language");
     v.sec_fetch_site = step.header("sec-fetch-site");
     v.sec_fetch_mode = step.header("sec-fetch-mode");
+    v.sec_fetch_dest = step.header("sec-fetch-dest");
     v.content_type = step.header("content-type");
     v.connection = Some("close");
     v.conn.tls = step.tls;

@@ -192,6 +192,7 @@ impl Fields {
             sec_fetch_site: self.get(12),
             sec_fetch_mode: self.get(13),
             content_type: self.get(14),
+            sec_fetch_dest: self.get(15),
             resolved_by_front_end: self.flags & 8 != 0,
             ..RequestView::get(self.peer, path)
         }

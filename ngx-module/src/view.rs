@@ -140,6 +140,8 @@ pub fn view<'a>(
             &mut v.sec_fetch_site
         } else if is("sec-fetch-mode") {
             &mut v.sec_fetch_mode
+        } else if is("sec-fetch-dest") {
+            &mut v.sec_fetch_dest
         } else if is("content-type") {
             &mut v.content_type
         } else {

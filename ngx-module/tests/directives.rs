@@ -268,7 +268,10 @@ fn over_tls_the_client_hello_gives_away_a_copied_chrome_and_a_real_browser_passe
     assert_eq!(up.hits(), 0, "a copied header set never passes");
     if tollgate_testkit::browser::available() {
         // Chromium's own stack passes on score (the driver fails unless the upstream's page
-        // shows; the browser also fetches /favicon.ico by itself).
-        tollgate_testkit::browser::pass(&url, "upstream saw /articles/x");
+        // shows; the browser also fetches /favicon.ico by itself), as a person's would.
+        use tollgate_testkit::browser::{pass_as, As};
+        let v = pass_as(As::Person, &url, "upstream saw /articles/x");
+        let page = tollgate_testkit::browser::responses(&v, "/articles/x");
+        assert_eq!(page, [(200, None)], "no challenge: {v}");
     }
 }

@@ -19,7 +19,7 @@ use tollgate_testkit::upstream::Upstream;
 /// Ban slots in a 576k zone (about: nginx's slab header size varies by a few bytes).
 const BAN_SLOTS: usize = 1_480;
 /// Counter slots in a 576k zone.
-const COUNTER_SLOTS: usize = 9_904;
+const COUNTER_SLOTS: usize = 7_968;
 
 fn start(dir: &TempDir, rules: &str, up: &Upstream) -> Nginx {
     let build = NginxBuild::beside_this_test(Path::new(env!("TOLLGATE_NGINX_BUILD_DIR")));

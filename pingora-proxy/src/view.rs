@@ -95,6 +95,7 @@ pub fn view<'a>(
         connection: header(h, "connection"),
         sec_fetch_site: header(h, "sec-fetch-site"),
         sec_fetch_mode: header(h, "sec-fetch-mode"),
+        sec_fetch_dest: header(h, "sec-fetch-dest"),
         content_type: header(h, "content-type"),
         tls_hello: hello,
         resolved_by_front_end: false, // believed forwarding is the core's to resolve

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use tollgate_testkit::browser;
+use tollgate_testkit::browser::{self, As};
 use tollgate_testkit::tollgate::log_field;
 
 mod support;
@@ -231,7 +231,9 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
     let site = Site::start();
 
     // A route that lets good scores through: no challenge at all.
-    let v = browser::pass(&site.url("/articles/one"), "upstream saw");
+    // As a person's Chromium: Playwright's automation flag off, no "HeadlessChrome" (an
+    // automated one pays more: see probes.rs).
+    let v = browser::pass_as(As::Person, &site.url("/articles/one"), "upstream saw");
     assert_eq!(
         browser::responses(&v, "/articles/one"),
         [(200, None)],
@@ -244,7 +246,7 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
     );
 
     // A route that always asks: the trusted band's cheaper puzzle, then the backend.
-    let v = browser::pass(&site.url("/protected/two"), "upstream saw");
+    let v = browser::pass_as(As::Person, &site.url("/protected/two"), "upstream saw");
     assert_eq!(
         browser::responses(&v, "/protected/two"),
         [(403, Some("route_challenge".into())), (200, None)],
@@ -269,7 +271,13 @@ fn headless_chromium_passes_unnoticed_or_pays_the_trusted_price_and_its_csp_repo
             "csp_report",
             "cookie_roundtrip",
         ],
-        &["no_browser_signals", "browser_without_h2", "script_agent"],
+        &[
+            "no_browser_signals",
+            "browser_without_h2",
+            "script_agent",
+            "webdriver",
+            "headless_agent",
+        ],
         "chromium",
     );
     assert!(score >= 75, "chromium lands in the trusted band: {granted}");

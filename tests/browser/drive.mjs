@@ -14,7 +14,14 @@
 //                                         (<html lang>, heading, status line); with DIR, save a
 //                                         screenshot of each as DIR/challenge-<lang>.png
 //
+//   node drive.mjs walk URLS WAITS        one context opens each of the comma-separated URLS in turn,
+//                                         pausing WAITS[i] ms (comma-separated) after page i: a
+//                                         person's ordinary navigation; print each page's outcome
+//
 // TOLLGATE_NO_WASM=1 runs Chromium without WebAssembly (the page's fallback).
+// TOLLGATE_AS=person runs it as a person's Chromium would look: no automation flag
+// (navigator.webdriver false) and a user agent without "HeadlessChrome". TOLLGATE_AS=firefox or
+// safari: Chromium claiming to be that browser (its user agent only, as a spoofing script does).
 //
 // Exit status 0 only when the browser reached MARKER (or the rate was measured).
 import { chromium } from 'playwright-core';
@@ -27,9 +34,20 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run
 // Jitless V8 has none (as in hardened modes such as Safari's Lockdown and Edge's enhanced
 // security); --noexpose-wasm no longer hides it from pages or workers in this Chromium.
 if (process.env.TOLLGATE_NO_WASM === '1') ARGS.push('--js-flags=--jitless');
+const CLAIMS = {
+  person: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36',
+  firefox: 'Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0',
+  safari: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.2 Safari/605.1.15',
+};
+const AS = process.env.TOLLGATE_AS || '';
+if (AS === 'person') ARGS.push('--disable-blink-features=AutomationControlled');
+// Options of every context: the locale, and the user agent TOLLGATE_AS claims.
+function contextOptions(extra = {}) {
+  return { locale: 'en-US', ...(CLAIMS[AS] ? { userAgent: CLAIMS[AS] } : {}), ...extra };
+}
 
 async function visit(browser, url, marker, javaScriptEnabled = true) {
-  const context = await browser.newContext({ locale: 'en-US', javaScriptEnabled });
+  const context = await browser.newContext(contextOptions({ javaScriptEnabled }));
   const page = await context.newPage();
   const seen = [];
   let solveMs = null;
@@ -39,7 +57,7 @@ async function visit(browser, url, marker, javaScriptEnabled = true) {
     const u = new URL(r.url());
     if (u.pathname === '/.tollgate/verify') {
       solveMs = Number(u.searchParams.get('ms'));
-      verify = { challenge: u.searchParams.get('challenge'), nonce: u.searchParams.get('nonce'), solver: u.searchParams.get('sv') };
+      verify = { challenge: u.searchParams.get('challenge'), nonce: u.searchParams.get('nonce'), solver: u.searchParams.get('sv'), probes: u.searchParams.get('pr'), probe_ms: Number(u.searchParams.get('pt')) };
     }
   });
   const started = Date.now();
@@ -72,7 +90,7 @@ async function visit(browser, url, marker, javaScriptEnabled = true) {
 }
 
 async function tabs(browser, url, marker, n) {
-  const context = await browser.newContext({ locale: 'en-US' });
+  const context = await browser.newContext(contextOptions());
   const one = async (i) => {
     const page = await context.newPage();
     const started = Date.now();
@@ -85,6 +103,20 @@ async function tabs(browser, url, marker, n) {
   const cookies = (await context.cookies()).map((c) => c.name);
   await context.close();
   return { ok: out.every((t) => t.ok), tabs: out, cookies };
+}
+
+async function walk(browser, urls, waits) {
+  const context = await browser.newContext(contextOptions());
+  const page = await context.newPage();
+  const pages = [];
+  const gaps = waits.split(',').map(Number);
+  for (const [i, url] of urls.split(',').entries()) {
+    const r = await page.goto(url, { waitUntil: 'load' });
+    pages.push({ url, status: r ? r.status() : null, reason: r ? r.headers()['x-tollgate-reason'] || null : null });
+    await new Promise((done) => setTimeout(done, gaps[i] || 0));
+  }
+  await context.close();
+  return { ok: pages.every((p) => p.status === 200), pages };
 }
 
 async function hashrate(browser, origin, n, solver) {
@@ -161,6 +193,10 @@ try {
     const r = await tabs(browser, a, b, Number(c));
     console.log(JSON.stringify(r));
     code = r.ok ? 0 : 1;
+  } else if (mode === 'walk') {
+    const r = await walk(browser, a, b);
+    console.log(JSON.stringify(r));
+    code = r.ok ? 0 : 1;
   } else if (mode === 'langs') {
     console.log(JSON.stringify(await langs(browser, a, b, c)));
     code = 0;
@@ -168,7 +204,7 @@ try {
     console.log(JSON.stringify(await hashrate(browser, a, Number(b), c)));
     code = 0;
   } else {
-    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | tabs URL MARKER N | hashrate ORIGIN N [SOLVER] | langs URL LOCALES [DIR]');
+    console.error('usage: drive.mjs pass URL MARKER | nojs URL MARKER | solves URL MARKER N | tabs URL MARKER N | walk URLS WAITS | hashrate ORIGIN N [SOLVER] | langs URL LOCALES [DIR]');
     code = 2;
   }
 } finally {

@@ -135,6 +135,9 @@ def main():
     profile = tempfile.mkdtemp(prefix="tollgate-firefox-")
     port = free_port()
     prefs = dict(PREFS, **{"marionette.port": port})
+    # TOLLGATE_UA: Firefox claiming another browser (its user agent only, as a spoofing script does).
+    if os.environ.get("TOLLGATE_UA"):
+        prefs["general.useragent.override"] = os.environ["TOLLGATE_UA"]
     with open(os.path.join(profile, "user.js"), "w") as f:
         for k, v in prefs.items():
             f.write(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n")

@@ -41,6 +41,71 @@ pub fn tabs(url: &str, expect: &str, n: usize) -> Value {
     run_driver(&["tabs", url, expect, &n.to_string()])
 }
 
+/// Who the driven Chromium says it is (`TOLLGATE_AS` in `drive.mjs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum As {
+    /// Playwright's headless Chromium as it comes: `navigator.webdriver`, `HeadlessChrome`.
+    Automated,
+    /// As a person's Chromium looks: no automation flag, a plain Chrome user agent.
+    Person,
+    /// Chromium sending a Firefox user agent.
+    Firefox,
+    /// Chromium sending a Safari user agent.
+    Safari,
+}
+
+impl As {
+    fn env(self) -> Vec<(&'static str, &'static str)> {
+        let name = match self {
+            As::Automated => return Vec::new(),
+            As::Person => "person",
+            As::Firefox => "firefox",
+            As::Safari => "safari",
+        };
+        vec![("TOLLGATE_AS", name)]
+    }
+}
+
+/// [`pass`] in a Chromium that says it is `who`.
+pub fn pass_as(who: As, url: &str, expect: &str) -> Value {
+    run_node(&driver(), &["pass", url, expect], &who.env())
+}
+
+/// [`pass_as`], reporting whether the browser got there rather than panicking (a browser
+/// caught lying may be refused).
+pub fn try_pass_as(who: As, url: &str, expect: &str) -> Value {
+    let out = Command::new("node")
+        .arg(driver())
+        .args(["pass", url, expect])
+        .envs(who.env())
+        .output()
+        .unwrap_or_else(|e| panic!("running node: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "driver report: {e}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// [`tabs`] in a Chromium that says it is `who`.
+pub fn tabs_as(who: As, url: &str, expect: &str, n: usize) -> Value {
+    run_node(
+        &driver(),
+        &["tabs", url, expect, &n.to_string()],
+        &who.env(),
+    )
+}
+
+/// One browser context opens each of `urls` in turn and pauses `waits_ms[i]` after page `i`.
+/// Panics unless every page answers 200.
+pub fn walk(who: As, urls: &[String], waits_ms: &[u64]) -> Value {
+    let waits: Vec<String> = waits_ms.iter().map(u64::to_string).collect();
+    let args = ["walk", &urls.join(","), &waits.join(",")];
+    run_node(&driver(), &args, &who.env())
+}
+
 /// [`pass`] in a Chromium without WebAssembly: the page must solve with its JavaScript search.
 pub fn pass_without_wasm(url: &str, expect: &str) -> Value {
     run_node(
@@ -167,6 +232,17 @@ pub fn paid_puzzle(v: &Value, client: std::net::IpAddr) -> Option<tollgate_core:
 /// and waits for a page containing `expect`; returns its JSON report (final URL, page text,
 /// cookie names and flags). Panics if it never gets there or Firefox is missing.
 pub fn firefox(url: &str, expect: &str) -> Value {
+    let report = firefox_claiming(None, url, expect);
+    assert_eq!(
+        report["ok"], true,
+        "{url}: never showed {expect:?}: {report}"
+    );
+    report
+}
+
+/// [`firefox`] sending user agent `ua` (its own when `None`), reporting whether it got there
+/// rather than panicking (a browser caught lying may be refused).
+pub fn firefox_claiming(ua: Option<&str>, url: &str, expect: &str) -> Value {
     assert!(
         Path::new("/usr/bin/firefox-esr").exists(),
         "the Firefox test needs Debian's firefox-esr (bash .ci/run installs it)"
@@ -175,6 +251,7 @@ pub fn firefox(url: &str, expect: &str) -> Value {
     let out = Command::new("python3")
         .arg(script)
         .args([url, expect, "90"])
+        .envs(ua.map(|u| ("TOLLGATE_UA", u)))
         .output()
         .unwrap_or_else(|e| panic!("running python3: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -184,9 +261,5 @@ pub fn firefox(url: &str, expect: &str) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    assert_eq!(
-        report["ok"], true,
-        "{url}: never showed {expect:?}: {report}"
-    );
     report
 }

@@ -139,9 +139,17 @@ fn serve(stream: TcpStream, seen: &Seen) {
         if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
             thread::sleep(std::time::Duration::from_millis(ms));
         }
-        let body = format!("upstream saw {path} xff={}\n", xff.unwrap_or_default());
+        let mut body = format!("upstream saw {path} xff={}\n", xff.unwrap_or_default());
+        // A page (`….html`) comes with its own stylesheet and image, as a site's pages do.
+        let kind = match path.split('?').next().unwrap_or("").ends_with(".html") {
+            true => {
+                body = format!("<!doctype html><link rel=stylesheet href=\"{path}.css\"><img src=\"{path}.png\"><p>{body}</p>");
+                "text/html"
+            }
+            false => "text/plain",
+        };
         let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: test\r\n\r\n{body}",
+            "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nX-Upstream: test\r\n\r\n{body}",
             body.len()
         );
         if writer.write_all(resp.as_bytes()).is_err() {

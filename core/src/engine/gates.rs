@@ -27,7 +27,7 @@ use crate::request::path::{self, Ambiguity};
 use crate::request::route::match_canonical;
 use crate::request::{client, Action, ClientKey, HttpVersion, RequestView, RouteId};
 use crate::rules::{Mode, Rules};
-use crate::score::{request_signals, Signal};
+use crate::score::{request_signals, rhythm, Signal, Signals};
 use crate::toll::{Ask, PREFIX};
 use crate::verdict::{Decision, Reason, Verdict};
 
@@ -200,8 +200,24 @@ impl Trip<'_, '_> {
             let forwarded = client::connection_is_proxys(req, &rules.clients.trusted_proxies);
             let mut signals = request_signals(req, forwarded);
             signals.add_if(engaged, Signal::UnderAttack);
+            if s.rhythm {
+                signals = signals.union(self.rhythm(signals.has(Signal::ClaimsBrowser)));
+            }
             self.ask.score = Some(s.score(signals));
         }
+    }
+
+    /// Counts the request in its client's rhythm, riding in the slot of the limits every
+    /// request meets; the rhythm signals it shows. `browser`: the request claims a browser.
+    fn rhythm(&self, browser: bool) -> Signals {
+        let now = self.ask.now_ns;
+        let fetch = rhythm::Fetch::of(self.ask.req);
+        let summary = self.state.lanes[0].update_rider(
+            self.ask.key,
+            || now,
+            |old| rhythm::observe(old, now, fetch),
+        );
+        rhythm::signals(summary, now, browser)
     }
 
     fn extreme_rate(&self) -> ControlFlow<Decision> {

@@ -231,7 +231,7 @@ impl Engine {
             Memory::Shared(region) => {
                 let policy = &rules.bans.policy;
                 region.sweep_step(
-                    |v| v[0] <= now,
+                    |v| KeyStore::shared_slot_passed(v, now),
                     |v| ban::shared_slot_forgotten(v, now, policy),
                     |v| v[0] <= now / NS_PER_SEC,
                 )

@@ -38,6 +38,11 @@ mod table;
 /// closed (and arithmetic on it cannot overflow).
 const BUSY: u64 = u64::MAX / 4;
 
+/// The lane of the in-process lanes store, and the value of a shared slot, that carry the
+/// rider (see [`KeyStore::update_rider`]).
+const RIDER: usize = 2;
+const RIDER_VALUE: usize = 1;
+
 /// Map of client key → absolute TAT in nanoseconds, with a hard bound on memory.
 #[derive(Debug)]
 pub enum KeyStore {
@@ -45,7 +50,7 @@ pub enum KeyStore {
     /// One lane of an in-process store whose keys carry several values side by side: the
     /// limiters every request meets share one lookup.
     Lane {
-        store: Arc<LocalStore<2>>,
+        store: Arc<LocalStore<3>>,
         lane: usize,
     },
     /// One map (`tag`) in a shared region's counter table, or its ledger (`ledger`).
@@ -83,9 +88,10 @@ impl KeyStore {
         }
     }
 
-    /// The two lanes of one new in-process store of at most about `max_keys` keys.
+    /// The two lanes of one new in-process store of at most about `max_keys` keys (with a
+    /// third for the value that rides along: see [`KeyStore::update_rider`]).
     pub fn lanes(max_keys: usize) -> [Self; 2] {
-        let store = Arc::new(LocalStore::<2>::new(max_keys));
+        let store = Arc::new(LocalStore::<3>::with_riders(max_keys, 1));
         [0, 1].map(|lane| Self::Lane {
             store: store.clone(),
             lane,
@@ -125,8 +131,10 @@ impl KeyStore {
                     return f(Some(BUSY)).map(|(out, _)| out);
                 };
                 if let Some(i) = b.find(&k) {
-                    let (out, tat) = f(Some(b.values(i)[0]))?;
-                    b.set(i, &[tat, 0, 0]);
+                    let mut values = b.values(i);
+                    let (out, tat) = f(Some(values[0]).filter(|&v| v != 0))?;
+                    values[0] = tat; // the rider, if any, stays
+                    b.set(i, &values);
                     return Ok(out);
                 }
                 let (out, tat) = f(None)?;
@@ -140,6 +148,56 @@ impl KeyStore {
                 }
                 Ok(out)
             }
+        }
+    }
+
+    /// Replaces the value riding along with `key`'s count (the request rhythm) by `f` of the
+    /// old one (0: none), and returns the new one. A rider keeps its key from the sweep until
+    /// it passes (it is a deadline, like a TAT) but never ranks the key for eviction, nor
+    /// evicts another: in a full store it may be forgotten first. Only the first lane of the
+    /// lanes store and a shared store carry riders; elsewhere nothing is kept.
+    pub fn update_rider(
+        &self,
+        key: &ClientKey,
+        now_ns: impl FnOnce() -> u64,
+        f: impl FnOnce(u64) -> u64,
+    ) -> u64 {
+        match self {
+            Self::Lane { store, lane: 0 } => {
+                let rider = |old: Option<u64>| {
+                    let new = f(old.unwrap_or(0));
+                    Ok::<_, std::convert::Infallible>((new, new))
+                };
+                store
+                    .update(key, RIDER, now_ns, rider)
+                    .unwrap_or_else(|e| match e {})
+            }
+            Self::Shared {
+                region,
+                tag,
+                ledger: false,
+            } => {
+                let k = slot_key(*tag, key);
+                let Some(b) = region.table(false).try_bucket(&k) else {
+                    return f(0); // busy: this request is not counted
+                };
+                if let Some(i) = b.find(&k) {
+                    let mut values = b.values(i);
+                    values[RIDER_VALUE] = f(values[RIDER_VALUE]);
+                    b.set(i, &values);
+                    return values[RIDER_VALUE];
+                }
+                let mut values = Values::default();
+                values[RIDER_VALUE] = f(0);
+                let now = now_ns();
+                let rank = move |v: &Values| v[0].saturating_sub(now);
+                let evict = Evict { rank, live: false };
+                if let Some(Placed::Empty) = b.insert(&k, &values, evict) {
+                    region.note_counter_placed(false);
+                }
+                values[RIDER_VALUE]
+            }
+            _ => f(0),
         }
     }
 
@@ -191,6 +249,13 @@ impl KeyStore {
             Self::Lane { store, lane: 0 } => store.evicted(),
             Self::Lane { .. } | Self::Shared { .. } => 0,
         }
+    }
+}
+
+impl KeyStore {
+    /// Whether a shared counter slot carries nothing any more: its TAT and its rider passed.
+    pub(crate) fn shared_slot_passed(v: &Values, now_ns: u64) -> bool {
+        v[0] <= now_ns && v[RIDER_VALUE] <= now_ns
     }
 }
 

@@ -63,6 +63,8 @@ pub struct RequestView<'a> {
     pub connection: Option<&'a str>,
     pub sec_fetch_site: Option<&'a str>,
     pub sec_fetch_mode: Option<&'a str>,
+    /// `Sec-Fetch-Dest`: a document or one of its assets (request rhythm tells them apart).
+    pub sec_fetch_dest: Option<&'a str>,
     /// The front end itself replaced the TCP peer with the client a proxy named (nginx's realip
     /// module): the connection, like a trusted proxy's, says nothing about the client.
     pub resolved_by_front_end: bool,
@@ -99,6 +101,7 @@ impl<'a> RequestView<'a> {
             connection: None,
             sec_fetch_site: None,
             sec_fetch_mode: None,
+            sec_fetch_dest: None,
             content_type: None,
             tls_hello: None,
             resolved_by_front_end: false,

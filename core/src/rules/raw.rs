@@ -223,6 +223,7 @@ pub struct RawRoute {
 #[serde(deny_unknown_fields)]
 pub struct RawScore {
     pub enabled: Option<bool>,
+    pub rhythm: Option<bool>,
     pub base: Option<Spanned<i64>>,
     pub floor: Option<Spanned<i64>>,
     pub pass_per_minute: Option<Spanned<i64>>,

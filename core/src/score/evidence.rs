@@ -5,6 +5,7 @@
 
 use crate::request::cookie::cookie_value;
 use crate::request::RequestView;
+use crate::score::probes::Plan;
 use crate::score::signal::{Signal, Signals, INSTANT_SUBMIT_MS};
 use crate::toll::page::probe_cookie_name;
 
@@ -19,6 +20,8 @@ struct Fields {
     visible: Option<bool>,
     /// `ms`: milliseconds from the script's start to the submit.
     elapsed_ms: Option<u64>,
+    /// `pr`: the engine probes' answers, encoded for this challenge (see `probes`).
+    probes: Option<String>,
 }
 
 impl Fields {
@@ -31,6 +34,7 @@ impl Fields {
                 "hc" => f.cores = v.parse().ok().filter(|n| (1..=1024).contains(n)),
                 "vis" => f.visible = Some(v == "visible"),
                 "ms" => f.elapsed_ms = v.parse().ok(),
+                "pr" => f.probes = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -49,10 +53,11 @@ pub(crate) fn answer_signals(req: &RequestView<'_>, probe: &str, reported: bool)
         Signal::CookieRoundtrip,
     );
     let f = Fields::of(req.query);
-    match (f.webdriver, f.cores, f.visible) {
-        (Some(webdriver), Some(_), Some(visible)) => {
+    match (f.webdriver, f.cores, f.visible, &f.probes) {
+        (Some(webdriver), Some(_), Some(visible), Some(probes)) => {
             s.add_if(webdriver, Signal::Webdriver);
             s.add_if(!visible, Signal::HiddenPage);
+            s = s.union(Plan::of(probe).judge(probes, req.user_agent));
         }
         _ => s.add(Signal::NoBrowserSignals),
     }
@@ -93,9 +98,18 @@ mod tests {
         answer_signals(&r, "abc12345f", reported).names()
     }
 
+    /// The page's probe result for challenge `abc12345f`, every probe unanswered.
+    fn unanswered() -> String {
+        let plan = Plan::of("abc12345f");
+        plan.encode(&vec![None; plan.order.len()])
+    }
+
     #[test]
     fn a_browser_answer_shows_its_fields_cookie_and_report() {
-        let q = "challenge=t&nonce=1&wd=0&hc=8&vis=visible&ms=900";
+        let q = &format!(
+            "challenge=t&nonce=1&wd=0&hc=8&vis=visible&ms=900&pr={}",
+            unanswered()
+        );
         assert_eq!(
             signals(q, Some("a=b; tollgate_probe_abc12345=abc12345f"), true),
             "csp_report,cookie_roundtrip"
@@ -105,7 +119,7 @@ mod tests {
         assert_eq!(signals(q, Some(two), false), "cookie_roundtrip");
         // An old, unnamed or mismatched probe cookie is no round trip.
         assert_eq!(signals(q, Some("tollgate_probe=abc12345f"), false), "-");
-        let automated = "wd=1&hc=2&vis=hidden&ms=3";
+        let automated = &format!("wd=1&hc=2&vis=hidden&ms=3&pr={}", unanswered());
         assert_eq!(
             signals(automated, Some("tollgate_probe_abc12345=abc12345e"), false),
             "webdriver,hidden_page,instant_submit"
@@ -121,6 +135,17 @@ mod tests {
         assert_eq!(
             signals("wd=0&hc=0&vis=visible", None, false),
             "no_browser_signals"
+        );
+        // The page's fields without its probe result: a script that read the page.
+        assert_eq!(
+            signals("wd=0&hc=8&vis=visible", None, false),
+            "no_browser_signals"
+        );
+        let other = Plan::of("0badc0de11");
+        let copied = other.encode(&vec![None; other.order.len()]);
+        assert_eq!(
+            signals(&format!("wd=0&hc=8&vis=visible&pr={copied}"), None, false),
+            "probe_forged"
         );
     }
 

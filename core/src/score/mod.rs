@@ -7,6 +7,8 @@
 
 pub(crate) mod attack;
 pub(crate) mod evidence;
+pub mod probes;
+pub(crate) mod rhythm;
 pub(crate) mod signal;
 pub(crate) mod weigh;
 

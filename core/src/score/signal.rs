@@ -53,6 +53,14 @@ code_table! {
         /// without GREASE, a Firefox without `record_size_limit` (a script's OpenSSL or Go
         /// stack with a borrowed user agent).
         BrowserTlsMismatch = "browser_tls_mismatch" => -40,
+        /// The user agent says `HeadlessChrome`: a browser run by a program, saying so.
+        HeadlessAgent = "headless_agent" => -15,
+        // Request rhythm (per client key, see `rhythm`).
+        /// Five near-equal intervals in a row between documents: a macro or a `wget` loop
+        /// with a fixed `sleep`.
+        FixedInterval = "fixed_interval" => -20,
+        /// Claims a browser, fetched six documents in a quick burst and never an asset.
+        BurstNoSubresources = "burst_no_subresources" => -15,
         // Browser side, sent with the solution or observed before it.
         /// The challenge page's deliberate CSP violation was reported, bound to its challenge.
         CspReport = "csp_report" => 15,
@@ -66,6 +74,16 @@ code_table! {
         HiddenPage = "hidden_page" => -5,
         /// Sent less than [`INSTANT_SUBMIT_MS`] after the page's script started.
         InstantSubmit = "instant_submit" => -10,
+        /// The page's engine probes contradict the browser the user agent claims (see `probes`).
+        EngineMismatch = "engine_mismatch" => -50,
+        /// The probe result is not this challenge's: copied from another, or made up.
+        ProbeForged = "probe_forged" => -100,
+        /// The window has no browser around it (outer size equals inner) or no screen.
+        HeadlessWindow = "headless_window" => -10,
+        /// A desktop browser claim with no plugins and no MIME types.
+        NoPlugins = "no_plugins" => -10,
+        /// Docked developer tools (weighted light: people open them too).
+        DevtoolsOpen = "devtools_open" => -3,
         // Server side.
         /// Under-attack mode is engaged: every score is lowered by this signal's weight.
         UnderAttack = "under_attack" => -20,

@@ -45,6 +45,9 @@ pub struct ScoreRules {
     pub bands: Vec<Band>,
     /// Passes on score each client key may take (`pass_per_minute`); `None`: unlimited.
     pub passes: Option<Quota>,
+    /// Track each client's request rhythm (`rhythm = true`, the default): the
+    /// `fixed_interval` and `burst_no_subresources` signals.
+    pub rhythm: bool,
     weights: [i32; Signal::COUNT],
 }
 
@@ -56,6 +59,7 @@ impl ScoreRules {
             floor,
             bands,
             passes: None,
+            rhythm: true,
             weights: std::array::from_fn(|i| Signal::ALL.get(i).map_or(0, |s| s.default_weight())),
         }
     }
@@ -143,6 +147,11 @@ pub fn request_signals(req: &RequestView<'_>, forwarded: bool) -> Signals {
         Agent::Script => s.add(Signal::ScriptAgent),
         Agent::Browser => {
             s.add(Signal::ClaimsBrowser);
+            s.add_if(
+                req.user_agent
+                    .is_some_and(|u| u.contains("HeadlessChrome/")),
+                Signal::HeadlessAgent,
+            );
             let tls = req.conn.tls && !forwarded;
             s.add_if(tls && h1, Signal::BrowserWithoutH2);
             s.add_if(!sec_fetch, Signal::BrowserWithoutSecFetch);

@@ -28,7 +28,7 @@ use crate::shared::slots::{SlotKey, SlotTable, Values};
 const MAGIC: u64 = 0x544F_4C4C_4741_5445;
 /// Bumped whenever the layout changes, so an old zone is re-formatted rather than misread.
 /// (The metric block checks its own shape: `engine/counted.rs`.)
-const LAYOUT: u64 = 5;
+const LAYOUT: u64 = 6;
 const HEADER_WORDS: usize = 16;
 pub(crate) const ATTACK_WORDS: usize = 16;
 /// The counts behind a worker's `/metrics` (requests by decision and reason, signals, scores).
@@ -44,8 +44,10 @@ const H_EVICTED: usize = 6;
 const H_COUNTERS_USED: usize = 7;
 const H_BANS_USED: usize = 8;
 
-/// Value words per slot in each table.
-const COUNTER_VALUES: usize = 1;
+/// Value words per slot in each table. A counter carries its TAT and the client's request
+/// rhythm, which rides along in the "default" map's slot (`KeyStore::update_rider`).
+const COUNTER_VALUES: usize = 2;
+const LEDGER_VALUES: usize = 1;
 const BAN_VALUES: usize = 3;
 const REPLAY_VALUES: usize = 1;
 
@@ -148,7 +150,7 @@ impl Region {
             attack,
             metrics,
             counters: table(counters, COUNTER_VALUES)?,
-            ledger: table(ledger, COUNTER_VALUES)?,
+            ledger: table(ledger, LEDGER_VALUES)?,
             bans: table(bans, BAN_VALUES)?,
             replay: table(replay, REPLAY_VALUES)?,
             reports: table(reports, REPLAY_VALUES)?,
@@ -280,7 +282,7 @@ pub(crate) mod tests {
         let (r, _) = Region::attach(zone(8 << 20), [1, 2]).unwrap();
         assert_eq!(
             r.stats().counter_slots,
-            142_840,
+            114_968,
             "update README's tollgate_zone row"
         );
         assert_eq!(r.ledger.capacity(), 31_736);
@@ -296,7 +298,7 @@ pub(crate) mod tests {
         // ngx-module/tests/zone.rs sprays past these with `tollgate_zone tg 576k`, nginx's
         // minimum (the region's plus 64k), of which nginx's slab header takes under 256 bytes.
         let (r, _) = Region::attach(zone(576 * 1024 - 256), [1, 2]).unwrap();
-        assert_eq!(r.stats().counter_slots, 9_904);
+        assert_eq!(r.stats().counter_slots, 7_968);
         assert_eq!(r.bans.capacity(), 1_480);
     }
 

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
+
+use crate::score::probes::Plan;
 use sha2::{Digest, Sha256};
 
 use crate::verdict::{Asset, ChallengePage};
@@ -56,6 +58,7 @@ progress{width:100%;height:.8em}.warn{background:#fff3cd;padding:.8em;border-rad
 pub fn offer_json(page: &ChallengePage) -> String {
     let o = &page.offer;
     let t = page.lang.locale();
+    let plan = Plan::of(&o.probe);
     json!({
         "token": o.token,
         "puzzle": o.puzzle.kind(),
@@ -74,6 +77,9 @@ pub fn offer_json(page: &ChallengePage) -> String {
             {"engine": "wasm", "url": versioned(3, WASM_PATH, WASM)},
         ],
         "text": {"working": t.working, "eta": t.eta, "done": t.done, "failed": t.failed},
+        // This challenge's engine probes, in order, and the key the answers are encoded under.
+        "probes": plan.order.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "probe_key": plan.key,
     })
     .to_string()
 }

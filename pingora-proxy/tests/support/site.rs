@@ -46,9 +46,14 @@ pub struct Site {
 
 impl Site {
     pub fn start() -> Self {
+        Self::start_with(TLS_RULES)
+    }
+
+    /// A site on `rules` (TLS on, as [`TLS_RULES`] sets it).
+    pub fn start_with(rules: &str) -> Self {
         let dir = TempDir::new("score");
         let upstream = Upstream::start().unwrap();
-        let rules = write_rules(&dir.0, TLS_RULES);
+        let rules = write_rules(&dir.0, rules);
         let t = Tollgate::launch(bin(), &dir.0, &rules, &Launch::new(upstream.addr).tls());
         let tls = t.tls.expect("launched with TLS");
         Site {

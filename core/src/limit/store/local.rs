@@ -19,11 +19,21 @@ pub struct LocalStore<const N: usize = 1> {
     hasher: DefaultHashBuilder,
     shard_cap: AtomicUsize,
     evicted: AtomicUsize,
+    /// Lanes that rank a key for eviction (the first ones); the rest ride along: they keep a
+    /// key from the sweep until they pass, but a key held only by them is at rest when the
+    /// store must make room. (The request rhythm rides with the limits every request meets: a
+    /// spray of fresh addresses must not outrank a flooder's debt.)
+    ranked: usize,
 }
 
 impl<const N: usize> LocalStore<N> {
     /// A store holding at most about `max_keys` keys (rounded up to a multiple of the shard count).
     pub fn new(max_keys: usize) -> Self {
+        Self::with_riders(max_keys, 0)
+    }
+
+    /// A store whose last `riders` lanes never rank a key for eviction.
+    pub fn with_riders(max_keys: usize, riders: usize) -> Self {
         let hasher = DefaultHashBuilder::default();
         let table = || Mutex::new(Table::with_hasher(hasher));
         let shards = (0..SHARDS).map(|_| table()).collect();
@@ -32,6 +42,7 @@ impl<const N: usize> LocalStore<N> {
             hasher,
             shard_cap: AtomicUsize::new(1),
             evicted: AtomicUsize::new(0),
+            ranked: N.saturating_sub(riders).max(1),
         };
         store.set_max_keys(max_keys);
         store
@@ -70,7 +81,7 @@ impl<const N: usize> LocalStore<N> {
         let (out, value) = f(None)?;
         let cap = self.shard_cap.load(Ordering::Relaxed);
         if shard.len() >= cap {
-            let freed = make_room(&mut shard, now_ns(), cap);
+            let freed = make_room(&mut shard, now_ns(), cap, self.ranked);
             self.evicted.fetch_add(freed, Ordering::Relaxed);
         }
         shard.insert(key, lane, value);
@@ -108,9 +119,14 @@ impl<const N: usize> LocalStore<N> {
     }
 }
 
-/// A key's rank: its latest deadline over all lanes.
+/// A key's latest deadline over all lanes: past it, the key carries nothing.
 fn latest<const N: usize>(values: &[u64; N]) -> u64 {
     values.iter().copied().max().unwrap_or(0)
+}
+
+/// A key's rank for eviction: its latest deadline over the first `ranked` lanes.
+fn debt<const N: usize>(values: &[u64; N], ranked: usize) -> u64 {
+    values.iter().take(ranked).copied().max().unwrap_or(0)
 }
 
 /// Frees room in a full shard: first keys already at rest, then, if that freed less than a
@@ -118,18 +134,23 @@ fn latest<const N: usize>(values: &[u64; N]) -> u64 {
 /// The heaviest clients (largest TAT) are the last to be forgotten, so filling the table with
 /// fresh addresses does not reset a flooder's counter; and each call frees a sixteenth at once,
 /// so a table at its cap is rebuilt once per sixteenth of new keys, not for every key.
-fn make_room<const N: usize>(shard: &mut Table<N>, now_ns: u64, cap: usize) -> usize {
+fn make_room<const N: usize>(
+    shard: &mut Table<N>,
+    now_ns: u64,
+    cap: usize,
+    ranked: usize,
+) -> usize {
     let before = shard.len();
     let target = cap - (cap / 16).max(1).min(cap);
-    shard.retain(|v| latest(v) > now_ns);
+    shard.retain(|v| debt(v, ranked) > now_ns);
     if shard.len() > target {
-        let mut ranks: Vec<u64> = shard.values().map(latest).collect();
+        let mut ranks: Vec<u64> = shard.values().map(|v| debt(v, ranked)).collect();
         // Sized by the cap, not the length, so shrinking the cap on reload keeps the heaviest
         // `target` keys.
         let cut = (shard.len() - target).min(ranks.len() - 1);
         let (_, threshold, _) = ranks.select_nth_unstable(cut);
         let threshold = *threshold;
-        shard.retain(|v| latest(v) > threshold);
+        shard.retain(|v| debt(v, ranked) > threshold);
     }
     before - shard.len()
 }

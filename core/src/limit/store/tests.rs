@@ -209,3 +209,49 @@ fn two_lanes_count_apart_in_one_key_and_evict_together() {
     assert_eq!(a.sweep(200), held - 1);
     assert_eq!(b.get(&key(7)), Some(u64::MAX / 2));
 }
+
+/// Riders (the request rhythm) sprayed from fresh addresses, far past the cap, with deadlines
+/// later than a flooder's debt: the flooder's count stays, and the riders pay for the room.
+#[test]
+fn a_rider_spray_never_pushes_out_a_debt() {
+    let sec = 1_000_000_000u64;
+    let lanes = KeyStore::lanes(6_400);
+    let shared_store = shared(Region::MIN_BYTES).1;
+    for store in [&lanes[0], &shared_store] {
+        let flooder = key(7);
+        store
+            .update::<(), ()>(&flooder, || 0, |_| Ok(((), 5 * sec)))
+            .unwrap();
+        for i in 1_000..200_000u32 {
+            store.update_rider(&key(i), || sec, |_| 70 * sec);
+        }
+        assert_eq!(store.get(&flooder), Some(5 * sec), "{store:?}");
+        assert_eq!(store.update_rider(&flooder, || sec, |old| old + 1), 1);
+    }
+    assert!(lanes[0].len() <= 6_400);
+}
+
+/// A rider is a deadline: the sweep keeps its key until it passes, and a count update
+/// leaves it in place.
+#[test]
+fn the_sweep_keeps_a_live_rider_and_counts_leave_it_alone() {
+    let sec = 1_000_000_000u64;
+    let lanes = KeyStore::lanes(1_000);
+    lanes[0].update_rider(&key(1), || 0, |_| 60 * sec);
+    lanes[0]
+        .update::<(), ()>(&key(1), || 0, |_| Ok(((), sec)))
+        .unwrap();
+    assert_eq!(lanes[0].sweep(2 * sec), 0, "the rider is live");
+    assert_eq!(lanes[0].update_rider(&key(1), || 0, |old| old), 60 * sec);
+    assert_eq!(lanes[0].sweep(61 * sec), 1);
+    let (_region, shared_store) = shared(Region::MIN_BYTES);
+    shared_store.update_rider(&key(1), || 0, |_| 60 * sec);
+    shared_store
+        .update::<(), ()>(&key(1), || 0, |p| Ok(((), p.map_or(sec, |t| t + sec))))
+        .unwrap();
+    assert_eq!(shared_store.get(&key(1)), Some(sec), "a rider is no count");
+    assert_eq!(
+        shared_store.update_rider(&key(1), || 0, |old| old),
+        60 * sec
+    );
+}

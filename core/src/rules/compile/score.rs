@@ -16,6 +16,7 @@ impl Ctx<'_, '_> {
     pub(super) fn score(&mut self, raw: Option<&Spanned<RawScore>>) -> Option<ScoreRules> {
         let RawScore {
             enabled,
+            rhythm,
             base,
             floor,
             pass_per_minute,
@@ -37,6 +38,7 @@ impl Ctx<'_, '_> {
         };
         let mut rules = ScoreRules::new(base, floor, bands);
         rules.passes = passes;
+        rules.rhythm = rhythm.unwrap_or(true);
         for (name, weight) in weights {
             let Some(s) = Signal::parse(name.get_ref()) else {
                 let known: Vec<_> = Signal::ALL.iter().map(|s| s.as_str()).collect();

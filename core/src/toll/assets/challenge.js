@@ -20,6 +20,78 @@
 
   function show(text) { status.textContent = text; }
 
+  // Engine probes (core/src/score/probes.rs names and judges each): what this engine and DOM
+  // are, checked on the server against the browser the user agent claims. Each answers
+  // true/false, or null when it cannot be asked here. Nothing they read leaves the page but
+  // these answers; the canvas pixels are compared here and dropped.
+  const PROBES = {
+    error_message_v8: () => nullMessage(/^Cannot read properties of null/),
+    error_message_sm: () => nullMessage(/^(can't access property|null has no properties)/),
+    error_message_jsc: () => nullMessage(/ is not an object/),
+    stack_message_line: () => /^Error: tg\n/.test(new Error('tg').stack || ''),
+    native_code_one_line: () => !/\n/.test(Function.prototype.toString.call(Math.max)),
+    window_chrome: () => typeof window.chrome === 'object' && window.chrome !== null,
+    moz_inner_screen: () => 'mozInnerScreenX' in window,
+    vendor_google: () => navigator.vendor === 'Google Inc.',
+    vendor_apple: () => /^Apple/.test(navigator.vendor || ''),
+    css_moz_appearance: () => CSS.supports('-moz-appearance', 'none'),
+    css_webkit_app_region: () => CSS.supports('-webkit-app-region', 'drag'),
+    gesture_event: () => 'GestureEvent' in window,
+    intl_segmenter: () => typeof Intl.Segmenter === 'function',
+    intl_duration_format: () => typeof Intl.DurationFormat === 'function',
+    user_agent_data: () => (window.isSecureContext ? 'userAgentData' in navigator : null),
+    graphics: () => {
+      const c = document.createElement('canvas');
+      c.width = 64; c.height = 16;
+      const g = c.getContext('2d');
+      if (!g) return false;
+      const blank = c.toDataURL();
+      g.fillStyle = '#f60'; g.font = '12px sans-serif'; g.fillText('Tg,\u00e9\ud83d\ude03', 2, 12);
+      const drawn = c.toDataURL() !== blank;
+      const gl = document.createElement('canvas').getContext('webgl');
+      if (!gl) return drawn;
+      const max = gl.getParameter(gl.MAX_TEXTURE_SIZE);
+      return drawn && typeof max === 'number' && max >= 1024 && typeof gl.getParameter(gl.VERSION) === 'string';
+    },
+    // Automation tells.
+    headless_window: () => outerWidth === 0 || screen.width === 0 || (outerWidth === innerWidth && outerHeight === innerHeight),
+    no_plugins: () => navigator.plugins.length === 0 && navigator.mimeTypes.length === 0,
+    devtools_open: () => outerWidth - innerWidth > 160 || outerHeight - innerHeight > 200,
+  };
+
+  function nullMessage(pattern) {
+    try { null.x; } catch (e) { return pattern.test(e.message); }
+    return false;
+  }
+
+  function xorshift(x) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; }
+
+  // This challenge's probes in its order, each answer (0 no, 1 yes, 2 not answered) shifted by
+  // a key stream, then a check over the answers: bound to this challenge (Plan::encode).
+  function probe() {
+    let stream = data.probe_key >>> 0;
+    let check = (data.probe_key ^ 0x9e3779b9) >>> 0;
+    let digits = '';
+    for (const name of data.probes) {
+      let v = 2;
+      try {
+        const r = PROBES[name] ? PROBES[name]() : null;
+        if (r === true || r === false) v = r ? 1 : 0;
+      } catch (e) {
+        // Not answered.
+      }
+      stream = xorshift(stream);
+      digits += String((v + stream % 3) % 3);
+      check = Math.imul(check ^ v, 0x01000193) >>> 0;
+    }
+    check = Math.imul(check ^ (check >>> 15), 0x2c1b3c6d) >>> 0;
+    check = (check ^ (check >>> 12)) >>> 0;
+    return digits + '.' + check.toString(16).padStart(8, '0');
+  }
+  const probeStarted = performance.now();
+  const probes = probe();
+  const probeMs = performance.now() - probeStarted;
+
   function progress() {
     const secs = (performance.now() - started) / 1000;
     const rate = hashes / Math.max(secs, 0.001);
@@ -49,6 +121,9 @@
     form.elements.hc.value = String(navigator.hardwareConcurrency || 0);
     form.elements.vis.value = document.visibilityState || 'unknown';
     form.elements.sv.value = solver;
+    form.elements.pr.value = probes;
+    // How long the probes took (for the operator's measurements; nothing decides on it).
+    form.elements.pt.value = probeMs.toFixed(1);
     form.submit();
   }
 
