@@ -270,3 +270,97 @@ fn the_grafana_dashboard_queries_only_series_both_front_ends_serve() {
         "proxy:\n{proxy}"
     );
 }
+
+const SCORED: &str = "[score]\n[challenge]\ndifficulty = 12\n[[route]]\nname = \"p\"\npath_prefix = \"/protected\"\naction = \"challenge\"\n";
+
+/// The rhythm rides in the zone's shared slot: a real `wget` loop with a fixed `sleep`, spread
+/// over both workers, shows `fixed_interval` from its sixth request, as on the proxy.
+#[test]
+fn a_wget_loop_shows_fixed_interval_through_the_shared_zone() {
+    let dir = TempDir::new("ngx-rhythm");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, SCORED, up.addr, &logged(&dir.0));
+    let url = format!("http://{}/protected/feed", n.listen);
+    let script = format!(
+        "for i in $(seq 8); do wget -q --tries=1 --timeout=5 --bind-address=127.0.9.40 \
+         -O /dev/null '{url}'; sleep 1; done; true"
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("bash and wget are installed");
+    assert!(out.status.success(), "{out:?}");
+    let lines = lines_of(&dir.0, "127.0.9.40", 8);
+    let fixed = lines
+        .iter()
+        .filter(|l| l.contains("fixed_interval"))
+        .count();
+    assert!((1..=3).contains(&fixed), "requests 6 to 8 only: {lines:#?}");
+}
+
+/// The page's probe result for an offer, as Chromium answers (`userAgentData` unanswered).
+fn chromium_result(offer: &serde_json::Value) -> String {
+    use tollgate_core::{Plan, Probe};
+    let yes = [
+        "error_message_v8",
+        "stack_message_line",
+        "native_code_one_line",
+        "window_chrome",
+        "vendor_google",
+        "css_webkit_app_region",
+        "intl_segmenter",
+        "intl_duration_format",
+        "graphics",
+    ];
+    let order: Vec<Probe> = offer["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Probe::parse(p.as_str().unwrap()).unwrap())
+        .collect();
+    let answers: Vec<Option<bool>> = order
+        .iter()
+        .map(|&p| (p != Probe::UserAgentData).then(|| yes.contains(&p.as_str())))
+        .collect();
+    let key = offer["probe_key"].as_u64().unwrap() as u32;
+    Plan { order, key }.encode(&answers)
+}
+
+/// The core judges the probe result the module passes on: one copied from another challenge
+/// is refused with `probe_forged`, the challenge's own passes.
+#[test]
+fn a_probe_result_copied_from_another_challenge_is_refused_by_nginx_too() {
+    use tollgate_testkit::challenge::{answer, verify_path};
+    let dir = TempDir::new("ngx-probes");
+    let up = Upstream::start().unwrap();
+    let n = Nginx::start_conf(&build(), &dir.0, SCORED, up.addr, &logged(&dir.0));
+    let (from, ua) = ("127.0.9.41", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36");
+    let offer = || {
+        let r = get(
+            &n,
+            from,
+            "/.tollgate/challenge?return=/protected/a",
+            &[("User-Agent", ua)],
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()
+    };
+    let (first, second) = (offer(), offer());
+    let submit = |o: &serde_json::Value, result: &str| {
+        let path = verify_path(o["token"].as_str().unwrap(), answer(o), "/protected/a");
+        let path = format!("{path}&wd=0&hc=8&vis=visible&ms=900&pr={result}");
+        get(&n, from, &path, &[("User-Agent", ua)])
+    };
+    let copied = submit(&second, &chromium_result(&first));
+    assert_eq!(copied.status, 403, "{copied:?}");
+    assert_eq!(copied.header("x-tollgate-reason"), Some("score_too_low"));
+    let own = submit(&first, &chromium_result(&first));
+    assert_eq!(own.status, 303, "{own:?}");
+    let lines = lines_of(&dir.0, from, 4);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("score_too_low") && l.contains("probe_forged")),
+        "{lines:#?}"
+    );
+}

@@ -59,6 +59,9 @@ class Marionette:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.2)
+        # Connected: each reply may take as long as the run has left (a new session on a busy
+        # 2-core machine took over 5 s).
+        self.sock.settimeout(max(5.0, deadline - time.time()))
         self.buf = b""
         self.next_id = 0
         self.read()  # the server's hello
