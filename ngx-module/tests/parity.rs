@@ -298,39 +298,11 @@ fn a_wget_loop_shows_fixed_interval_through_the_shared_zone() {
     assert!((1..=3).contains(&fixed), "requests 6 to 8 only: {lines:#?}");
 }
 
-/// The page's probe result for an offer, as Chromium answers (`userAgentData` unanswered).
-fn chromium_result(offer: &serde_json::Value) -> String {
-    use tollgate_core::{Plan, Probe};
-    let yes = [
-        "error_message_v8",
-        "stack_message_line",
-        "native_code_one_line",
-        "window_chrome",
-        "vendor_google",
-        "css_webkit_app_region",
-        "intl_segmenter",
-        "intl_duration_format",
-        "graphics",
-    ];
-    let order: Vec<Probe> = offer["probes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| Probe::parse(p.as_str().unwrap()).unwrap())
-        .collect();
-    let answers: Vec<Option<bool>> = order
-        .iter()
-        .map(|&p| (p != Probe::UserAgentData).then(|| yes.contains(&p.as_str())))
-        .collect();
-    let key = offer["probe_key"].as_u64().unwrap() as u32;
-    Plan { order, key }.encode(&answers)
-}
-
 /// The core judges the probe result the module passes on: one copied from another challenge
 /// is refused with `probe_forged`, the challenge's own passes.
 #[test]
 fn a_probe_result_copied_from_another_challenge_is_refused_by_nginx_too() {
-    use tollgate_testkit::challenge::{answer, verify_path};
+    use tollgate_testkit::challenge::{answer, chromium_probe_result, verify_path};
     let dir = TempDir::new("ngx-probes");
     let up = Upstream::start().unwrap();
     let n = Nginx::start_conf(&build(), &dir.0, SCORED, up.addr, &logged(&dir.0));
@@ -351,10 +323,10 @@ fn a_probe_result_copied_from_another_challenge_is_refused_by_nginx_too() {
         let path = format!("{path}&wd=0&hc=8&vis=visible&ms=900&pr={result}");
         get(&n, from, &path, &[("User-Agent", ua)])
     };
-    let copied = submit(&second, &chromium_result(&first));
+    let copied = submit(&second, &chromium_probe_result(&first));
     assert_eq!(copied.status, 403, "{copied:?}");
     assert_eq!(copied.header("x-tollgate-reason"), Some("score_too_low"));
-    let own = submit(&first, &chromium_result(&first));
+    let own = submit(&first, &chromium_probe_result(&first));
     assert_eq!(own.status, 303, "{own:?}");
     let lines = lines_of(&dir.0, from, 4);
     assert!(

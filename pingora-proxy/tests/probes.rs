@@ -5,9 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use serde_json::Value;
-use tollgate_core::{Plan, Probe};
 use tollgate_testkit::browser::{self, As};
-use tollgate_testkit::challenge::{answer, verify_path};
+use tollgate_testkit::challenge::{answer, chromium_probe_result, verify_path};
 use tollgate_testkit::tollgate::{log_field, TempDir, Tollgate};
 use tollgate_testkit::upstream::Upstream;
 
@@ -40,7 +39,7 @@ fn chromium_and_firefox_pass_as_themselves_and_are_caught_claiming_another_engin
     if !browser::available() {
         return;
     }
-    let site = Site::start();
+    let site = cheap_site();
     let v = browser::pass_as(As::Person, &site.url("/protected/own"), "upstream saw");
     let own = answer_signals(&site);
     assert_has(
@@ -52,7 +51,7 @@ fn chromium_and_firefox_pass_as_themselves_and_are_caught_claiming_another_engin
     let ms = v["verify"]["probe_ms"].as_f64().unwrap();
     eprintln!("probe time in Chromium: {ms} ms");
 
-    let site = Site::start();
+    let site = cheap_site();
     browser::firefox(&site.url("/protected/own"), "upstream saw");
     let own = answer_signals(&site);
     assert_has(
@@ -64,7 +63,8 @@ fn chromium_and_firefox_pass_as_themselves_and_are_caught_claiming_another_engin
 
     for who in [As::Firefox, As::Safari] {
         let site = cheap_site();
-        let v = browser::try_pass_as(who, &site.url("/protected/lie"), "upstream saw");
+        // Caught, the liar is refused at verify: its page says so (no waiting for the backend).
+        let v = browser::try_pass_as(who, &site.url("/protected/lie"), "Forbidden");
         let lie = answer_signals(&site);
         assert_has(
             &lie,
@@ -74,7 +74,8 @@ fn chromium_and_firefox_pass_as_themselves_and_are_caught_claiming_another_engin
         );
     }
     let site = cheap_site();
-    browser::firefox_claiming(Some(CHROME_UA), &site.url("/protected/lie"), "upstream saw");
+    let v = browser::firefox_claiming(Some(CHROME_UA), &site.url("/protected/lie"), "Forbidden");
+    assert_eq!(v["ok"], true, "refused at verify: {v}");
     let lie = answer_signals(&site);
     assert_has(
         &lie,
@@ -107,35 +108,6 @@ fn playwrights_headless_chromium_shows_its_tells_and_pays_more() {
     );
 }
 
-/// A browser's honest answers for the plan an offer names (as Chromium answers).
-fn chromium_result(offer: &Value) -> String {
-    let order = offer["probes"].as_array().unwrap();
-    let plan = Plan {
-        order: order
-            .iter()
-            .map(|p| Probe::parse(p.as_str().unwrap()).unwrap())
-            .collect(),
-        key: offer["probe_key"].as_u64().unwrap() as u32,
-    };
-    let yes = [
-        "error_message_v8",
-        "stack_message_line",
-        "native_code_one_line",
-        "window_chrome",
-        "vendor_google",
-        "css_webkit_app_region",
-        "intl_segmenter",
-        "intl_duration_format",
-        "graphics",
-    ];
-    let answers: Vec<Option<bool>> = plan
-        .order
-        .iter()
-        .map(|&p| (p != Probe::UserAgentData).then(|| yes.contains(&p.as_str())))
-        .collect();
-    plan.encode(&answers)
-}
-
 #[test]
 fn a_probe_result_copied_from_another_challenge_is_refused() {
     let dir = TempDir::new("probes-replay");
@@ -153,10 +125,10 @@ fn a_probe_result_copied_from_another_challenge_is_refused() {
         let path = format!("{path}&wd=0&hc=8&vis=visible&ms=900&pr={result}");
         get(&t, me, &path, CHROME_UA, None)
     };
-    let copied = submit(&second, &chromium_result(&first));
+    let copied = submit(&second, &chromium_probe_result(&first));
     assert_eq!(copied.status, 403, "{copied:?}");
     assert_eq!(copied.header("x-tollgate-reason"), Some("score_too_low"));
-    let own = submit(&first, &chromium_result(&first));
+    let own = submit(&first, &chromium_probe_result(&first));
     assert_eq!(
         own.status,
         303,

@@ -75,3 +75,40 @@ pub fn forged_cookie() -> String {
     let forged = format!("{payload}.{}.{}", "A".repeat(43), "A".repeat(22));
     format!("{}={forged}", tollgate_core::CLEARANCE_COOKIE)
 }
+
+/// The probes Chromium 156 answers yes to on this machine (`userAgentData` aside: it answers
+/// only in secure contexts, so [`chromium_probe_result`] leaves it unanswered).
+pub const CHROMIUM_YES: &[&str] = &[
+    "error_message_v8",
+    "stack_message_line",
+    "native_code_one_line",
+    "window_chrome",
+    "vendor_google",
+    "css_webkit_app_region",
+    "intl_segmenter",
+    "intl_duration_format",
+    "graphics",
+];
+
+/// The page's probe result for `offer` (its `probes` and `probe_key`), answered as Chromium
+/// answers: what `challenge.js` would send with the answer.
+pub fn chromium_probe_result(offer: &Value) -> String {
+    use tollgate_core::{Plan, Probe};
+    let names = offer["probes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("offer has no probes: {offer}"));
+    let order: Vec<Probe> = names
+        .iter()
+        .map(|p| {
+            p.as_str()
+                .and_then(Probe::parse)
+                .unwrap_or_else(|| panic!("unknown probe {p}"))
+        })
+        .collect();
+    let answers: Vec<Option<bool>> = order
+        .iter()
+        .map(|&p| (p != Probe::UserAgentData).then(|| CHROMIUM_YES.contains(&p.as_str())))
+        .collect();
+    let key = offer["probe_key"].as_u64().unwrap_or_default() as u32;
+    Plan { order, key }.encode(&answers)
+}

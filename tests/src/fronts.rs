@@ -21,6 +21,9 @@ pub fn forward_auth_caddyfile(listen: SocketAddr, auth: SocketAddr, app: SocketA
         "{{
 	admin off
 	auto_https off
+	# Loopback only: a wildcard listener would collide with any socket on its port, such as
+	# another test's outgoing connection (it did, three fresh ports in a row).
+	default_bind 127.0.0.1
 }}
 http://{listen} {{
 	# Only Caddy asks tollgate's auth endpoint; a client asking it directly gets nothing.
