@@ -154,7 +154,7 @@ impl KeyStore {
     /// Replaces the value riding along with `key`'s count (the request rhythm) by `f` of the
     /// old one (0: none), and returns the new one. A rider keeps its key from the sweep until
     /// it passes (it is a deadline, like a TAT) but never ranks the key for eviction, nor
-    /// evicts another: in a full store it may be forgotten first. Only the first lane of the
+    /// evicts a key that carries debt: in a full store it is forgotten first, or not kept. Only the first lane of the
     /// lanes store and a shared store carry riders; elsewhere nothing is kept.
     pub fn update_rider(
         &self,
@@ -163,15 +163,7 @@ impl KeyStore {
         f: impl FnOnce(u64) -> u64,
     ) -> u64 {
         match self {
-            Self::Lane { store, lane: 0 } => {
-                let rider = |old: Option<u64>| {
-                    let new = f(old.unwrap_or(0));
-                    Ok::<_, std::convert::Infallible>((new, new))
-                };
-                store
-                    .update(key, RIDER, now_ns, rider)
-                    .unwrap_or_else(|e| match e {})
-            }
+            Self::Lane { store, lane: 0 } => store.ride(key, RIDER, now_ns, f),
             Self::Shared {
                 region,
                 tag,
@@ -215,7 +207,10 @@ impl KeyStore {
                 // Busy: as deep in debt (e.g. a penalty reads as the most steps).
                 region
                     .table(*ledger)
-                    .with_bucket(&k, |b| b.find(&k).map(|i| b.values(i)[0]))
+                    .with_bucket(&k, |b| {
+                        let tat = b.find(&k).map(|i| b.values(i)[0]);
+                        tat.filter(|&v| v != 0) // a slot holding only a rider has no count
+                    })
                     .unwrap_or(Some(BUSY))
             }
         }

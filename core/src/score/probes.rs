@@ -50,7 +50,8 @@ code_table! {
     /// ESR 153 on this machine; the WebKit column is from WebKit's sources and documentation.
     pub enum Probe: Known as known {
         /// `null.x` throws "Cannot read properties of null (reading 'x')".
-        ErrorMessageV8 = "error_message_v8" => engine(Yes, No, No),
+        /// (V8's wording since Chrome 93; before it, "Cannot read property 'x' of null".)
+        ErrorMessageV8 = "error_message_v8" => engine(From(93), No, No),
         /// … "can't access property "x" of null" (older: "null has no properties").
         ErrorMessageSm = "error_message_sm" => engine(No, Yes, No),
         /// … "null is not an object (evaluating 'null.x')".
@@ -78,11 +79,13 @@ code_table! {
         /// `Intl.DurationFormat` exists.
         IntlDurationFormat = "intl_duration_format" => engine(From(129), From(136), From(17)),
         /// `navigator.userAgentData` exists (secure contexts only: elsewhere not answered).
-        UserAgentData = "user_agent_data" => engine(Yes, No, No),
+        UserAgentData = "user_agent_data" => engine(From(90), No, No),
         /// A 2D canvas draws text (its pixels change), and WebGL, if there, answers sanely.
         /// The pixels are compared in the page, never sent.
         Graphics = "graphics" => engine(Yes, Yes, Yes),
-        /// The window has no browser around it (outer size equals inner) or no screen.
+        /// The window has no browser around it (outer size equals inner) or no screen. Judged
+        /// for desktop claims only (a phone's browser is its window), and weighted light: a
+        /// desktop browser in full screen, a kiosk or an installed web app looks the same.
         HeadlessWindow = "headless_window" => Known::Tell(Signal::HeadlessWindow),
         /// No plugins and no MIME types (judged for desktop claims only: every desktop
         /// browser lists its PDF viewer).
@@ -229,7 +232,8 @@ impl Plan {
         for (&probe, answer) in self.order.iter().zip(answers) {
             let Some(answer) = answer else { continue };
             match probe.known() {
-                Known::Tell(Signal::NoPlugins) if !claim.is_some_and(|c| c.desktop) => {}
+                Known::Tell(Signal::NoPlugins | Signal::HeadlessWindow)
+                    if !claim.is_some_and(|c| c.desktop) => {}
                 Known::Tell(signal) => s.add_if(answer, signal),
                 Known::Engine(_) => {
                     contradicted +=

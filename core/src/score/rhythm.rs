@@ -28,7 +28,8 @@ const MIN_INTERVAL: u64 = 30;
 const STREAK_FIRES: u64 = 4;
 /// A document this soon after the previous one (179 units = 3.0 s) extends a burst.
 const BURST_INTERVAL: u64 = 179;
-/// Quick documents in a row, with no asset, from which [`Signal::BurstNoSubresources`] fires.
+/// Quick intervals in a row, with no asset since the summary began, from which
+/// [`Signal::BurstNoSubresources`] fires: the seventh quick document.
 const BURST_FIRES: u64 = 6;
 
 /// What a request fetches, as far as rhythm is concerned.
@@ -73,8 +74,12 @@ struct Summary {
     deadline: u64,
     /// The last interval between documents, in units (0: none yet).
     interval: u64,
+    /// Intervals in a row within max(1/16, 3 units = 50 ms) of the one before.
     streak: u64,
+    /// Intervals in a row under [`BURST_INTERVAL`].
     burst: u64,
+    /// An asset was fetched since the summary began (it lives as long as the summary). A
+    /// summary begun by an asset starts the documents' clock at that asset.
     asset_seen: bool,
 }
 
@@ -106,14 +111,15 @@ impl Summary {
             | u64::from(self.asset_seen) << ASSET_AT
     }
 
-    /// A document arriving at `now` units.
+    /// A document arriving at `now` units. One that reads the clock before a sibling request
+    /// stored a later arrival (tabs of one browser, in parallel) counts as simultaneous.
     fn document(self, now: u64) -> Self {
-        let interval = now - (self.deadline - TTL_UNITS);
+        let interval = now.saturating_sub(self.deadline - TTL_UNITS);
         let prev = self.interval;
         let near =
             prev != 0 && interval >= MIN_INTERVAL && interval.abs_diff(prev) <= (prev / 16).max(3);
         Summary {
-            deadline: now + TTL_UNITS,
+            deadline: self.deadline.max(now + TTL_UNITS),
             interval,
             streak: if near { self.streak + 1 } else { 0 },
             burst: if interval < BURST_INTERVAL {
@@ -248,6 +254,20 @@ mod tests {
         assert_eq!(
             observe(v, later, Fetch::Document),
             observe(0, later, Fetch::Document)
+        );
+    }
+
+    #[test]
+    fn a_document_stamped_before_a_siblings_later_one_counts_as_simultaneous() {
+        let now = 300 * NS_PER_SEC;
+        let later = observe(0, now + 2 * NS_PER_SEC, Fetch::Document);
+        let v = observe(later, now, Fetch::Document);
+        let s = Summary::unpack(v, now >> UNIT_SHIFT);
+        assert_eq!(s.map(|s| (s.interval, s.burst)), Some((0, 1)));
+        assert_eq!(
+            v >> UNIT_SHIFT,
+            later >> UNIT_SHIFT,
+            "the later deadline stays"
         );
     }
 

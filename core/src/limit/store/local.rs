@@ -88,6 +88,34 @@ impl<const N: usize> LocalStore<N> {
         Ok(out)
     }
 
+    /// Sets a rider lane of `key` to `f` of its old value (0: none), and returns the new one. A
+    /// key met first here takes a place only if the shard has room, counting keys at rest as
+    /// room: a rider never evicts a key that still carries debt.
+    pub fn ride(
+        &self,
+        key: &ClientKey,
+        lane: usize,
+        now_ns: impl FnOnce() -> u64,
+        f: impl FnOnce(u64) -> u64,
+    ) -> u64 {
+        let mut shard = self.shard(key);
+        if let Some(entry) = shard.entry(key) {
+            let new = f(entry.value(lane));
+            entry.set(lane, new);
+            return new;
+        }
+        let new = f(0);
+        let cap = self.shard_cap.load(Ordering::Relaxed);
+        if shard.len() >= cap {
+            let now = now_ns();
+            shard.retain(|v| debt(v, self.ranked) > now);
+        }
+        if new != 0 && shard.len() < cap {
+            shard.insert(key, lane, new);
+        }
+        new
+    }
+
     /// The lane's value for `key`, if any.
     pub fn get(&self, key: &ClientKey, lane: usize) -> Option<u64> {
         self.shard(key).get(key, lane)

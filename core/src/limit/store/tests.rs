@@ -231,6 +231,38 @@ fn a_rider_spray_never_pushes_out_a_debt() {
     assert!(lanes[0].len() <= 6_400);
 }
 
+/// In a store full of debts, a rider for a new key is not kept at all: no debt makes way.
+#[test]
+fn a_rider_for_a_new_key_in_a_full_store_of_debts_is_dropped() {
+    let sec = 1_000_000_000u64;
+    let lanes = KeyStore::lanes(640);
+    for i in 0..5_000u32 {
+        lanes[0]
+            .update::<(), ()>(&key(i), || 0, |_| Ok(((), 9 * sec)))
+            .unwrap();
+    }
+    let debts = || {
+        (0..5_000u32)
+            .filter(|&i| lanes[0].get(&key(i)).is_some())
+            .count()
+    };
+    let before = debts();
+    for i in 10_000..20_000u32 {
+        assert_eq!(
+            lanes[0].update_rider(&key(i), || sec, |_| 70 * sec),
+            70 * sec
+        );
+    }
+    assert_eq!(debts(), before, "every debt stays");
+    assert!(lanes[0].len() <= 640);
+    let kept = (10_000..20_000u32).filter(|&i| lanes[0].update_rider(&key(i), || sec, |o| o) != 0);
+    assert_eq!(
+        kept.count(),
+        lanes[0].len() - before,
+        "riders took only the free room"
+    );
+}
+
 /// A rider is a deadline: the sweep keeps its key until it passes, and a count update
 /// leaves it in place.
 #[test]
@@ -246,6 +278,7 @@ fn the_sweep_keeps_a_live_rider_and_counts_leave_it_alone() {
     assert_eq!(lanes[0].sweep(61 * sec), 1);
     let (_region, shared_store) = shared(Region::MIN_BYTES);
     shared_store.update_rider(&key(1), || 0, |_| 60 * sec);
+    assert_eq!(shared_store.get(&key(1)), None, "a rider alone is no count");
     shared_store
         .update::<(), ()>(&key(1), || 0, |p| Ok(((), p.map_or(sec, |t| t + sec))))
         .unwrap();

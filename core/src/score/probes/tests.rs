@@ -1,3 +1,6 @@
+//! The probes' plans, encoding and judging, against what Chromium 156 and Firefox ESR 153
+//! answered on this machine.
+
 use super::*;
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
@@ -107,14 +110,14 @@ fn a_result_copied_from_another_challenge_or_mangled_is_forged() {
 }
 
 #[test]
-fn tells_fire_on_their_own_and_plugins_only_for_desktop_claims() {
+fn tells_fire_on_their_own_and_window_and_plugins_only_for_desktop_claims() {
     let plan = Plan::of("cccccccccccccccc");
     let mut yes = FIREFOX_YES.to_vec();
-    yes.extend(["no_plugins", "devtools_open"]);
+    yes.extend(["headless_window", "no_plugins", "devtools_open"]);
     let result = plan.encode(&answers(&plan, &yes));
     assert_eq!(
         plan.judge(&result, Some(FIREFOX)).names(),
-        "no_plugins,devtools_open"
+        "headless_window,no_plugins,devtools_open"
     );
     let mobile = "Mozilla/5.0 (Android 14; Mobile; rv:153.0) Gecko/153.0 Firefox/153.0";
     assert_eq!(plan.judge(&result, Some(mobile)).names(), "devtools_open");
@@ -123,7 +126,7 @@ fn tells_fire_on_their_own_and_plugins_only_for_desktop_claims() {
     assert_eq!(plan.judge(&unanswered, Some(CHROME)).names(), "-");
     assert_eq!(
         plan.judge(&result, Some("curl/8.0")).names(),
-        "no_plugins,devtools_open".replace("no_plugins,", "")
+        "devtools_open"
     );
 }
 
@@ -154,4 +157,26 @@ fn the_page_implements_every_probe_and_no_other() {
         .collect();
     let ours: Vec<&str> = Probe::ALL.iter().map(|p| p.as_str()).collect();
     assert_eq!(named, ours, "challenge.js PROBES and Probe::ALL, in order");
+}
+
+#[test]
+fn an_old_chrome_without_todays_wording_or_client_hints_is_no_liar() {
+    let old = CHROME.replace("Chrome/156", "Chrome/89");
+    let yes: Vec<&str> = CHROMIUM_YES
+        .iter()
+        .copied()
+        .filter(|p| {
+            ![
+                "error_message_v8",
+                "user_agent_data",
+                "intl_segmenter",
+                "intl_duration_format",
+            ]
+            .contains(p)
+        })
+        .collect();
+    for i in 0..200 {
+        let probe = format!("{i:032x}");
+        assert_eq!(judged(&probe, &yes, &old), "headless_window", "{probe}");
+    }
 }

@@ -40,15 +40,19 @@
     intl_segmenter: () => typeof Intl.Segmenter === 'function',
     intl_duration_format: () => typeof Intl.DurationFormat === 'function',
     user_agent_data: () => (window.isSecureContext ? 'userAgentData' in navigator : null),
+    // Shapes, not text (a font's first use costs more than every other probe together), read
+    // back at one pixel; WebGL on a 1x1 canvas with no extra buffers, its limits only.
     graphics: () => {
       const c = document.createElement('canvas');
-      c.width = 64; c.height = 16;
+      c.width = 8; c.height = 8;
       const g = c.getContext('2d');
       if (!g) return false;
-      const blank = c.toDataURL();
-      g.fillStyle = '#f60'; g.font = '12px sans-serif'; g.fillText('Tg,\u00e9\ud83d\ude03', 2, 12);
-      const drawn = c.toDataURL() !== blank;
-      const gl = document.createElement('canvas').getContext('webgl');
+      g.fillStyle = '#f60'; g.beginPath(); g.arc(4, 4, 3, 0, 2 * Math.PI); g.fill();
+      const px = g.getImageData(4, 4, 1, 1).data;
+      const drawn = px[0] === 255 && px[3] === 255;
+      const w = document.createElement('canvas');
+      w.width = 1; w.height = 1;
+      const gl = w.getContext('webgl', { antialias: false, depth: false, stencil: false, alpha: false });
       if (!gl) return drawn;
       const max = gl.getParameter(gl.MAX_TEXTURE_SIZE);
       return drawn && typeof max === 'number' && max >= 1024 && typeof gl.getParameter(gl.VERSION) === 'string';
@@ -88,9 +92,6 @@
     check = (check ^ (check >>> 12)) >>> 0;
     return digits + '.' + check.toString(16).padStart(8, '0');
   }
-  const probeStarted = performance.now();
-  const probes = probe();
-  const probeMs = performance.now() - probeStarted;
 
   function progress() {
     const secs = (performance.now() - started) / 1000;
@@ -184,5 +185,10 @@
     pool.push(worker);
     return true;
   }
-  compile().then(start, () => start(null));
+  // The searches are fetched and compiled while the probes run: these cost the page no wait.
+  const compiling = compile();
+  const probeStarted = performance.now();
+  const probes = probe();
+  const probeMs = performance.now() - probeStarted;
+  compiling.then(start, () => start(null));
 })();
