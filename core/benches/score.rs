@@ -68,20 +68,32 @@ fn engine(score: bool) -> Engine {
     engine_with(if score { "[score]\n" } else { "" })
 }
 
-/// Median ns per call of `f` over 15 rounds of 200k calls.
-fn median_ns(mut f: impl FnMut()) -> f64 {
-    const CALLS: u32 = 200_000;
-    let mut rounds: Vec<f64> = (0..15)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..CALLS {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / f64::from(CALLS)
-        })
-        .collect();
+const CALLS: u32 = 200_000;
+
+/// Ns per call of `f` over one round of 200k calls.
+fn round_ns(f: &mut impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..CALLS {
+        f();
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(CALLS)
+}
+
+fn median(mut rounds: Vec<f64>) -> f64 {
     rounds.sort_by(f64::total_cmp);
     rounds[rounds.len() / 2]
+}
+
+/// Median ns per call of `f` over 15 rounds of 200k calls.
+fn median_ns(mut f: impl FnMut()) -> f64 {
+    median((0..15).map(|_| round_ns(&mut f)).collect())
+}
+
+/// Median ns per call of `f` and of `g` over 15 rounds each, taken in turns, so that a drift
+/// of the machine's speed falls on both alike.
+fn median_pair_ns(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
+    let (a, b) = (0..15).map(|_| (round_ns(&mut f), round_ns(&mut g))).unzip();
+    (median(a), median(b))
 }
 
 fn summary() {
@@ -111,9 +123,14 @@ fn summary() {
         on_ns / off_ns
     );
     let steady = engine_with("[score]\nrhythm = false\n");
-    let steady_ns = median_ns(|| {
-        black_box(steady.decide(black_box(&req)));
-    });
+    let (steady_ns, on_ns) = median_pair_ns(
+        || {
+            black_box(steady.decide(black_box(&req)));
+        },
+        || {
+            black_box(on.decide(black_box(&req)));
+        },
+    );
     println!(
         "score summary: decide rhythm_off {steady_ns:.1} ns, rhythm_on {on_ns:.1} ns: the request rhythm adds {:.1} ns (target <= 30)",
         on_ns - steady_ns
