@@ -92,7 +92,9 @@ fn median_ns(mut f: impl FnMut()) -> f64 {
 /// Median ns per call of `f` and of `g` over 15 rounds each, taken in turns, so that a drift
 /// of the machine's speed falls on both alike.
 fn median_pair_ns(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
-    let (a, b) = (0..15).map(|_| (round_ns(&mut f), round_ns(&mut g))).unzip();
+    let (a, b) = (0..15)
+        .map(|_| (round_ns(&mut f), round_ns(&mut g)))
+        .unzip();
     (median(a), median(b))
 }
 
