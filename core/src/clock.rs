@@ -37,6 +37,16 @@ impl CoreClock {
         }
     }
 
+    /// Moves a manual clock back, as an NTP step moves the wall clock (never before the
+    /// epoch); does nothing to the system clock.
+    pub fn step_back(&self, by: Duration) {
+        if let Some(t) = &self.manual {
+            let by_ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+            let back = |now: u64| Some(now.saturating_sub(by_ns));
+            let _ = t.fetch_update(Ordering::Relaxed, Ordering::Relaxed, back);
+        }
+    }
+
     /// Nanoseconds since the Unix epoch.
     pub fn now_ns(&self) -> u64 {
         match &self.manual {

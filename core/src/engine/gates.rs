@@ -186,8 +186,9 @@ impl Trip<'_, '_> {
         Continue(())
     }
 
-    /// Scores the request (with `[score]` on) and counts it for under-attack mode. Counted only
-    /// past the cheap refusals: a neutralised flood must not hold the mode on.
+    /// Scores the request (with `[score]` on, counting it in its client's rhythm) and counts it
+    /// for under-attack mode. Counted only past the cheap refusals (allow, ban and deny lists):
+    /// a neutralised flood must not hold the mode on.
     fn score(&mut self) {
         let rules = &self.active.rules;
         let now_secs = self.ask.now_ns / NS_PER_SEC;
