@@ -80,8 +80,9 @@ code_table! {
         IntlDurationFormat = "intl_duration_format" => engine(From(129), From(136), From(17)),
         /// `navigator.userAgentData` exists (secure contexts only: elsewhere not answered).
         UserAgentData = "user_agent_data" => engine(From(90), No, No),
-        /// A 2D canvas draws text (its pixels change), and WebGL, if there, answers sanely.
-        /// The pixels are compared in the page, never sent.
+        /// A 2D canvas draws a shape (its pixel reads back), and WebGL, if there, answers its
+        /// limits sanely (read in the page's first worker, off the page's thread). The pixels
+        /// are compared in the page, never sent.
         Graphics = "graphics" => engine(Yes, Yes, Yes),
         /// The window has no browser around it (outer size equals inner) or no screen. Judged
         /// for desktop claims only (a phone's browser is its window), and weighted light: a

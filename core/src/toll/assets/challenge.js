@@ -17,6 +17,8 @@
   // Which search the workers run (wasm-simd, wasm or js): sent with the answer, for the
   // operator's logs and measurements; nothing decides on it.
   let solver = '';
+  // What the first worker found of WebGL: 'ok', 'none' (no context there) or 'bad'.
+  let webgl = '';
 
   function show(text) { status.textContent = text; }
 
@@ -41,7 +43,8 @@
     intl_duration_format: () => typeof Intl.DurationFormat === 'function',
     user_agent_data: () => (window.isSecureContext ? 'userAgentData' in navigator : null),
     // Shapes, not text (a font's first use costs more than every other probe together), read
-    // back at one pixel; WebGL on a 1x1 canvas with no extra buffers, its limits only.
+    // back at one pixel. WebGL's limits are read by the first worker, off this thread (making a
+    // context costs 8-24 ms without a GPU): an insane answer there turns this one to no.
     graphics: () => {
       const c = document.createElement('canvas');
       c.width = 8; c.height = 8;
@@ -49,13 +52,7 @@
       if (!g) return false;
       g.fillStyle = '#f60'; g.beginPath(); g.arc(4, 4, 3, 0, 2 * Math.PI); g.fill();
       const px = g.getImageData(4, 4, 1, 1).data;
-      const drawn = px[0] === 255 && px[3] === 255;
-      const w = document.createElement('canvas');
-      w.width = 1; w.height = 1;
-      const gl = w.getContext('webgl', { antialias: false, depth: false, stencil: false, alpha: false });
-      if (!gl) return drawn;
-      const max = gl.getParameter(gl.MAX_TEXTURE_SIZE);
-      return drawn && typeof max === 'number' && max >= 1024 && typeof gl.getParameter(gl.VERSION) === 'string';
+      return px[0] === 255 && px[3] === 255;
     },
     // Automation tells.
     headless_window: () => outerWidth === 0 || screen.width === 0 || (outerWidth === innerWidth && outerHeight === innerHeight),
@@ -70,24 +67,31 @@
 
   function xorshift(x) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; }
 
-  // This challenge's probes in its order, each answer (0 no, 1 yes, 2 not answered) shifted by
-  // a key stream, then a check over the answers: bound to this challenge (Plan::encode).
-  function probe() {
-    let stream = data.probe_key >>> 0;
-    let check = (data.probe_key ^ 0x9e3779b9) >>> 0;
-    let digits = '';
-    for (const name of data.probes) {
-      let v = 2;
+  // This challenge's probes in its order, each answered 0 (no), 1 (yes) or 2 (not answered).
+  function ask() {
+    return data.probes.map((name) => {
       try {
         const r = PROBES[name] ? PROBES[name]() : null;
-        if (r === true || r === false) v = r ? 1 : 0;
+        if (r === true || r === false) return r ? 1 : 0;
       } catch (e) {
         // Not answered.
       }
+      return 2;
+    });
+  }
+
+  // The answers, each shifted by a key stream, then a check over them: bound to this
+  // challenge (Plan::encode). `webgl` is the first worker's reading ('bad' turns graphics to no).
+  function encode(answers) {
+    let stream = data.probe_key >>> 0;
+    let check = (data.probe_key ^ 0x9e3779b9) >>> 0;
+    let digits = '';
+    data.probes.forEach((name, i) => {
+      const v = name === 'graphics' && webgl === 'bad' && answers[i] === 1 ? 0 : answers[i];
       stream = xorshift(stream);
       digits += String((v + stream % 3) % 3);
       check = Math.imul(check ^ v, 0x01000193) >>> 0;
-    }
+    });
     check = Math.imul(check ^ (check >>> 15), 0x2c1b3c6d) >>> 0;
     check = (check ^ (check >>> 12)) >>> 0;
     return digits + '.' + check.toString(16).padStart(8, '0');
@@ -122,7 +126,7 @@
     form.elements.hc.value = String(navigator.hardwareConcurrency || 0);
     form.elements.vis.value = document.visibilityState || 'unknown';
     form.elements.sv.value = solver;
-    form.elements.pr.value = probes;
+    form.elements.pr.value = encode(answers);
     // How long the probes took (for the operator's measurements; nothing decides on it).
     form.elements.pt.value = probeMs.toFixed(1);
     form.submit();
@@ -172,6 +176,7 @@
       const m = ev.data;
       // A worker that could not instantiate the module says it runs JavaScript instead.
       if (m.engine) { if (m.engine === 'js') solver = 'js'; }
+      else if (m.webgl) webgl = m.webgl;
       else if (m.nonce !== undefined) finish(m.nonce);
       else if (m.exhausted && ++exhausted === cores) fail('no answer found');
       else if (m.hashes) { hashes += m.hashes; progress(); }
@@ -179,7 +184,7 @@
     worker.onerror = (ev) => fail(ev.message || 'worker error');
     worker.postMessage({
       prefix: data.prefix, puzzle: data.puzzle, param: data.param, target: data.target,
-      index: i, workers: cores,
+      index: i, workers: cores, webgl: i === 0 && data.probes.includes('graphics'),
       module: compiled ? compiled.module : null, engine: compiled ? compiled.engine : 'js',
     });
     pool.push(worker);
@@ -188,7 +193,7 @@
   // The searches are fetched and compiled while the probes run: these cost the page no wait.
   const compiling = compile();
   const probeStarted = performance.now();
-  const probes = probe();
+  const answers = ask();
   const probeMs = performance.now() - probeStarted;
   compiling.then(start, () => start(null));
 })();

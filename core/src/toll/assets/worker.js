@@ -365,8 +365,24 @@ function wasmSearch(x, s, hi, start, step, end, bits, tw, report) {
   return -1;
 }
 
+// The page's graphics probe, the WebGL half: a context on a 1x1 canvas with no extra buffers
+// and its limits, read here so that making the context never holds up the page.
+function webgl() {
+  try {
+    if (typeof OffscreenCanvas !== 'function') return 'none';
+    const attrs = { antialias: false, depth: false, stencil: false, alpha: false };
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl', attrs);
+    if (!gl) return 'none';
+    const max = gl.getParameter(gl.MAX_TEXTURE_SIZE);
+    return typeof max === 'number' && max >= 1024 && typeof gl.getParameter(gl.VERSION) === 'string' ? 'ok' : 'bad';
+  } catch (e) {
+    return 'none';
+  }
+}
+
 self.onmessage = async (ev) => {
   const m = ev.data;
+  if (m.webgl) self.postMessage({ webgl: webgl() });
   const h = midstate(m.prefix);
   const report = (n) => self.postMessage({ hashes: n });
   const solver = await instantiate(m);
