@@ -17,6 +17,7 @@ mod meter;
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use super::{Active, State};
@@ -82,9 +83,13 @@ pub(crate) fn decide(
             fleet: state.fleet.enabled(),
         },
     };
-    let decision = match trip.gates() {
-        Break(d) => d,
-        Continue(()) => allow(Reason::WithinLimit),
+    // A panic in a gate is a bug, never the client's doing: this request alone fails, closed.
+    // Locks it held are released as it unwinds (poisoned mutexes are taken over, a shared
+    // zone's lock word is cleared by its guard), so every other request goes on.
+    let decision = match panic::catch_unwind(AssertUnwindSafe(|| trip.gates())) {
+        Ok(Break(d)) => d,
+        Ok(Continue(())) => allow(Reason::WithinLimit),
+        Err(_) => Decision::deny(500, Reason::InternalError),
     };
     verdict.score = trip.ask.score;
     let route = trip.route.and_then(|id| rules.route(id));
@@ -216,7 +221,11 @@ impl Trip<'_, '_> {
         let summary = self.state.lanes[0].update_rider(
             self.ask.key,
             || now,
-            |old| rhythm::observe(old, now, fetch),
+            |old| {
+                #[cfg(test)]
+                tests::panic_on_request(self.ask.req); // under the store's lock
+                rhythm::observe(old, now, fetch)
+            },
         );
         rhythm::signals(summary, now, browser)
     }
@@ -373,3 +382,6 @@ impl Trip<'_, '_> {
 fn allow(reason: Reason) -> Decision {
     Decision::Allow { reason }
 }
+
+#[cfg(test)]
+mod tests;

@@ -103,6 +103,9 @@ code_table! {
         /// An auth request (forward-auth mode) that names no request tollgate can decide: from
         /// an untrusted peer, or without the original URI.
         ForwardAuthRefused = "forward_auth_refused",
+        /// A bug in tollgate: deciding the request panicked. That request alone fails (500);
+        /// the panic is caught before it reaches the front end, and every other goes on.
+        InternalError = "internal_error",
     }
 }
 
@@ -116,7 +119,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
             assert_eq!(Reason::parse(r.as_str()), Some(*r));
         }
-        assert_eq!(Reason::ALL.len(), 44);
+        assert_eq!(Reason::ALL.len(), 45);
         assert_eq!(Reason::ScoreTooLow.as_str(), "score_too_low");
     }
 }
