@@ -1,11 +1,14 @@
 //! The core reads the wall clock, and an operator's NTP may step it back (or far ahead) at any
-//! moment, between two requests of one client or while sibling requests are in flight. No
-//! decision may panic for it: a test build checks every subtraction, as the debug proxy in CI
-//! did when four tabs' rhythm updates crossed. The shipped rules run, on one engine and on two
-//! over one shared region, through pages, assets, floods into bans, challenges, real answers,
-//! garbage answers and sweeps, while a seeded walk moves the clock both ways.
+//! moment: between two requests of one client, between a challenge and its answer, or while
+//! sibling requests are in flight. No decision may fail for it: every verdict here is checked
+//! not to be the caught panic's `internal_error`, and a test build checks every subtraction, as
+//! the debug proxy in CI did when four tabs' rhythm updates crossed. The shipped rules run, on
+//! one engine and on two over one shared region, through pages (with the clearances earned),
+//! assets, floods into bans, challenges answered rightly and wrongly, and sweeps, while a
+//! seeded walk steps the clock back and ahead alike.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -14,13 +17,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tollgate_core::{
-    parse_rules, CoreClock, Engine, FsReader, HttpVersion, Keyring, Region, RequestView,
+    parse_rules, CoreClock, Engine, FsReader, HttpVersion, Keyring, Reason, Region, RequestView,
+    Verdict,
 };
 use tollgate_testkit::challenge::{answer, chromium_probe_result, verify_path};
 use tollgate_testkit::TEST_SECRET_HEX;
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 const STEPS: u32 = 3_000;
+const HOUR_MS: u64 = 3_600_000;
 
 /// The shipped rules, with puzzles a test build solves in milliseconds.
 fn engines(clock: &CoreClock) -> Vec<Engine> {
@@ -53,6 +58,19 @@ fn engines(clock: &CoreClock) -> Vec<Engine> {
     ]
 }
 
+/// Decides `req`; never the caught panic.
+fn decide(e: &Engine, req: &RequestView<'_>) -> Verdict {
+    let v = e.decide(req);
+    assert_ne!(
+        v.decision.reason(),
+        Reason::InternalError,
+        "{} {:?}",
+        req.path,
+        req.query
+    );
+    v
+}
+
 /// A browser's request for `path` (a page, or an asset of `dest`).
 fn browser<'a>(
     peer: IpAddr,
@@ -78,32 +96,53 @@ fn browser<'a>(
     v
 }
 
-/// Fetches a challenge offer and answers it (rightly, with Chromium's probe answers, or with
-/// a garbage nonce and probe result); the status of the answer.
-fn answer_one(e: &Engine, peer: IpAddr, right: bool) -> Option<u16> {
-    let offer = e.decide(&browser(
-        peer,
-        "/.tollgate/challenge",
-        "empty",
-        Some("return=/"),
-    ));
-    let reply = e.respond(&offer)?;
-    let offer: Value = serde_json::from_slice(&reply.body).ok()?;
-    let token = offer["token"].as_str()?;
+/// Fetches a challenge offer and answers it, rightly (the nonce, Chromium's probe answers) or
+/// with garbage, after the clock moved by `skew` (back when negative); the answer's status and
+/// the clearance it set.
+fn answer_one(
+    e: &Engine,
+    clock: &CoreClock,
+    peer: IpAddr,
+    right: bool,
+    skew: i64,
+) -> (u16, Option<String>) {
+    let offer = decide(
+        e,
+        &browser(peer, "/.tollgate/challenge", "empty", Some("return=/")),
+    );
+    let Some(offer) = e
+        .respond(&offer)
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+    else {
+        return (0, None); // refused before a challenge: a ban, a limit
+    };
+    let token = offer["token"].as_str().unwrap();
     let (nonce, probes) = match right {
         true => (answer(&offer), chromium_probe_result(&offer)),
         false => (7, "2.zz".to_string()),
     };
     let path = verify_path(token, nonce, "/");
-    let (_, query) = path.split_once('?')?;
-    let query = format!("{query}&pr={probes}&wd=0&hc=2&vis=visible&ms=900");
-    let verdict = e.decide(&browser(
-        peer,
-        "/.tollgate/verify",
-        "document",
-        Some(&query),
-    ));
-    Some(e.respond(&verdict).map_or(200, |r| r.status))
+    let query = format!(
+        "{}&pr={probes}&wd=0&hc=2&vis=visible&ms=900",
+        &path[path.find('?').unwrap() + 1..]
+    );
+    let by = Duration::from_millis(skew.unsigned_abs());
+    if skew < 0 {
+        clock.step_back(by)
+    } else {
+        clock.advance(by)
+    }
+    let verdict = decide(
+        e,
+        &browser(peer, "/.tollgate/verify", "document", Some(&query)),
+    );
+    let reply = e.respond(&verdict).unwrap();
+    let cookie = reply
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("set-cookie"));
+    let cookie = cookie.map(|(_, c)| c.split(';').next().unwrap_or_default().to_string());
+    (reply.status, cookie)
 }
 
 /// A seeded walk (xorshift64): the same steps every run.
@@ -119,44 +158,73 @@ impl Walk {
 }
 
 #[test]
-fn a_wall_clock_stepping_back_and_forth_never_panics_a_decision() {
+fn a_wall_clock_stepping_back_and_ahead_fails_no_decision() {
     let clock = CoreClock::manual(1_800_000_000 * 1_000_000_000);
     let engines = engines(&clock);
+    // Two days of room: the walk seldom reads earlier than the engines' start, where answers
+    // get fresh challenges (README: persisted state).
+    clock.advance(Duration::from_secs(2 * 86_400));
     let mut walk = Walk(0x9e37_79b9_7f4a_7c15);
-    let (mut backs, mut passed, mut refused) = (0, 0, 0);
+    let mut cookies: HashMap<IpAddr, String> = HashMap::new();
+    let (mut backs, mut passed, mut refused, mut bans, mut cleared) = (0, [0; 3], 0, 0, 0);
     for step in 0..STEPS {
         let r = walk.next();
-        let e = &engines[(r % 3) as usize];
-        // 64 browsing clients in 16 networks, and flooders in a network of their own.
+        let i = (r % 3) as usize;
+        let e = &engines[i];
+        // 64 browsing clients in 16 networks; flooders and wrong answerers in networks of
+        // their own (their bans would otherwise shut the browsing clients out).
         let peer = IpAddr::from([10, 7, ((r >> 8) % 16) as u8, ((r >> 16) % 4) as u8]);
         let flooder = IpAddr::from([10, 9, 0, ((r >> 16) % 16) as u8]);
+        let liar = IpAddr::from([10, 8, ((r >> 8) % 16) as u8, ((r >> 16) % 4) as u8]);
+        let skew = [-2_000, 2_000, 0, 0, 0][((r >> 40) % 5) as usize];
+        // Time passes at a site's pace between steps; now and then the clock steps.
+        clock.advance(Duration::from_millis((r >> 44) % 1_500));
         match (r >> 24) % 16 {
-            0..=5 => drop(e.decide(&browser(peer, "/articles/one", "document", None))),
-            6..=8 => drop(e.decide(&browser(peer, "/static/site.css", "style", None))),
-            // A flood from one client, in one instant: limits, then a ban.
-            9 => (0..60).for_each(|_| drop(e.decide(&browser(flooder, "/", "document", None)))),
-            10 if step % 4 == 0 => passed += usize::from(answer_one(e, peer, true) == Some(303)),
-            10 | 11 => refused += usize::from(answer_one(e, peer, false) == Some(403)),
-            12 => drop(e.sweep()),
-            13 => {
-                backs += 1;
-                clock.step_back(Duration::from_millis((r >> 32) % 7_200_000));
+            0..=4 => {
+                let mut req = browser(peer, "/articles/one", "document", None);
+                req.cookie = cookies.get(&peer).map(String::as_str);
+                cleared += usize::from(decide(e, &req).decision.reason() == Reason::Cleared);
             }
-            14 => clock.advance(Duration::from_millis((r >> 32) % 3_600_000)),
-            _ => clock.advance(Duration::from_millis((r >> 32) % 3_000)),
+            5 | 6 => drop(decide(e, &browser(peer, "/static/site.css", "style", None))),
+            // A flood from one client, in one instant: limits, then a ban.
+            7 => {
+                for _ in 0..60 {
+                    let v = decide(e, &browser(flooder, "/", "document", None));
+                    bans += usize::from(v.decision.reason() == Reason::ActiveBan);
+                }
+            }
+            8 | 13 => {
+                let (status, cookie) = answer_one(e, &clock, peer, true, skew);
+                passed[i] += usize::from(status == 303);
+                if let Some(c) = cookie.filter(|_| status == 303) {
+                    cookies.insert(peer, c);
+                }
+            }
+            9 => refused += usize::from(answer_one(e, &clock, liar, false, skew).0 == 403),
+            10 => drop(e.sweep()),
+            11 => {
+                backs += 1;
+                clock.step_back(Duration::from_millis((r >> 32) % HOUR_MS));
+            }
+            12 => clock.advance(Duration::from_millis((r >> 32) % HOUR_MS)),
+            _ => drop(decide(e, &browser(peer, "/", "document", None))),
         }
         // Sibling requests: one stamped at the instant, one 2 s earlier, as in-flight requests
         // read the clock before another stored its arrival.
         if step % 64 == 0 {
-            drop(e.decide(&browser(peer, "/b", "document", None)));
+            drop(decide(e, &browser(peer, "/b", "document", None)));
             clock.step_back(Duration::from_secs(2));
-            drop(e.decide(&browser(peer, "/a", "document", None)));
+            drop(decide(e, &browser(peer, "/a", "document", None)));
             clock.advance(Duration::from_secs(2));
         }
     }
     assert!(backs > 100, "the clock stepped back {backs} times");
     assert!(
-        passed > 5 && refused > 50,
-        "answers: {passed} passed, {refused} refused"
+        passed.iter().all(|&n| n > 0),
+        "answers passed per engine: {passed:?}"
+    );
+    assert!(
+        refused > 50 && bans > 0 && cleared > 0,
+        "{refused} refused, {bans} banned, {cleared} cleared"
     );
 }

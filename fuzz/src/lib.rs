@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use tollgate_core::{
     canonical_path, check_answer, check_clearance, parse_rules, respond, seal_clearance, Binding,
-    Clearance, ClientKey, ConnectionView, CoreClock, Engine, HttpVersion, Keyring, Region,
+    Clearance, ClientKey, ConnectionView, CoreClock, Engine, HttpVersion, Keyring, Reason, Region,
     RequestView, Rules, SourceReader,
 };
 
@@ -223,6 +223,8 @@ pub fn request(data: &[u8]) {
     }
     let engine = engine();
     let verdict = engine.decide(&req);
+    // The core catches a panic in its gates as `internal_error`: here that is a failure.
+    assert_ne!(verdict.decision.reason(), Reason::InternalError, "{req:?}");
     let reply = engine.respond(&verdict);
     assert_eq!(
         reply.is_none(),
@@ -399,6 +401,7 @@ pub fn region(data: &[u8]) {
                 let path = ["/", "/login", "/static/x", "/a"][usize::from(op % 4)];
                 let req = RequestView::get(peer, path);
                 let (want, got) = (model.decide(&req), worker.decide(&req));
+                assert_ne!(got.decision.reason(), Reason::InternalError, "step {step}");
                 assert_eq!(
                     (want.decision.kind(), want.decision.reason()),
                     (got.decision.kind(), got.decision.reason()),

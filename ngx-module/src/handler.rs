@@ -6,7 +6,8 @@
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_finalize_request, ngx_http_handler_pt, ngx_http_phases,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_request_t,
-    ngx_int_t, NGX_DECLINED, NGX_DONE, NGX_ERROR, NGX_LOG_INFO, NGX_OK,
+    ngx_int_t, NGX_DECLINED, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule, Request};
 use ngx::ngx_log_error;
@@ -43,7 +44,32 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     NGX_OK as ngx_int_t
 }
 
+/// A panic must not unwind into nginx (that aborts the worker with every connection it holds):
+/// the core already turns one while deciding into a 500; this catches the rest of a handler.
+pub(crate) fn guarded(
+    r: *mut ngx_http_request_t,
+    on_panic: ngx_int_t,
+    f: impl FnOnce() -> ngx_int_t,
+) -> ngx_int_t {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        // SAFETY: nginx called the handler with a live request.
+        let log = unsafe { (*(*r).connection).log };
+        ngx_log_error!(
+            NGX_LOG_ERR,
+            log,
+            "tollgate: a handler panicked (a bug): see stderr"
+        );
+        on_panic
+    })
+}
+
 extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guarded(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
+        access_in(r)
+    })
+}
+
+fn access_in(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls access handlers with a live request.
     let req = unsafe { Request::from_ngx_http_request(r) };
     let on = Tollgate::location_conf(req).is_some_and(|lc| lc.enable == Some(true));
@@ -100,6 +126,10 @@ extern "C" fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
 
 /// Tells the core how the upstream answered a request tollgate let through.
 extern "C" fn log(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guarded(r, NGX_OK as ngx_int_t, || log_in(r))
+}
+
+fn log_in(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls log handlers with a live request. Subrequests share the main
     // request's pool (and so its record): only the main request reports.
     let (main, rec, proxied, status) = unsafe {

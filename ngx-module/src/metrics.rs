@@ -25,6 +25,11 @@ pub extern "C" fn set_metrics(
 }
 
 extern "C" fn serve(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let failed = ngx::ffi::NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    crate::handler::guarded(r, failed, || serve_in(r))
+}
+
+fn serve_in(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls content handlers with a live main request; nginx finalizes it with
     // the code returned.
     let req = unsafe { Request::from_ngx_http_request(r) };

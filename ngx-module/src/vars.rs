@@ -59,6 +59,17 @@ unsafe extern "C" fn get(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
+    // SAFETY: as `get_in`'s.
+    crate::handler::guarded(r, NGX_ERROR as ngx_int_t, || unsafe { get_in(r, v, data) })
+}
+
+/// # Safety
+/// `r` is a live request and `v` its variable's value, as nginx passes them to `get`.
+unsafe fn get_in(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
     // SAFETY: nginx evaluates variables of a live request into a live value.
     let (rec, v) = unsafe { (record::find(r).map(|p| *p), &mut *v) };
     let field = VARIABLES.get(data).map(|(_, f)| f);

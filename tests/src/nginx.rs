@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::process::{eventually, free_port, wait_listening, Guard};
+use crate::process::{alive, children, eventually, free_port, wait_listening, Guard};
 
 /// Where the nginx binary and the module are, and what that nginx's configuration accepts.
 #[derive(Clone, Debug)]
@@ -223,6 +223,7 @@ impl Nginx {
     /// it has logged the outcome: `true` when the new configuration took, `false` when refused.
     pub fn reload(&self) -> bool {
         let before = self.log().len();
+        let old_workers = children(self.proc.child.id());
         assert!(self.proc.signal("HUP"), "signalling the nginx master");
         let mut took = None;
         let logged = eventually(Duration::from_secs(10), || {
@@ -236,7 +237,19 @@ impl Nginx {
             took.is_some()
         });
         assert!(logged, "reload logged nothing:\n{}", self.log());
-        // Old workers finish their requests and exit; give the new ones their listeners.
+        if took == Some(true) {
+            // Old workers finish their requests and exit. Until one has, a connection the
+            // kernel queued on its listener may be reset (CI saw it): wait them out.
+            let gone = eventually(Duration::from_secs(10), || {
+                !old_workers.iter().any(|&p| alive(p))
+            });
+            assert!(
+                gone,
+                "old workers {old_workers:?} still running:\n{}",
+                self.log()
+            );
+        }
+        // Give the new workers their listeners.
         std::thread::sleep(Duration::from_millis(300));
         took.unwrap_or(false)
     }

@@ -36,6 +36,30 @@ impl DeadPort {
     }
 }
 
+/// The live (not yet exited) child processes of `pid`, read from `/proc`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| stat(p).is_some_and(|(state, ppid)| ppid == pid && state != 'Z'))
+        .collect()
+}
+
+/// Whether process `pid` exists and has not exited (a zombie has).
+pub fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|(state, _)| state != 'Z')
+}
+
+/// A process's state letter and parent id, from `/proc/<pid>/stat` ("pid (comm) state ppid …";
+/// the command name may hold spaces and parentheses, so it is read past the last ')').
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.next()?.parse().ok()?))
+}
+
 /// A child process killed when dropped.
 pub struct Guard {
     pub child: Child,

@@ -16,8 +16,9 @@
 //! In-process shards are open-addressing tables with keys inline (`table.rs`): one cache line
 //! per lookup. Memory per tracked key: a slot of the 16-byte key and 8 bytes per value, at a
 //! load factor between 3/8 and 3/4. The default limit and the extreme-rate counter, which every
-//! request meets, are two lanes of one store (32-byte slots: 43–85 bytes per client, one
-//! lookup for both); other stores hold one value (24-byte slots: 32–64 bytes per key).
+//! request meets, are two lanes of one store, and the request rhythm rides in a third (40-byte
+//! slots: 53–107 bytes per client, one lookup for both limits); other stores hold one value
+//! (24-byte slots: 32–64 bytes per key).
 //! `benches/decide.rs` measures it.
 
 use std::sync::Arc;

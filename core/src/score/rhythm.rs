@@ -32,6 +32,10 @@ const BURST_INTERVAL: u64 = 179;
 /// [`Signal::BurstNoSubresources`] fires: the seventh quick document.
 const BURST_FIRES: u64 = 6;
 
+/// How much earlier than the last stored arrival a document may have read the clock and still
+/// count as its sibling (179 units = 3.0 s); earlier, the clock stepped back.
+const SIBLING_SLACK: u64 = 179;
+
 /// What a request fetches, as far as rhythm is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fetch {
@@ -111,10 +115,20 @@ impl Summary {
             | u64::from(self.asset_seen) << ASSET_AT
     }
 
-    /// A document arriving at `now` units. One that reads the clock before a sibling request
-    /// stored a later arrival (tabs of one browser, in parallel) counts as simultaneous.
+    /// A document arriving at `now` units. One that read the clock before a sibling request
+    /// stored a later arrival (tabs of one browser, in parallel) counts as simultaneous; one
+    /// much earlier than the last arrival means the wall clock stepped back, and the rhythm
+    /// starts afresh from `now` (keeping whether an asset was seen).
     fn document(self, now: u64) -> Self {
-        let interval = now.saturating_sub(self.deadline - TTL_UNITS);
+        let arrival = self.deadline - TTL_UNITS;
+        if now + SIBLING_SLACK < arrival {
+            return Summary {
+                deadline: now + TTL_UNITS,
+                asset_seen: self.asset_seen,
+                ..Summary::default()
+            };
+        }
+        let interval = now.saturating_sub(arrival);
         let prev = self.interval;
         let near =
             prev != 0 && interval >= MIN_INTERVAL && interval.abs_diff(prev) <= (prev / 16).max(3);
@@ -269,6 +283,27 @@ mod tests {
             later >> UNIT_SHIFT,
             "the later deadline stays"
         );
+    }
+
+    #[test]
+    fn a_clock_stepped_back_starts_the_rhythm_afresh() {
+        let now = 900 * NS_PER_SEC;
+        let mut v = 0;
+        for i in 0..7 {
+            v = observe(v, now + i * NS_PER_SEC, Fetch::Document);
+        }
+        let stepped = now - 600 * NS_PER_SEC;
+        let v = observe(v, stepped, Fetch::Document);
+        let s = Summary::unpack(v, stepped >> UNIT_SHIFT);
+        assert_eq!(s.map(|s| (s.interval, s.burst, s.streak)), Some((0, 0, 0)));
+        assert_eq!(
+            v >> UNIT_SHIFT,
+            (stepped >> UNIT_SHIFT) + TTL_UNITS,
+            "it expires from now"
+        );
+        // The next documents, a person's pace, build no burst out of the step.
+        let later = observe(v, stepped + 9 * NS_PER_SEC, Fetch::Document);
+        assert_eq!(signals(later, stepped + 9 * NS_PER_SEC, true).names(), "-");
     }
 
     #[test]

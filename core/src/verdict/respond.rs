@@ -63,6 +63,7 @@ fn deny_text(reason: Reason) -> &'static str {
         Reason::CrawlerUnverified => {
             "Forbidden: this address is not one of the crawler's the user agent names.\n"
         }
+        Reason::InternalError => "Internal error: tollgate could not decide this request.\n",
         _ => "Forbidden.\n",
     }
 }
