@@ -186,9 +186,10 @@ fn a_wall_clock_stepping_back_and_ahead_fails_no_decision() {
                 cleared += usize::from(decide(e, &req).decision.reason() == Reason::Cleared);
             }
             5 | 6 => drop(decide(e, &browser(peer, "/static/site.css", "style", None))),
-            // A flood from one client, in one instant: limits, then a ban.
+            // A flood from one client, in one instant: past the burst of 40, more than the 100
+            // refusals a minute that ban.
             7 => {
-                for _ in 0..60 {
+                for _ in 0..150 {
                     let v = decide(e, &browser(flooder, "/", "document", None));
                     bans += usize::from(v.decision.reason() == Reason::ActiveBan);
                 }
@@ -218,13 +219,10 @@ fn a_wall_clock_stepping_back_and_ahead_fails_no_decision() {
             clock.advance(Duration::from_secs(2));
         }
     }
-    assert!(backs > 100, "the clock stepped back {backs} times");
-    assert!(
-        passed.iter().all(|&n| n > 0),
-        "answers passed per engine: {passed:?}"
-    );
-    assert!(
-        refused > 50 && bans > 0 && cleared > 0,
-        "{refused} refused, {bans} banned, {cleared} cleared"
-    );
+    let counts = format!("{backs} steps back, {passed:?} passed, {refused} refused, {bans} banned, {cleared} cleared");
+    assert!(backs > 100, "{counts}");
+    // Browsing clients keep passing, and their clearances keep working, through the steps: a
+    // step back once put every recent client deep in its limits' debt and banned most of them.
+    assert!(passed.iter().all(|&n| n > 20), "{counts}");
+    assert!(refused > 50 && bans > 0 && cleared > 200, "{counts}");
 }

@@ -25,6 +25,15 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// The deepest debt a client honestly reaches (a full burst), plus a second of slack for
+    /// clock readings taken a little apart.
+    fn max_debt_ns(self) -> u64 {
+        let period = u64::from(self.per_secs.get()) * NS_PER_SEC / u64::from(self.requests.get());
+        period
+            .saturating_mul(u64::from(self.burst.get()) + 1)
+            .saturating_add(NS_PER_SEC)
+    }
+
     fn to_governor(self) -> GQuota {
         let period_ns =
             u64::from(self.per_secs.get()) * NS_PER_SEC / u64::from(self.requests.get());
@@ -51,7 +60,7 @@ impl Limiter {
         // governor reads the clock again in `new`; under the system clock the two readings differ
         // by nanoseconds, which shifts remembered state by as much.
         let origin = clock.now_ns();
-        let view = StoreView::new(store, origin, clock.clone());
+        let view = StoreView::new(store, origin, clock.clone(), quota.max_debt_ns());
         Self {
             inner: RateLimiter::new(quota.to_governor(), view.clone(), clock.clone()),
             quota,
@@ -101,8 +110,7 @@ impl Limiter {
 
     /// Counts one request. `Err` carries how long until the next one would conform.
     pub fn check(&self, key: &ClientKey, now_ns: u64) -> Result<(), Duration> {
-        self.inner
-            .check_key(key)
+        StoreView::checking_at(now_ns, || self.inner.check_key(key))
             .map_err(|not_until| not_until.wait_time_from(now_ns.into()))?;
         if let Some((name, tally)) = &self.shared {
             tally.add(name, key, 0);
@@ -145,6 +153,32 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         assert!(lim.check(&key, clock.now_ns()).is_ok());
         assert!(lim.check(&key, clock.now_ns()).is_err());
+    }
+
+    /// A wall clock stepped back leaves every recent client's TAT ahead of the new time: past a
+    /// full burst of debt, that is the step, not the client, and it is forgiven; a real debt
+    /// (a step within it) is kept.
+    #[test]
+    fn a_clock_stepped_back_past_a_burst_forgives_the_debt_it_made_up() {
+        let clock = CoreClock::manual(10_000 * NS_PER_SEC);
+        let store = Arc::new(KeyStore::new(1_000));
+        let lim = Limiter::new(quota(1, 1, 3), store, &clock);
+        // (Back to before the limiter's creation, governor's time stands still: README.)
+        clock.advance(Duration::from_secs(7_200));
+        let key = ClientKey::new("192.0.2.1".parse::<IpAddr>().unwrap(), 32, 64);
+        let spend = |n| (0..n).all(|_| lim.check(&key, clock.now_ns()).is_ok());
+        assert!(spend(3) && !spend(1), "a burst of 3, then refused");
+        clock.step_back(Duration::from_secs(2));
+        assert!(
+            !spend(1),
+            "2 s back: within a burst's debt (4 s of slack), still refused"
+        );
+        clock.step_back(Duration::from_secs(3_600));
+        assert!(
+            spend(3),
+            "an hour back: the made-up debt is forgiven, a fresh burst"
+        );
+        assert!(!spend(1), "and the fresh burst is counted");
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! (24-byte slots: 32–64 bytes per key).
 //! `benches/decide.rs` measures it.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use governor::nanos::Nanos;
@@ -267,6 +268,16 @@ pub struct StoreView {
     store: Arc<KeyStore>,
     origin_ns: u64,
     clock: CoreClock,
+    /// The deepest debt a client can honestly be in (a full burst, plus a second of slack): a
+    /// stored TAT further ahead of the check's clock reading than this is not a debt but a wall
+    /// clock stepped back, and is forgiven.
+    max_debt_ns: u64,
+}
+
+thread_local! {
+    /// The clock reading of the check running on this thread (0: none), set by
+    /// [`StoreView::checking_at`]: governor's store interface does not pass it.
+    static CHECK_NOW: Cell<u64> = const { Cell::new(0) };
 }
 
 impl StoreView {
@@ -275,12 +286,21 @@ impl StoreView {
     }
 
     /// `origin_ns` must be the clock reading at which the limiter using this view was created.
-    pub fn new(store: Arc<KeyStore>, origin_ns: u64, clock: CoreClock) -> Self {
+    pub fn new(store: Arc<KeyStore>, origin_ns: u64, clock: CoreClock, max_debt_ns: u64) -> Self {
         Self {
             store,
             origin_ns,
             clock,
+            max_debt_ns,
         }
+    }
+
+    /// Runs `check` (a governor check through this view) knowing it reads the clock at `now_ns`.
+    pub fn checking_at<T>(now_ns: u64, check: impl FnOnce() -> T) -> T {
+        CHECK_NOW.with(|n| n.set(now_ns));
+        let out = check();
+        CHECK_NOW.with(|n| n.set(0));
+        out
     }
 }
 
@@ -292,10 +312,16 @@ impl StateStore for StoreView {
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         let origin = self.origin_ns;
+        // Governor counts from its creation (`origin`): a clock reading before it is the
+        // origin to governor, so it is to the horizon too.
+        let now = CHECK_NOW.with(Cell::get);
+        let horizon = now.max(origin).saturating_add(self.max_debt_ns);
         self.store.update(
             key,
             || self.clock.now_ns(),
             |prev| {
+                // A busy shared bucket stays closed: BUSY is no stepped clock.
+                let prev = prev.filter(|&tat| now == 0 || tat <= horizon || tat == BUSY);
                 let rel = prev.map(|abs| Nanos::from(abs.saturating_sub(origin)));
                 let (out, tat) = f(rel)?;
                 Ok((out, tat.as_u64().saturating_add(origin)))

@@ -185,6 +185,31 @@ fn a_busy_shared_bucket_fails_closed_and_stores_nothing() {
     assert_eq!(store.update(&k, || 0, check), Ok(()));
 }
 
+/// Through a limiter too: a busy bucket's far-ahead TAT is no stepped-back clock to forgive.
+#[test]
+fn a_busy_shared_bucket_refuses_a_limiters_check() {
+    use crate::clock::{CoreClock, NS_PER_SEC};
+    use crate::limit::limiter::{Limiter, Quota};
+    use std::num::NonZeroU32;
+    let (region, store) = shared(Region::MIN_BYTES);
+    let clock = CoreClock::manual(50 * NS_PER_SEC);
+    let one = NonZeroU32::MIN;
+    let quota = Quota {
+        requests: one,
+        per_secs: one,
+        burst: one,
+    };
+    let lim = Limiter::new(quota, Arc::new(store), &clock);
+    let k = key(43);
+    let held = region
+        .counters
+        .try_bucket(&slot_key(region::tag("default"), &k))
+        .unwrap();
+    assert!(lim.check(&k, clock.now_ns()).is_err(), "busy: refused");
+    drop(held);
+    assert!(lim.check(&k, clock.now_ns()).is_ok());
+}
+
 #[test]
 fn two_lanes_count_apart_in_one_key_and_evict_together() {
     let [a, b] = KeyStore::lanes(64 * 10);
