@@ -91,8 +91,12 @@ async function visit(browser, url, marker, javaScriptEnabled = true) {
 
 async function tabs(browser, url, marker, n) {
   const context = await browser.newContext(contextOptions());
+  // Every tab is open before any navigates: opening one can take longer than another tab's
+  // whole solve on a loaded machine, and a tab opened after a clearance has no challenge.
+  const pages = [];
+  for (let i = 0; i < n; i++) pages.push(await context.newPage());
   const one = async (i) => {
-    const page = await context.newPage();
+    const page = pages[i];
     const started = Date.now();
     await page.goto(url + i, { waitUntil: 'domcontentloaded' });
     const ok = await page.waitForFunction((m) => document.body && document.body.innerText.includes(m),
