@@ -28,16 +28,18 @@ impl Quota {
     /// The deepest debt a client honestly reaches (a full burst), plus a second of slack for
     /// clock readings taken a little apart.
     fn max_debt_ns(self) -> u64 {
-        let period = u64::from(self.per_secs.get()) * NS_PER_SEC / u64::from(self.requests.get());
-        period
+        self.period_ns()
             .saturating_mul(u64::from(self.burst.get()) + 1)
             .saturating_add(NS_PER_SEC)
     }
 
+    /// The time one request costs: `per_secs` / `requests`, in nanoseconds.
+    fn period_ns(self) -> u64 {
+        u64::from(self.per_secs.get()) * NS_PER_SEC / u64::from(self.requests.get())
+    }
+
     fn to_governor(self) -> GQuota {
-        let period_ns =
-            u64::from(self.per_secs.get()) * NS_PER_SEC / u64::from(self.requests.get());
-        let period = Duration::from_nanos(period_ns.max(1));
+        let period = Duration::from_nanos(self.period_ns().max(1));
         // with_period only fails on a zero period, excluded by `max(1)` above.
         GQuota::with_period(period)
             .unwrap_or_else(|| GQuota::per_second(self.requests))
@@ -93,7 +95,7 @@ impl Limiter {
     /// had come here (never past a full burst, so a key is not refused for longer than here).
     pub fn charge(&self, key: &ClientKey, n: u32, now_ns: u64) {
         let q = self.quota;
-        let t = u64::from(q.per_secs.get()) * NS_PER_SEC / u64::from(q.requests.get());
+        let t = q.period_ns();
         let full = now_ns.saturating_add(t.saturating_mul(u64::from(q.burst.get())));
         let _ = self.store.update(
             key,
@@ -171,7 +173,7 @@ mod tests {
         clock.step_back(Duration::from_secs(2));
         assert!(
             !spend(1),
-            "2 s back: within a burst's debt (4 s of slack), still refused"
+            "2 s back: within a burst's debt plus a second (5 s), still refused"
         );
         clock.step_back(Duration::from_secs(3_600));
         assert!(

@@ -156,8 +156,9 @@ impl KeyStore {
     /// Replaces the value riding along with `key`'s count (the request rhythm) by `f` of the
     /// old one (0: none), and returns the new one. A rider keeps its key from the sweep until
     /// it passes (it is a deadline, like a TAT) but never ranks the key for eviction, nor
-    /// evicts a key that carries debt: in a full store it is forgotten first, or not kept. Only the first lane of the
-    /// lanes store and a shared store carry riders; elsewhere nothing is kept.
+    /// evicts a key that carries debt: in a full store it is forgotten first, or not kept.
+    /// Only the first lane of the lanes store and a shared store carry riders; elsewhere
+    /// nothing is kept.
     pub fn update_rider(
         &self,
         key: &ClientKey,
